@@ -1,0 +1,55 @@
+"""Shared fixtures: real audio files of every common format, written with libsndfile."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+# (id, soundfile format, subtype, extension, sample rate, channels)
+FORMATS = [
+    ("wav16-8k-mono", "WAV", "PCM_16", "wav", 8000, 1),
+    ("wav24-96k-stereo", "WAV", "PCM_24", "wav", 96000, 2),
+    ("wavfloat-192k-stereo", "WAV", "FLOAT", "wav", 192000, 2),
+    ("flac-44k-stereo", "FLAC", "PCM_16", "flac", 44100, 2),
+    ("flac-48k-6ch", "FLAC", "PCM_24", "flac", 48000, 6),
+    ("ogg-44k-stereo", "OGG", "VORBIS", "ogg", 44100, 2),
+    ("opus-48k-stereo", "OGG", "OPUS", "opus", 48000, 2),
+    ("mp3-44k-stereo", "MP3", "MPEG_LAYER_III", "mp3", 44100, 2),
+    ("mp3-22k-mono", "MP3", "MPEG_LAYER_III", "mp3", 22050, 1),
+    ("mp3-16k-mono", "MP3", "MPEG_LAYER_III", "mp3", 16000, 1),
+    ("aiff-22k-stereo", "AIFF", "PCM_16", "aiff", 22050, 2),
+]
+
+
+def tone(freq, seconds, sr, channels=1, amplitude=0.5):
+    t = np.arange(int(round(seconds * sr))) / sr
+    x = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def write_audio(path, data, sr, fmt, subtype, block=1 << 15):
+    """Write in blocks: libsndfile 1.2.2 has crashed writing long Ogg files in one call."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    with sf.SoundFile(str(path), "w", samplerate=sr, channels=data.shape[1], format=fmt, subtype=subtype) as f:
+        for i in range(0, len(data), block):
+            f.write(data[i:i + block])
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("audio")
+
+
+@pytest.fixture(scope="session")
+def format_files(audio_dir):
+    """One 3 s, 1 kHz tone per format in FORMATS: {id: path}."""
+    out = {}
+    for fid, fmt, subtype, ext, sr, ch in FORMATS:
+        out[fid] = write_audio(audio_dir / f"{fid}.{ext}", tone(1000.0, 3.0, sr, ch), sr, fmt, subtype)
+    return out

@@ -1,0 +1,240 @@
+"""tfmusictag.audio: every format loads, resampling is right, bad files raise typed errors."""
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import FORMATS, tone, write_audio
+from tfmusictag import audio, errors
+
+
+def peak_frequency(y, sr):
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return np.fft.rfftfreq(len(y), 1 / sr)[np.argmax(spec)]
+
+
+@pytest.mark.parametrize("fid", [f[0] for f in FORMATS])
+def test_every_format_loads_to_mono_12k(format_files, fid):
+    y = audio.load(format_files[fid])
+    assert y.dtype == np.float32 and y.ndim == 1
+    # MP3/Opus add encoder delay and padding (a few tens of ms); PCM formats are exact.
+    assert abs(len(y) - 36000) <= (2400 if fid.startswith(("mp3", "opus", "ogg")) else 2)
+    mid = y[6000:30000]
+    assert abs(peak_frequency(mid, 12000) - 1000.0) < 1.0
+    # amplitude of the 0.5 tone survives decoding, mixing and resampling (lossy codecs: ±10 %)
+    assert 0.45 < np.sqrt(2) * np.sqrt(np.mean(mid ** 2)) < 0.55
+
+
+def test_keep_native_rate(format_files):
+    y = audio.load(format_files["flac-44k-stereo"], sample_rate=None)
+    assert len(y) == 3 * 44100
+    assert abs(peak_frequency(y, 44100) - 1000.0) < 1.0
+
+
+@pytest.mark.parametrize("sr_in,freq,sr_out", [(44100, 3000.0, 12000), (8000, 440.0, 12000),
+                                                (192000, 5000.0, 12000), (48000, 7000.0, 16000)])
+def test_resampling_preserves_tone_frequency(audio_dir, sr_in, freq, sr_out):
+    path = write_audio(audio_dir / f"tone_{sr_in}_{int(freq)}.wav", tone(freq, 2.0, sr_in), sr_in, "WAV", "FLOAT")
+    y = audio.load(path, sr_out)
+    assert len(y) == 2 * sr_out
+    assert abs(peak_frequency(y, sr_out) - freq) < 1.0
+
+
+def test_resampling_removes_content_above_new_nyquist(audio_dir):
+    path = write_audio(audio_dir / "tone_8k.wav", tone(8000.0, 2.0, 44100), 44100, "WAV", "FLOAT")
+    y = audio.load(path, 12000)
+    assert np.sqrt(np.mean(y ** 2)) < 1e-3  # a 0.35 RMS tone at 8 kHz must not alias into 0–6 kHz
+
+
+def test_channels_are_averaged(audio_dir):
+    x = tone(500.0, 1.0, 12000)[:, 0]
+    opposite = write_audio(audio_dir / "opposite.wav", np.stack([x, -x], 1), 12000, "WAV", "FLOAT")
+    left = write_audio(audio_dir / "left.wav", np.stack([x, 0 * x], 1), 12000, "WAV", "FLOAT")
+    assert np.abs(audio.load(opposite)).max() < 1e-7
+    np.testing.assert_allclose(audio.load(left), x / 2, atol=1e-7)
+
+
+def test_block_size_does_not_change_output(format_files):
+    path = format_files["wavfloat-192k-stereo"]
+    a = audio.load(path, block_frames=1 << 20)
+    b = audio.load(path, block_frames=777)
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_long_file_is_decoded_in_blocks_with_memory_proportional_to_output(audio_dir):
+    sr, seconds = 48000, 180
+    x = tone(440.0, seconds, sr, 2, amplitude=0.3)
+    path = write_audio(audio_dir / "long.flac", x, sr, "FLAC", "PCM_16")
+    del x
+    tracemalloc.start()
+    y = audio.load(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    decoded_input = seconds * sr * 2 * 4  # what decoding the whole file at once would need
+    assert len(y) == seconds * 12000
+    assert peak < 0.5 * decoded_input, (peak, decoded_input)
+    assert peak < 2 * y.nbytes + 8 * (1 << 18) * 2 * 4, (peak, y.nbytes)
+
+
+def test_offset_and_duration(format_files):
+    full = audio.load(format_files["wav24-96k-stereo"])
+    part = audio.load(format_files["wav24-96k-stereo"], offset=1.0, duration=1.0)
+    assert len(part) == 12000
+    np.testing.assert_allclose(part[100:-100], full[12100:23900], atol=2e-3)
+
+
+@pytest.mark.parametrize("signal", ["silence", "dc", "clipped"])
+def test_silence_dc_and_clipping_are_valid(audio_dir, signal):
+    from tfmusictag.features import LogMelSpectrogram
+
+    n = 12000 * 3
+    x = {"silence": np.zeros(n), "dc": np.full(n, 0.25),
+         "clipped": np.clip(4 * np.sin(np.arange(n) * 0.05), -1, 1)}[signal].astype(np.float32)
+    path = write_audio(audio_dir / f"{signal}.wav", x, 12000, "WAV", "PCM_16")
+    y = audio.load(path)
+    assert len(y) == n and np.isfinite(y).all()
+    feats = LogMelSpectrogram()(y[None]).numpy()
+    assert np.isfinite(feats).all()
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def _truncate(src, dst, fraction):
+    data = open(src, "rb").read()
+    with open(dst, "wb") as f:
+        f.write(data[: int(len(data) * fraction)])
+    return str(dst)
+
+
+@pytest.fixture(scope="module")
+def long_files(audio_dir):
+    x = tone(440.0, 20.0, 44100, 2)
+    return {ext: write_audio(audio_dir / f"ten.{ext}", x, 44100, fmt, sub)
+            for ext, fmt, sub in [("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"),
+                                  ("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III"),
+                                  ("aiff", "AIFF", "PCM_16")]}
+
+
+def assert_names(excinfo, path, *words):
+    msg = str(excinfo.value)
+    assert str(path) in msg, msg
+    assert excinfo.value.path == str(path)
+    for w in words:
+        assert w in msg.lower(), msg
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.mp3"
+    with pytest.raises(errors.AudioFileNotFoundError) as e:
+        audio.load(p)
+    assert isinstance(e.value, FileNotFoundError)
+    assert_names(e, p, "missing", "no such file")
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(errors.AudioFileNotFoundError) as e:
+        audio.load(tmp_path)
+    assert_names(e, tmp_path, "not a regular file")
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "empty.mp3"
+    p.write_bytes(b"")
+    with pytest.raises(errors.EmptyAudioFileError) as e:
+        audio.load(p)
+    assert_names(e, p, "empty", "0 bytes")
+
+
+def test_header_without_samples(tmp_path):
+    p = tmp_path / "nosamples.wav"
+    sf.write(str(p), np.zeros((0, 2), np.float32), 44100)
+    with pytest.raises(errors.EmptyAudioFileError) as e:
+        audio.load(p)
+    assert_names(e, p, "no audio samples")
+
+
+@pytest.mark.parametrize("name,content", [("notes.mp3", b"this is a text file, not an mp3\n" * 20),
+                                          ("noise.wav", bytes(range(256)) * 40),
+                                          ("page.flac", b"<html><body>404 Not Found</body></html>")])
+def test_not_audio(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(errors.UnsupportedAudioFormatError) as e:
+        audio.load(p)
+    assert_names(e, p, "not an audio file", "not a recognised audio format")
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3", "aiff"])
+def test_truncated_files(long_files, tmp_path, ext):
+    p = _truncate(long_files[ext], tmp_path / f"cut.{ext}", 0.5)
+    with pytest.raises(errors.TruncatedAudioFileError) as e:
+        audio.load(p)
+    assert_names(e, p, "truncated")
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3", "aiff"])
+def test_intact_long_files_are_not_flagged(long_files, ext):
+    y = audio.load(long_files[ext])
+    assert abs(len(y) - 20 * 12000) < 2400
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_float_samples(tmp_path, bad):
+    x = tone(440.0, 2.0, 22050, 2)
+    x[30000, 1] = bad
+    p = write_audio(tmp_path / "nan.wav", x, 22050, "WAV", "FLOAT")
+    with pytest.raises(errors.NonFiniteAudioError) as e:
+        audio.load(p)
+    assert_names(e, p, "non-finite", "sample 30000", "1.361 s")
+
+
+@pytest.mark.parametrize("kwargs,echo", [({"sample_rate": 0}, "sample_rate=0"),
+                                         ({"sample_rate": 12000.5}, "sample_rate=12000.5"),
+                                         ({"resample_quality": "best"}, "resample_quality='best'"),
+                                         ({"block_frames": 0}, "block_frames=0"),
+                                         ({"offset": -1.0}, "offset=-1.0"),
+                                         ({"duration": 0}, "duration=0")])
+def test_bad_parameters(format_files, kwargs, echo):
+    with pytest.raises(errors.ParameterError, match=echo.replace("(", r"\(").replace(".", r"\.")):
+        audio.load(format_files["wav16-8k-mono"], **kwargs)
+
+
+def test_info(format_files):
+    i = audio.info(format_files["flac-48k-6ch"])
+    assert (i.sample_rate, i.channels, i.frames) == (48000, 6, 144000)
+    assert i.duration == pytest.approx(3.0)
+
+
+# ---- tf.data -------------------------------------------------------------------------------
+
+def test_audio_dataset_reports_bad_files_and_keeps_the_rest(format_files, tmp_path):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all" * 100)
+    empty = tmp_path / "empty.flac"
+    empty.write_bytes(b"")
+    paths = [format_files["flac-44k-stereo"], str(broken), format_files["mp3-22k-mono"], str(empty),
+             str(tmp_path / "missing.ogg"), format_files["opus-48k-stereo"]]
+    out = list(audio.audio_dataset(paths, num_parallel_calls=2).as_numpy_iterator())
+    assert [o["path"].decode() for o in out] == paths  # order kept
+    errs = [o["error"].decode() for o in out]
+    assert errs[0] == errs[2] == errs[5] == ""
+    assert errs[1].startswith("UnsupportedAudioFormatError: ") and str(broken) in errs[1]
+    assert errs[3].startswith("EmptyAudioFileError: ") and str(empty) in errs[3]
+    assert errs[4].startswith("AudioFileNotFoundError: ")
+    np.testing.assert_array_equal(out[0]["audio"], audio.load(paths[0]))
+    assert out[1]["audio"].shape == (0,)
+    with pytest.raises(errors.EmptyAudioFileError) as e:
+        audio.raise_for_error(out[3]["error"])
+    assert e.value.path == str(empty) and e.value.reason == "the file has 0 bytes"
+    audio.raise_for_error(out[0]["error"])  # no error: no exception
+
+
+def test_iter_audio_files(format_files, audio_dir):
+    found = list(audio.iter_audio_files([audio_dir]))
+    assert set(format_files.values()) <= set(found)
+    assert found == sorted(found)
+    assert list(audio.iter_audio_files([os.path.join(audio_dir, "*.opus")])) == [format_files["opus-48k-stereo"]]

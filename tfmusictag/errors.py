@@ -1,0 +1,97 @@
+"""Error types of tfmusictag.
+
+Two families, following librosa's example of one class for bad parameters:
+
+* :class:`ParameterError` — a function or layer was called with an invalid argument.
+  The message echoes the bad value, e.g. ``hop_length=0 must be a positive integer``.
+* :class:`AudioFileError` — one input file cannot be turned into audio. Every subclass
+  carries ``path`` and ``reason`` and names both in its message, so a batch job can report
+  the file and move on. Subclasses also inherit the matching builtin (``FileNotFoundError``,
+  ``ValueError``) so generic ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ParameterError",
+    "AudioFileError",
+    "AudioFileNotFoundError",
+    "EmptyAudioFileError",
+    "UnsupportedAudioFormatError",
+    "TruncatedAudioFileError",
+    "CorruptAudioFileError",
+    "NonFiniteAudioError",
+    "AUDIO_ERROR_TYPES",
+]
+
+
+class ParameterError(ValueError):
+    """An argument has an invalid value; the message echoes it."""
+
+
+class AudioFileError(ValueError):
+    """Base class: ``path`` could not be decoded to audio because of ``reason``."""
+
+    kind = "unreadable"
+
+    def __init__(self, path, reason: str):
+        self.path = os.fspath(path) if not isinstance(path, bytes) else path.decode("utf-8", "replace")
+        self.reason = reason
+        super().__init__(f"{self.path}: {self.kind} audio file: {reason}")
+
+    def __reduce__(self):  # keep pickling (multiprocessing) working with two arguments
+        return (type(self), (self.path, self.reason))
+
+
+class AudioFileNotFoundError(AudioFileError, FileNotFoundError):
+    """The path does not exist or is not a regular file."""
+
+    kind = "missing"
+
+
+class EmptyAudioFileError(AudioFileError):
+    """The file has 0 bytes, or a valid header but no samples."""
+
+    kind = "empty"
+
+
+class UnsupportedAudioFormatError(AudioFileError):
+    """The file is not audio in a format libsndfile reads (WAV, FLAC, Ogg, Opus, MP3, ...)."""
+
+    kind = "not an"
+
+
+class TruncatedAudioFileError(AudioFileError):
+    """The file ends before the length its header declares."""
+
+    kind = "truncated"
+
+
+class CorruptAudioFileError(AudioFileError):
+    """The decoder failed part-way through the file."""
+
+    kind = "corrupt"
+
+
+class NonFiniteAudioError(AudioFileError):
+    """A floating-point file holds NaN or infinite samples."""
+
+    kind = "non-finite"
+
+
+#: Name → class, used to turn the error strings of :func:`tfmusictag.audio.audio_dataset`
+#: back into exceptions.
+AUDIO_ERROR_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        AudioFileError,
+        AudioFileNotFoundError,
+        EmptyAudioFileError,
+        UnsupportedAudioFormatError,
+        TruncatedAudioFileError,
+        CorruptAudioFileError,
+        NonFiniteAudioError,
+    )
+}

@@ -1,0 +1,608 @@
+"""Representation stage: log-mel spectrogram, MFCC, PCA(-whitening) and 29.12 s segments.
+
+Keras 3 layers computed with ``tf.signal`` inside the graph, so the same front end runs in
+training, in ``tf.data`` on a GPU, and inside an exported SavedModel (no numpy, no
+``py_function`` in any ``call``). Every layer serialises (``get_config`` round trip) and is
+registered under the package name ``tfmusictag``.
+
+Thesis references ("Analyses of Convolutional Neural Networks for Automatic tagging of music
+tracks"): Algorithm 1 (``X = R_MEL(a)``: STFT → power → mel), Table 4.1 (parameters),
+Algorithms 4–5 (MFCC), Algorithms 2–3 (PCA, PCA whitening), Section 4.3.3 (1366-frame
+segments of 29.1 s).
+
+Why the mel filter bank is built here and not with ``tf.signal.linear_to_mel_weight_matrix``:
+TensorFlow's matrix only knows the HTK scale, draws its triangles in the mel domain and never
+area-normalises, so it cannot express the front ends the pretrained models were trained with
+(Choi et al. 2016 and musicnn use librosa's Slaney scale with Slaney normalisation). The
+filter bank is a constant computed once at layer construction, replicating
+``librosa.filters.mel`` exactly (triangles in Hz between mel-spaced edges), for both scales.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmusictag import constants
+from tfmusictag.errors import ParameterError
+
+__all__ = [
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_filterbank",
+    "FrontEndConfig",
+    "FRONT_ENDS",
+    "get_front_end",
+    "LogMelSpectrogram",
+    "MFCC",
+    "PCAWhitening",
+    "SegmentFrames",
+]
+
+_PACKAGE = "tfmusictag"
+
+# --------------------------------------------------------------------------------------------
+# Mel scale and filter bank (numpy, evaluated once when a layer is built)
+# --------------------------------------------------------------------------------------------
+
+_MEL_SCALES = ("htk", "slaney")
+_MEL_NORMS = (None, "slaney")
+
+
+def hz_to_mel(frequencies, scale: str = "htk"):
+    """Convert Hz to mels.
+
+    Parameters
+    ----------
+    frequencies : float or np.ndarray
+    scale : {'htk', 'slaney'}
+        ``'htk'``: ``2595·log10(1 + f/700)``, the thesis's Eq. 2.8. ``'slaney'``: linear below
+        1 kHz, logarithmic above (Slaney's Auditory Toolbox; librosa's default).
+    """
+    f = np.asanyarray(frequencies, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    if scale != "slaney":
+        raise ParameterError(f"scale={scale!r} must be one of {_MEL_SCALES}")
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
+    mels = f / f_sp
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep, mels)
+
+
+def mel_to_hz(mels, scale: str = "htk"):
+    """Inverse of :func:`hz_to_mel`."""
+    m = np.asanyarray(mels, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    if scale != "slaney":
+        raise ParameterError(f"scale={scale!r} must be one of {_MEL_SCALES}")
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(sample_rate: int, fft_length: int, n_mels: int, fmin: float = 0.0,
+                   fmax: Optional[float] = None, scale: str = "htk", norm: Optional[str] = None) -> np.ndarray:
+    """Triangular mel filter bank ``W_MEL`` of Eq. 2.9, as ``librosa.filters.mel`` builds it.
+
+    Parameters
+    ----------
+    sample_rate : int > 0
+    fft_length : int > 0
+    n_mels : int > 0
+    fmin : float >= 0
+    fmax : float > fmin or None
+        ``None``: ``sample_rate / 2``.
+    scale : {'htk', 'slaney'}
+    norm : {None, 'slaney'}
+        ``None``: triangles peak at 1 (HTK). ``'slaney'``: each triangle has unit area.
+
+    Returns
+    -------
+    np.ndarray [shape=(1 + fft_length // 2, n_mels), dtype=float32]
+        Right-multiplies a power spectrogram ``(..., frames, bins)``.
+    """
+    if scale not in _MEL_SCALES:
+        raise ParameterError(f"mel_scale={scale!r} must be one of {_MEL_SCALES}")
+    if norm not in _MEL_NORMS:
+        raise ParameterError(f"mel_norm={norm!r} must be one of {_MEL_NORMS}")
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    if not 0 <= fmin < fmax <= sample_rate / 2.0:
+        raise ParameterError(f"need 0 <= fmin < fmax <= sample_rate/2; received fmin={fmin}, fmax={fmax}, "
+                             f"sample_rate={sample_rate}")
+    fft_freqs = np.linspace(0.0, sample_rate / 2.0, 1 + fft_length // 2)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, scale), hz_to_mel(fmax, scale), n_mels + 2), scale)
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    if norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.T.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Front-end configurations: the thesis's and those of the pretrained models
+# --------------------------------------------------------------------------------------------
+
+_WINDOWS = {"hamming": tf.signal.hamming_window, "hann": tf.signal.hann_window}
+_COMPRESSIONS = ("ln", "db", "log10p", "none")
+_PAD_MODES = ("constant", "reflect")
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontEndConfig:
+    """Every parameter of the representation stage ``R`` (Algorithm 1 plus compression).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate of the input waveform in Hz.
+    frame_length : int
+        STFT window length in samples (``win_length``).
+    hop_length : int
+        STFT hop in samples.
+    fft_length : int
+        FFT size (>= ``frame_length``).
+    window : {'hamming', 'hann'}
+        Periodic window, as ``scipy.signal.get_window(..., fftbins=True)``.
+    center : bool
+        Pad ``frame_length // 2`` samples on both sides so frame ``t`` is centred on sample
+        ``t·hop`` (librosa's ``center=True``). With centring, 29.12 s at 12 kHz give 1366 frames.
+    pad_mode : {'constant', 'reflect'}
+        Padding used when centring (librosa ≥ 0.10 uses ``'constant'``; older versions reflected).
+    power : float
+        Exponent of the STFT magnitude (2 = power spectrum, Eq. 2.7).
+    n_mels, fmin, fmax, mel_scale, mel_norm
+        The mel filter bank (:func:`mel_filterbank`).
+    mel_power : float
+        Exponent applied after the mel projection (Choi et al. squared the mel power once more).
+    compression : {'ln', 'db', 'log10p', 'none'}
+        ``'ln'``: ``ln(max(x, log_floor))`` (the thesis). ``'db'``: ``10·log10(max(x, log_floor))``,
+        optionally clipped to ``top_db`` below the example's maximum (librosa ``power_to_db``).
+        ``'log10p'``: ``log10(1 + log_gain·x)`` (musicnn uses ``log_gain=10000``).
+    log_floor : float > 0
+        Floor before a logarithm, so silence gives finite features.
+    log_gain : float > 0
+        ``C`` of ``log10(1 + C·x)``.
+    top_db : float > 0 or None
+        Dynamic range kept by ``'db'``.
+    """
+
+    sample_rate: int = constants.SAMPLE_RATE
+    frame_length: int = constants.FRAME_LENGTH
+    hop_length: int = constants.HOP_LENGTH
+    fft_length: int = constants.FFT_LENGTH
+    window: str = "hamming"
+    center: bool = True
+    pad_mode: str = "constant"
+    power: float = 2.0
+    n_mels: int = constants.N_MELS
+    fmin: float = 0.0
+    fmax: Optional[float] = None
+    mel_scale: str = "htk"
+    mel_norm: Optional[str] = None
+    mel_power: float = 1.0
+    compression: str = "ln"
+    log_floor: float = constants.LOG_FLOOR
+    log_gain: float = 1.0
+    top_db: Optional[float] = None
+
+    def validate(self) -> "FrontEndConfig":
+        for name in ("sample_rate", "frame_length", "hop_length", "fft_length", "n_mels"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        if self.frame_length > self.fft_length:
+            raise ParameterError(f"frame_length={self.frame_length} must be <= fft_length={self.fft_length}")
+        if self.window not in _WINDOWS:
+            raise ParameterError(f"window={self.window!r} must be one of {tuple(_WINDOWS)}")
+        if self.pad_mode not in _PAD_MODES:
+            raise ParameterError(f"pad_mode={self.pad_mode!r} must be one of {_PAD_MODES}")
+        if self.compression not in _COMPRESSIONS:
+            raise ParameterError(f"compression={self.compression!r} must be one of {_COMPRESSIONS}")
+        for name in ("power", "mel_power", "log_floor", "log_gain"):
+            if not getattr(self, name) > 0:
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be > 0")
+        if self.top_db is not None and not self.top_db > 0:
+            raise ParameterError(f"top_db={self.top_db!r} must be > 0 or None")
+        mel_filterbank(self.sample_rate, self.fft_length, self.n_mels, self.fmin, self.fmax,
+                       self.mel_scale, self.mel_norm)  # validates the mel parameters
+        return self
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for ``num_samples`` samples (0 if too short without centring)."""
+        if self.center:
+            return 1 + num_samples // self.hop_length
+        return 0 if num_samples < self.frame_length else 1 + (num_samples - self.frame_length) // self.hop_length
+
+
+#: Named front ends. ``thesis``: Table 4.1 with the HTK scale of Eq. 2.8, natural log (Alg. 22).
+#: ``choi2016``: the input of the MSD-trained CNN/CRNN (librosa 0.4 defaults: Hann, Slaney mel,
+#: reflect padding, dB of the squared mel power, 80 dB range). ``musicnn``: Pons et al. 2019.
+FRONT_ENDS: Dict[str, FrontEndConfig] = {
+    "thesis": FrontEndConfig(),
+    "choi2016": FrontEndConfig(window="hann", pad_mode="reflect", mel_scale="slaney", mel_norm="slaney",
+                               mel_power=2.0, compression="db", top_db=80.0),
+    "musicnn": FrontEndConfig(sample_rate=16000, window="hann", pad_mode="reflect", mel_scale="slaney",
+                              mel_norm="slaney", compression="log10p", log_gain=10000.0),
+}
+
+
+def get_front_end(name_or_config) -> FrontEndConfig:
+    """Resolve a registered front-end name, a dict of fields, or a :class:`FrontEndConfig`."""
+    if isinstance(name_or_config, FrontEndConfig):
+        return name_or_config.validate()
+    if isinstance(name_or_config, dict):
+        fields = {f.name for f in dataclasses.fields(FrontEndConfig)}
+        unknown = sorted(set(name_or_config) - fields)
+        if unknown:
+            raise ParameterError(f"unknown front-end fields {unknown}; allowed: {sorted(fields)}")
+        return FrontEndConfig(**name_or_config).validate()
+    if name_or_config not in FRONT_ENDS:
+        raise ParameterError(f"front_end={name_or_config!r} is not registered; choose one of {sorted(FRONT_ENDS)}")
+    return FRONT_ENDS[name_or_config].validate()
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LogMelSpectrogram(keras.layers.Layer):
+    """Log-mel power spectrogram, the representation ``X = R(a)`` of Algorithm 22 (steps 1–4).
+
+    STFT (``tf.signal.stft``) → ``|C|^power`` (Eq. 2.7) → mel projection (Eq. 2.9) →
+    ``^mel_power`` → compression. Defaults are the thesis's Table 4.1: 12 kHz, Hamming 512,
+    hop 256, FFT 512, 96 HTK mel bands, natural log floored at 1e-10.
+
+    Args:
+        front_end: a registered name (``'thesis'``, ``'choi2016'``, ``'musicnn'``), a dict of
+            :class:`FrontEndConfig` fields, or a :class:`FrontEndConfig`. Defaults to ``'thesis'``.
+        **overrides: individual :class:`FrontEndConfig` fields replacing those of ``front_end``
+            (e.g. ``mel_scale='slaney'``).
+
+    Call arguments:
+        waveform: float tensor ``(batch, samples)`` (or ``(samples,)``), mono, at ``sample_rate``.
+
+    Returns:
+        ``(batch, frames, n_mels)`` float32, frames along time
+        (``frames = 1 + samples // hop`` when centred).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from tfmusictag.features import LogMelSpectrogram
+    >>> layer = LogMelSpectrogram()
+    >>> layer(np.zeros((1, 349440), "float32")).shape   # 29.12 s at 12 kHz
+    TensorShape([1, 1366, 96])
+    """
+
+    def __init__(self, front_end="thesis", **kwargs):
+        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("name", "dtype", "trainable")}
+        super().__init__(**layer_kwargs)
+        base = get_front_end(front_end)
+        self.front_end = dataclasses.replace(base, **kwargs).validate() if kwargs else base
+        c = self.front_end
+        self._mel = tf.constant(mel_filterbank(c.sample_rate, c.fft_length, c.n_mels, c.fmin, c.fmax,
+                                               c.mel_scale, c.mel_norm))
+        self.supports_masking = False
+
+    def num_frames(self, num_samples):
+        """Frames produced for ``num_samples`` samples; works on ints and on tensors."""
+        c = self.front_end
+        if c.center:
+            return 1 + num_samples // c.hop_length
+        if isinstance(num_samples, (int, np.integer)):
+            return self.front_end.num_frames(int(num_samples))
+        return tf.maximum(0, 1 + (num_samples - c.frame_length) // c.hop_length)
+
+    def call(self, waveform):
+        c = self.front_end
+        x = tf.convert_to_tensor(waveform, dtype=tf.float32)
+        if c.center:
+            pad = c.frame_length // 2
+            paddings = [[0, 0]] * (x.shape.rank - 1) + [[pad, pad]]
+            if c.pad_mode == "reflect":
+                # reflect needs more samples than the pad; fall back to zeros for tiny inputs.
+                n = tf.shape(x)[-1]
+                x = tf.cond(n > pad, lambda: tf.pad(x, paddings, mode="REFLECT"),
+                            lambda: tf.pad(x, paddings))
+            else:
+                x = tf.pad(x, paddings)
+        stft = tf.signal.stft(x, frame_length=c.frame_length, frame_step=c.hop_length, fft_length=c.fft_length,
+                              window_fn=_WINDOWS[c.window], pad_end=False)
+        power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
+        if c.power != 2.0:
+            power = tf.math.pow(power, c.power / 2.0)
+        mel = tf.tensordot(power, self._mel, axes=1)
+        if c.mel_power != 1.0:
+            mel = tf.math.pow(mel, c.mel_power)
+        return _compress(mel, c)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        frames = None if samples is None else self.front_end.num_frames(int(samples))
+        return tuple(input_shape[:-1]) + (frames, self.front_end.n_mels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"front_end": dataclasses.asdict(self.front_end)})
+        return config
+
+
+def _compress(mel, c: FrontEndConfig):
+    if c.compression == "ln":
+        return tf.math.log(tf.maximum(mel, c.log_floor))
+    if c.compression == "log10p":
+        return tf.math.log1p(c.log_gain * mel) / math.log(10.0)
+    if c.compression == "db":
+        db = (10.0 / math.log(10.0)) * tf.math.log(tf.maximum(mel, c.log_floor))
+        if c.top_db is not None:
+            peak = tf.reduce_max(db, axis=[-2, -1], keepdims=True)
+            db = tf.maximum(db, peak - c.top_db)
+        return db
+    return mel
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MFCC(keras.layers.Layer):
+    """Mel-frequency cepstral coefficients: DCT-II of log-mel bands (Algorithms 4–5).
+
+    ``Y = W_MFCC · ln(X)`` with the orthonormal DCT-II basis (as ``scipy.fft.dct(norm='ortho')``
+    and ``librosa.feature.mfcc``), keeping the first ``n_mfcc`` coefficients. The thesis keeps
+    90 coefficients of 96 bands (Algorithm 23, step 5).
+
+    Args:
+        n_mfcc: int > 0, coefficients kept. Defaults to 90.
+
+    Call arguments:
+        log_mel: ``(..., frames, n_mels)`` log-mel spectrogram (e.g. :class:`LogMelSpectrogram`).
+
+    Returns:
+        ``(..., frames, n_mfcc)``.
+    """
+
+    def __init__(self, n_mfcc: int = constants.N_MFCC, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(n_mfcc, (int, np.integer)) or n_mfcc <= 0:
+            raise ParameterError(f"n_mfcc={n_mfcc!r} must be a positive integer")
+        self.n_mfcc = int(n_mfcc)
+
+    def build(self, input_shape):
+        n_mels = input_shape[-1]
+        if n_mels is not None and self.n_mfcc > n_mels:
+            raise ParameterError(f"n_mfcc={self.n_mfcc} must be <= the number of mel bands ({n_mels})")
+
+    def call(self, log_mel):
+        return tf.signal.dct(log_mel, type=2, norm="ortho")[..., : self.n_mfcc]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.n_mfcc,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"n_mfcc": self.n_mfcc})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PCAWhitening(keras.layers.Layer):
+    """PCA reduction and PCA whitening of frame features (Algorithms 2–3), fitted with ``adapt``.
+
+    ``adapt`` streams a dataset once, accumulating the mean and the covariance
+    ``Σ = (1/Q)·Ŝ·Ŝᵀ`` of all frames (Algorithm 2, step 1) in float64; ``Σ = V Λ Vᵀ`` is then
+    diagonalised and the top ``n_components`` eigenvectors kept. ``call`` computes
+    ``Y = W (x − E[x])`` (Algorithm 3) frame by frame.
+
+    Whitening: the thesis writes ``W_PCAW = Λ⁻¹ V̂ᵀ``. That divides each component by its
+    variance, leaving a covariance of ``Λ⁻¹``, not the identity it asks for; the whitening
+    operator with identity covariance is ``Λ^(-1/2) V̂ᵀ``, which is what ``whiten=True`` uses
+    (``epsilon`` is added to each eigenvalue to keep silent directions finite).
+
+    Eigenvector signs are fixed (largest-magnitude entry positive) so fits are reproducible.
+
+    Args:
+        n_components: int > 0 or None, components kept (``T``). ``None`` keeps all.
+        whiten: bool, scale components to unit variance. Defaults to ``True``.
+        epsilon: float >= 0, added to eigenvalues before whitening. Defaults to ``1e-6``.
+
+    Call arguments:
+        inputs: ``(..., features)`` frames (e.g. log-mel bands).
+
+    Returns:
+        ``(..., n_components)``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from tfmusictag.features import PCAWhitening
+    >>> pca = PCAWhitening(n_components=8)
+    >>> pca.adapt(np.random.default_rng(0).normal(size=(1000, 16)).astype("float32"))
+    >>> pca(np.zeros((2, 16), "float32")).shape
+    TensorShape([2, 8])
+    """
+
+    def __init__(self, n_components: Optional[int] = None, whiten: bool = True, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if n_components is not None and (not isinstance(n_components, (int, np.integer)) or n_components <= 0):
+            raise ParameterError(f"n_components={n_components!r} must be a positive integer or None")
+        if epsilon < 0:
+            raise ParameterError(f"epsilon={epsilon!r} must be >= 0")
+        self.n_components = None if n_components is None else int(n_components)
+        self.whiten = bool(whiten)
+        self.epsilon = float(epsilon)
+        self.num_features = None
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        if d is None:
+            raise ParameterError("PCAWhitening needs a known last dimension; received input_shape=" f"{input_shape}")
+        self.num_features = int(d)
+        k = self.n_components or self.num_features
+        if k > self.num_features:
+            raise ParameterError(f"n_components={k} must be <= the number of input features ({self.num_features})")
+        self.mean = self.add_weight(name="mean", shape=(d,), initializer="zeros", trainable=False)
+        self.components = self.add_weight(name="components", shape=(d, k), initializer="zeros", trainable=False)
+        self.eigenvalues = self.add_weight(name="eigenvalues", shape=(k,), initializer="ones", trainable=False)
+        self.adapted = self.add_weight(name="adapted", shape=(), initializer="zeros", trainable=False)
+
+    def adapt(self, data, steps: Optional[int] = None):
+        """Fit mean and principal components on ``data``.
+
+        Parameters
+        ----------
+        data : np.ndarray, tf.Tensor or tf.data.Dataset
+            Frames ``(..., features)``, or a dataset yielding such tensors, or ``(frames, mask)``
+            pairs where ``mask`` (``(...)``, bool/0–1) marks real frames (padding is ignored).
+        steps : int or None
+            Number of dataset batches to use (``None``: all).
+        """
+        if isinstance(data, tf.data.Dataset):
+            batches = data.take(steps) if steps is not None else data
+        else:
+            batches = [data]
+        shift = count = s1 = s2 = None
+        for batch in batches:
+            x, mask = (batch if isinstance(batch, (tuple, list)) else (batch, None))
+            x = tf.convert_to_tensor(x)
+            if not self.built:
+                self.build(x.shape)
+            x = tf.reshape(tf.cast(x, tf.float64), [-1, self.num_features])
+            w = None if mask is None else tf.reshape(tf.cast(mask, tf.float64), [-1, 1])
+            if shift is None:  # shift by a first estimate of the mean: avoids cancellation
+                n0 = tf.reduce_sum(w) if w is not None else tf.cast(tf.shape(x)[0], tf.float64)
+                shift = (tf.reduce_sum(x * w, 0) if w is not None else tf.reduce_sum(x, 0)) / tf.maximum(n0, 1.0)
+                count, s1 = tf.constant(0.0, tf.float64), tf.zeros_like(shift)
+                s2 = tf.zeros((self.num_features, self.num_features), tf.float64)
+            c, b1, b2 = _moment_sums(x - shift, w)
+            count, s1, s2 = count + c, s1 + b1, s2 + b2
+        if count is None or float(count) < 2:
+            raise ParameterError("PCAWhitening.adapt needs at least 2 (unmasked) frames; received "
+                                 f"{0 if count is None else int(float(count))}")
+        mean_shifted = s1 / count
+        cov = (s2 / count - tf.tensordot(mean_shifted, mean_shifted, axes=0)).numpy()
+        cov = 0.5 * (cov + cov.T)
+        values, vectors = np.linalg.eigh(cov)
+        order = np.argsort(values)[::-1][: self.n_components or self.num_features]
+        values, vectors = np.maximum(values[order], 0.0), vectors[:, order]
+        signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
+        vectors = vectors * np.where(signs == 0, 1.0, signs)
+        self.mean.assign((mean_shifted + shift).numpy().astype(np.float32))
+        self.components.assign(vectors.astype(np.float32))
+        self.eigenvalues.assign(values.astype(np.float32))
+        self.adapted.assign(1.0)
+
+    def call(self, inputs):
+        y = tf.tensordot(tf.cast(inputs, tf.float32) - self.mean, self.components, axes=1)
+        if self.whiten:
+            y = y * tf.math.rsqrt(self.eigenvalues + self.epsilon)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.n_components or input_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"n_components": self.n_components, "whiten": self.whiten, "epsilon": self.epsilon})
+        return config
+
+
+@tf.function(reduce_retracing=True)
+def _moment_sums(x, w):
+    if w is None:
+        return tf.cast(tf.shape(x)[0], tf.float64), tf.reduce_sum(x, 0), tf.matmul(x, x, transpose_a=True)
+    xw = x * w
+    return tf.reduce_sum(w), tf.reduce_sum(xw, 0), tf.matmul(xw, x, transpose_a=True)
+
+
+_TAILS = ("pad", "drop")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SegmentFrames(keras.layers.Layer):
+    """Cut a track's frames into segments of 1366 frames (29.12 s), Section 4.3.3.
+
+    The thesis tags whole songs by summarising every 29.1 s segment (Algorithms 24–25). A
+    track rarely lasts a whole number of segments; ``tail`` says what happens to the rest:
+
+    * ``'pad'`` (default): the tail becomes a last segment, padded with ``pad_value`` and
+      marked in ``frame_mask``. Nothing of the track is lost.
+    * ``'drop'``: an incomplete tail is discarded (Choi et al.'s clip-based practice), except
+      that a track shorter than one segment always keeps its single, padded segment.
+
+    Args:
+        segment_frames: int > 0, frames per segment. Defaults to 1366.
+        hop_frames: int > 0 or None, step between segment starts (``None``: ``segment_frames``,
+            no overlap).
+        tail: ``'pad'`` or ``'drop'``.
+        pad_value: float, value of padded frames (use the front end's value of silence, e.g.
+            ``ln(1e-10)``, if a model must not see padding as loud). Defaults to ``0.0``.
+
+    Call arguments:
+        frames: ``(batch, frames, features)``.
+        lengths: optional int ``(batch,)`` number of real frames of each track (batches of
+            tracks of unequal length, zero-padded). ``None``: all frames are real.
+
+    Returns:
+        ``segments`` ``(batch, n_segments, segment_frames, features)`` and ``frame_mask``
+        ``(batch, n_segments, segment_frames)`` bool (True for real frames). A segment is
+        valid when any of its frames is: ``segment_mask = reduce_any(frame_mask, -1)``.
+    """
+
+    def __init__(self, segment_frames: int = constants.SEGMENT_FRAMES, hop_frames: Optional[int] = None,
+                 tail: str = "pad", pad_value: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        for name, v in (("segment_frames", segment_frames), ("hop_frames", hop_frames)):
+            if v is not None and (not isinstance(v, (int, np.integer)) or v <= 0):
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        if tail not in _TAILS:
+            raise ParameterError(f"tail={tail!r} must be one of {_TAILS}")
+        self.segment_frames = int(segment_frames)
+        self.hop_frames = None if hop_frames is None else int(hop_frames)
+        self.tail = tail
+        self.pad_value = float(pad_value)
+
+    def num_segments(self, num_frames):
+        """Segments produced for a track of ``num_frames`` frames (int or tensor); at least 1."""
+        hop, seg = self.hop_frames or self.segment_frames, self.segment_frames
+        if self.tail == "pad":
+            n = (num_frames - seg + hop - 1) // hop + 1  # ceil((n - seg) / hop) + 1
+        else:
+            n = (num_frames - seg) // hop + 1
+        return tf.maximum(n, 1) if tf.is_tensor(n) else max(int(n), 1)
+
+    def call(self, frames, lengths=None):
+        frames = tf.convert_to_tensor(frames)
+        seg, hop = self.segment_frames, self.hop_frames or self.segment_frames
+        total = tf.shape(frames)[1]
+        lengths = tf.fill([tf.shape(frames)[0]], total) if lengths is None else tf.cast(lengths, tf.int32)
+        n_seg = self.num_segments(tf.reduce_max(lengths))
+        needed = (n_seg - 1) * hop + seg
+        frames = tf.pad(frames[:, :needed], [[0, 0], [0, tf.maximum(needed - total, 0)], [0, 0]],
+                        constant_values=self.pad_value)
+        segments = tf.signal.frame(frames, seg, hop, axis=1)  # (B, S, seg, F)
+        position = tf.range(n_seg)[:, None] * hop + tf.range(seg)[None, :]  # (S, seg)
+        frame_mask = position[None] < lengths[:, None, None]
+        if self.tail == "drop":
+            keep = self.num_segments(lengths)  # per track
+            frame_mask &= tf.range(n_seg)[None, :, None] < keep[:, None, None]
+        segments = tf.where(frame_mask[..., None], segments, tf.cast(self.pad_value, segments.dtype))
+        return segments, frame_mask
+
+    def compute_output_shape(self, input_shape, lengths_shape=None):
+        b, _, f = input_shape
+        return (b, None, self.segment_frames, f), (b, None, self.segment_frames)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"segment_frames": self.segment_frames, "hop_frames": self.hop_frames,
+                       "tail": self.tail, "pad_value": self.pad_value})
+        return config

@@ -1,0 +1,5 @@
+"""KerasTuner hypermodels of tfmusictag (installed as ``tfmusictag.tuning``).
+
+The repository keeps this folder at the top level, as the design card asks, but installs it
+under ``tfmusictag`` so no top-level package named ``tuning`` is created.
+"""
