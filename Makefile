@@ -1,0 +1,27 @@
+# tfmusictag — every target sets up what it needs from nothing.
+#   make test     virtual environment + pinned dependencies + the test suite
+#   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: install test bench clean
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "pip==26.3"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_frontend.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
