@@ -318,3 +318,17 @@ def test_pca_adapt_needs_data():
 def test_registered_front_ends_validate():
     for name, config in FRONT_ENDS.items():
         assert config.validate() is config, name
+
+
+@pytest.mark.parametrize("front_end", ["thesis", "choi2016"])
+@pytest.mark.parametrize("samples", [100, 256 * 7, 256 * 7 + 1, 256 * 30 + 77])
+def test_chunked_stft_equals_one_stft(front_end, samples):
+    y = np.stack([music_like(1.0, seed=3)[:samples], music_like(1.0, seed=4)[:samples]])
+    whole = LogMelSpectrogram(front_end, chunk_frames=None)(y).numpy()
+    for chunk in (1, 3, 7, 1000):
+        np.testing.assert_allclose(LogMelSpectrogram(front_end, chunk_frames=chunk)(y).numpy(), whole, atol=1e-4)
+
+
+def test_chunked_stft_without_centring_handles_too_short_input():
+    assert LogMelSpectrogram(center=False, chunk_frames=4)(np.zeros((2, 300), np.float32)).shape == (2, 0, 96)
+    assert LogMelSpectrogram(chunk_frames=4)(np.zeros((300,), np.float32)).shape == (2, 96)

@@ -266,6 +266,9 @@ class LogMelSpectrogram(keras.layers.Layer):
     Args:
         front_end: a registered name (``'thesis'``, ``'choi2016'``, ``'musicnn'``), a dict of
             :class:`FrontEndConfig` fields, or a :class:`FrontEndConfig`. Defaults to ``'thesis'``.
+        chunk_frames: int > 0 or None, frames computed at once (default 4096, ~87 s at 12 kHz):
+            bounds the memory of the STFT on long tracks without changing the result. ``None``
+            computes the whole signal in one STFT.
         **overrides: individual :class:`FrontEndConfig` fields replacing those of ``front_end``
             (e.g. ``mel_scale='slaney'``).
 
@@ -285,9 +288,12 @@ class LogMelSpectrogram(keras.layers.Layer):
     TensorShape([1, 1366, 96])
     """
 
-    def __init__(self, front_end="thesis", **kwargs):
+    def __init__(self, front_end="thesis", chunk_frames: Optional[int] = 4096, **kwargs):
         layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("name", "dtype", "trainable")}
         super().__init__(**layer_kwargs)
+        if chunk_frames is not None and (not isinstance(chunk_frames, (int, np.integer)) or chunk_frames <= 0):
+            raise ParameterError(f"chunk_frames={chunk_frames!r} must be a positive integer or None")
+        self.chunk_frames = None if chunk_frames is None else int(chunk_frames)
         base = get_front_end(front_end)
         self.front_end = dataclasses.replace(base, **kwargs).validate() if kwargs else base
         c = self.front_end
@@ -317,6 +323,28 @@ class LogMelSpectrogram(keras.layers.Layer):
                             lambda: tf.pad(x, paddings))
             else:
                 x = tf.pad(x, paddings)
+        if self.chunk_frames is None:
+            return _compress(self._mel_power(x), c)
+        # Long signals are processed in chunks of `chunk_frames` frames so that the STFT's
+        # intermediates (frames, complex spectrum, power: ~4 KB per frame) never exist for a
+        # whole track at once; the output is identical (each frame sees the same samples).
+        lead = tf.shape(x)[:-1]
+        x = tf.reshape(x, [-1, tf.shape(x)[-1]])
+        n_frames = tf.maximum(0, 1 + (tf.shape(x)[-1] - c.frame_length) // c.hop_length)
+        step = self.chunk_frames * c.hop_length
+        span = (self.chunk_frames - 1) * c.hop_length + c.frame_length
+        n_chunks = tf.maximum(1, (n_frames + self.chunk_frames - 1) // self.chunk_frames)
+        x = tf.pad(x, [[0, 0], [0, tf.maximum(0, (n_chunks - 1) * step + span - tf.shape(x)[-1])]])
+        mel = tf.map_fn(lambda k: self._mel_power(x[:, k * step:k * step + span]), tf.range(n_chunks),
+                        fn_output_signature=tf.TensorSpec([None, self.chunk_frames, c.n_mels], tf.float32),
+                        parallel_iterations=2)
+        mel = tf.reshape(tf.transpose(mel, [1, 0, 2, 3]), [tf.shape(x)[0], -1, c.n_mels])[:, :n_frames]
+        mel = tf.reshape(mel, tf.concat([lead, [n_frames, c.n_mels]], 0))
+        return _compress(mel, c)
+
+    def _mel_power(self, x):
+        """Steps 1–3 of Algorithm 1 (plus ``mel_power``) on already centred signals."""
+        c = self.front_end
         stft = tf.signal.stft(x, frame_length=c.frame_length, frame_step=c.hop_length, fft_length=c.fft_length,
                               window_fn=_WINDOWS[c.window], pad_end=False)
         power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
@@ -325,7 +353,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         mel = tf.tensordot(power, self._mel, axes=1)
         if c.mel_power != 1.0:
             mel = tf.math.pow(mel, c.mel_power)
-        return _compress(mel, c)
+        return mel
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[-1]
@@ -334,7 +362,7 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"front_end": dataclasses.asdict(self.front_end)})
+        config.update({"front_end": dataclasses.asdict(self.front_end), "chunk_frames": self.chunk_frames})
         return config
 
 
