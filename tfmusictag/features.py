@@ -313,34 +313,41 @@ class LogMelSpectrogram(keras.layers.Layer):
     def call(self, waveform):
         c = self.front_end
         x = tf.convert_to_tensor(waveform, dtype=tf.float32)
-        if c.center:
-            pad = c.frame_length // 2
-            paddings = [[0, 0]] * (x.shape.rank - 1) + [[pad, pad]]
-            if c.pad_mode == "reflect":
-                # reflect needs more samples than the pad; fall back to zeros for tiny inputs.
-                n = tf.shape(x)[-1]
-                x = tf.cond(n > pad, lambda: tf.pad(x, paddings, mode="REFLECT"),
-                            lambda: tf.pad(x, paddings))
-            else:
-                x = tf.pad(x, paddings)
-        if self.chunk_frames is None:
-            return _compress(self._mel_power(x), c)
-        # Long signals are processed in chunks of `chunk_frames` frames so that the STFT's
-        # intermediates (frames, complex spectrum, power: ~4 KB per frame) never exist for a
-        # whole track at once; the output is identical (each frame sees the same samples).
         lead = tf.shape(x)[:-1]
-        x = tf.reshape(x, [-1, tf.shape(x)[-1]])
-        n_frames = tf.maximum(0, 1 + (tf.shape(x)[-1] - c.frame_length) // c.hop_length)
-        step = self.chunk_frames * c.hop_length
-        span = (self.chunk_frames - 1) * c.hop_length + c.frame_length
-        n_chunks = tf.maximum(1, (n_frames + self.chunk_frames - 1) // self.chunk_frames)
-        x = tf.pad(x, [[0, 0], [0, tf.maximum(0, (n_chunks - 1) * step + span - tf.shape(x)[-1])]])
-        mel = tf.map_fn(lambda k: self._mel_power(x[:, k * step:k * step + span]), tf.range(n_chunks),
-                        fn_output_signature=tf.TensorSpec([None, self.chunk_frames, c.n_mels], tf.float32),
-                        parallel_iterations=2)
-        mel = tf.reshape(tf.transpose(mel, [1, 0, 2, 3]), [tf.shape(x)[0], -1, c.n_mels])[:, :n_frames]
-        mel = tf.reshape(mel, tf.concat([lead, [n_frames, c.n_mels]], 0))
-        return _compress(mel, c)
+        x = tf.reshape(x, [-1, tf.shape(x)[-1]])  # (batch, samples)
+        n = tf.shape(x)[-1]
+        pad = c.frame_length // 2 if c.center else 0
+        n_frames = tf.maximum(0, 1 + (n + 2 * pad - c.frame_length) // c.hop_length)
+        if self.chunk_frames is None:
+            mel = _compress(self._mel_power(self._pad(x, pad, 0)), c)
+        else:
+            # Long signals are processed in chunks of `chunk_frames` frames so that the STFT's
+            # intermediates (frames, complex spectrum, power: ~4 KB per frame) never exist for a
+            # whole track at once; the output is identical (each frame sees the same samples).
+            step = self.chunk_frames * c.hop_length
+            span = (self.chunk_frames - 1) * c.hop_length + c.frame_length
+            n_chunks = tf.maximum(1, (n_frames + self.chunk_frames - 1) // self.chunk_frames)
+            x = self._pad(x, pad, tf.maximum(0, (n_chunks - 1) * step + span - (n + 2 * pad)))
+            mel = tf.map_fn(lambda k: _compress(self._mel_power(x[:, k * step:k * step + span]), c, clip=False),
+                            tf.range(n_chunks),
+                            fn_output_signature=tf.TensorSpec([None, self.chunk_frames, c.n_mels], tf.float32),
+                            **({} if tf.executing_eagerly() else {"parallel_iterations": 2}))
+            mel = tf.reshape(tf.transpose(mel, [1, 0, 2, 3]), [tf.shape(x)[0], -1, c.n_mels])[:, :n_frames]
+            mel = _clip_top_db(mel, c)
+        return tf.reshape(mel, tf.concat([lead, [n_frames, c.n_mels]], 0))
+
+    def _pad(self, x, pad, extra):
+        """Centre-pad ``pad`` samples on both sides and append ``extra`` zeros, in one copy."""
+        c = self.front_end
+        if pad and c.pad_mode == "reflect":
+            n = tf.shape(x)[-1]
+            zeros = tf.zeros([tf.shape(x)[0], extra], x.dtype)
+            # reflect needs more samples than the pad; tiny inputs fall back to zeros.
+            return tf.cond(n > pad,
+                           lambda: tf.concat([tf.reverse(x[:, 1:pad + 1], [1]), x,
+                                              tf.reverse(x[:, n - pad - 1:n - 1], [1]), zeros], axis=1),
+                           lambda: tf.pad(x, [[0, 0], [pad, pad + extra]]))
+        return tf.pad(x, [[0, 0], [pad, pad + extra]])
 
     def _mel_power(self, x):
         """Steps 1–3 of Algorithm 1 (plus ``mel_power``) on already centred signals."""
@@ -366,18 +373,24 @@ class LogMelSpectrogram(keras.layers.Layer):
         return config
 
 
-def _compress(mel, c: FrontEndConfig):
+def _compress(mel, c: FrontEndConfig, clip: bool = True):
+    """The compression of ``c``; ``clip=False`` leaves ``top_db`` (a per-example max) for later."""
     if c.compression == "ln":
         return tf.math.log(tf.maximum(mel, c.log_floor))
     if c.compression == "log10p":
         return tf.math.log1p(c.log_gain * mel) / math.log(10.0)
     if c.compression == "db":
         db = (10.0 / math.log(10.0)) * tf.math.log(tf.maximum(mel, c.log_floor))
-        if c.top_db is not None:
-            peak = tf.reduce_max(db, axis=[-2, -1], keepdims=True)
-            db = tf.maximum(db, peak - c.top_db)
-        return db
+        return _clip_top_db(db, c) if clip else db
     return mel
+
+
+def _clip_top_db(db, c: FrontEndConfig):
+    """librosa's ``top_db``: keep ``top_db`` dB below each example's maximum."""
+    if c.compression != "db" or c.top_db is None:
+        return db
+    peak = tf.reduce_max(db, axis=[-2, -1], keepdims=True)
+    return tf.maximum(db, peak - c.top_db)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
