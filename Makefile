@@ -11,8 +11,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "pip==26.3"
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt "pip==26.3" setuptools wheel
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt -e ".[test,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
