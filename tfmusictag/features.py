@@ -217,6 +217,14 @@ class FrontEndConfig:
                        self.mel_scale, self.mel_norm)  # validates the mel parameters
         return self
 
+    def silence_value(self) -> float:
+        """The feature value of digital silence (what padding should look like to a model)."""
+        zero = 0.0 ** self.mel_power
+        if self.compression in ("ln", "db"):
+            v = math.log(max(zero, self.log_floor))
+            return v if self.compression == "ln" else 10.0 * v / math.log(10.0)
+        return math.log10(1.0 + self.log_gain * zero) if self.compression == "log10p" else zero
+
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for ``num_samples`` samples (0 if too short without centring)."""
         if self.center:

@@ -1,0 +1,264 @@
+"""Models: every stage and every variant — shapes, masking, serialisation, k-means, training."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmusictag import errors
+from tfmusictag.classifier import TwoLayerPerceptron
+from tfmusictag.reduction import ChoiCNN, FrameReduction
+from tfmusictag.features import MFCC, PCAWhitening
+from tfmusictag.tagger import TaggerConfig, TrackTagger
+from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, kmeans_plus_plus
+from tfmusictag.variants import THESIS_VARIANTS, VARIANTS, build_variant, variant_config
+
+SR = 12000
+TAGS = ("piano", "drums", "strings")
+# Small sizes so that every variant trains in seconds on 2 cores.
+SMALL = {"temporal.bof.num_clusters": 4, "temporal.bof.epochs": 2, "temporal.lstm.units": 6,
+         "classifier.hidden": 8, "reduction.mfcc.n_mfcc": 13, "reduction.pca.n_components": 6,
+         "reduction.cnn.filters": [4, 6, 6, 8, 8]}
+ALL = VARIANTS.names()
+
+
+def signal(seconds, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = rng.uniform(100, 1000)
+    return (0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.normal(size=t.shape)).astype(np.float32)
+
+
+def fit_unsupervised(model, waveforms):
+    """Fit the PCA / k-means parts of a model on the given tracks (what training does first)."""
+    log_mel, n = model._features(tf.constant(waveforms))
+    segments, mask = model.segmenter(log_mel, n)
+    red = model.reduction
+    if isinstance(red, FrameReduction) and isinstance(red.frame_layer, PCAWhitening):
+        red.frame_layer.adapt((segments, mask))
+    if isinstance(model.temporal, BagOfFrames):
+        y, m = red(segments, mask)
+        model.temporal.adapt((y, m))
+
+
+@pytest.fixture(scope="module")
+def models():
+    out = {}
+    for name in ALL:
+        m = build_variant(name, TAGS, SMALL)
+        fit_unsupervised(m, np.stack([signal(40, 1), signal(40, 2)]))
+        out[name] = m
+    return out
+
+
+def test_thesis_defaults():
+    cfg = variant_config("finetuned_cnn_finetuned_lstm", TAGS)
+    assert cfg.temporal.lstm.units == 1024 and cfg.temporal.lstm.dropout == 0.3
+    assert cfg.classifier.hidden == 1024 and variant_config("mfcc_bof", TAGS).temporal.bof.num_clusters == 1024
+    assert cfg.reduction.cnn.filters == (32, 128, 128, 192, 256)
+    assert len(THESIS_VARIANTS) == 7 and set(THESIS_VARIANTS) <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("seconds,segments", [(1.0, 1), (29.12, 1), (600.0, 21)])
+def test_shapes(models, name, seconds, segments):
+    model = models[name]
+    fn = tf.function(model.analyze, reduce_retracing=True)
+    out = fn(signal(seconds)[None])
+    assert out["tags"].shape == (1, 3)
+    assert out["segment_tags"].shape == (1, segments, 3)
+    assert out["segment_mask"].shape == (1, segments) and bool(tf.reduce_all(out["segment_mask"]))
+    probs = out["tags"].numpy()
+    assert ((probs >= 0) & (probs <= 1)).all()
+    dim = {"bof": 4, "lstm": 6, "hierarchical_lstm": 6, "mean": 8, "max": 8}[model.tagger_config.temporal.type]
+    assert out["embedding"].shape == (1, dim)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_padding_never_changes_the_output(models, name):
+    model = models[name]
+    lengths = [int(SR * 40), int(SR * 12.5), int(SR * 31)]
+    tracks = [signal(n / SR, seed=i + 5) for i, n in enumerate(lengths)]
+    batch = np.zeros((3, max(lengths)), np.float32)
+    for i, t in enumerate(tracks):
+        batch[i, : len(t)] = t
+    analyze = tf.function(model.analyze, reduce_retracing=True)
+    together = analyze({"waveform": batch, "length": np.array(lengths)})
+    for i, t in enumerate(tracks):
+        alone = analyze(t[None])
+        np.testing.assert_allclose(together["tags"][i].numpy(), alone["tags"][0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(together["embedding"][i].numpy(), alone["embedding"][0].numpy(), atol=1e-5)
+        s = alone["segment_tags"].shape[1]
+        np.testing.assert_allclose(together["segment_tags"][i, :s].numpy(), alone["segment_tags"][0].numpy(),
+                                   atol=1e-5)
+        assert not together["segment_mask"][i, s:].numpy().any()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_log_mel_input_equals_waveform_input(models, name):
+    model = models[name]
+    y = signal(31.0, 3)[None]
+    log_mel = model.front_end(y)
+    run = tf.function(model.call, reduce_retracing=True)
+    np.testing.assert_allclose(run({"log_mel": log_mel}).numpy(), run(y).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_keras_save_load_round_trip(models, name, tmp_path):
+    model = models[name]
+    y = signal(35.0, 4)[None]
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, TrackTagger) and loaded.tags == TAGS
+    assert loaded.tagger_config == model.tagger_config
+    np.testing.assert_allclose(tf.function(loaded.call)(y).numpy(), tf.function(model.call)(y).numpy(), atol=1e-6)
+
+
+def test_config_json_round_trip():
+    for name in ALL:
+        cfg = variant_config(name, TAGS, SMALL)
+        assert TaggerConfig.from_dict(__import__("json").loads(cfg.to_json())) == cfg
+
+
+LAYERS = [
+    lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), input_norm_axis="time", dropout=0.1),
+    lambda: FrameReduction(MFCC(13)),
+    lambda: FrameReduction(None),
+    lambda: BagOfFrames(16, epochs=3, batch_size=100, seed=4),
+    lambda: Pooling("max"),
+    lambda: LSTMStack(5, 0.2, 3),
+    lambda: HierarchicalLSTM(7, 0.1),
+    lambda: TwoLayerPerceptron(4, 9, 0.5),
+]
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_layer_config_round_trip(make):
+    layer = make()
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert revived.get_config() == config
+
+
+def test_choi_cnn_gives_256_per_segment():
+    cnn = ChoiCNN()
+    segs = tf.random.normal([2, 3, 1366, 96])
+    y, m = cnn(segs, tf.ones([2, 3, 1366], tf.bool))
+    assert y.shape == (2, 3, 256) and m.shape == (2, 3)
+    assert [c.filters for c in cnn.convs] == [32, 128, 128, 192, 256]
+
+
+CHOI = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "pretrained", "choi2016",
+                    "music_tagger_cnn_weights_tensorflow.h5")
+
+
+@pytest.mark.skipif(not os.path.exists(CHOI), reason="Choi et al.'s MSD weights are not available here")
+def test_published_msd_weights_fit_the_cnn_exactly():
+    import h5py
+
+    cnn = ChoiCNN(input_norm_axis="time")
+    cnn.build((None, None, 1366, 96))
+    with h5py.File(CHOI, "r") as h5:
+        beta = h5["bn_0_freq/bn_0_freq_beta:0"][()]
+        assert cnn.input_norm.beta.shape == beta.shape  # 1366: Choi's weights normalise time steps
+        for i, conv in enumerate(cnn.convs, start=1):
+            w = h5[f"conv{i}/conv{i}_W:0"][()]  # Theano order (out, in, rows, cols)
+            conv.kernel.assign(np.transpose(w, (2, 3, 1, 0)))
+            conv.bias.assign(h5[f"conv{i}/conv{i}_b:0"][()])
+            assert cnn.norms[i - 1].gamma.shape == h5[f"bn{i}/bn{i}_gamma:0"].shape
+        assert h5["output/output_W:0"].shape[0] == cnn.output_dim(96)
+
+
+def test_kmeans_recovers_well_separated_clusters():
+    rng = np.random.default_rng(0)
+    true_centers = rng.normal(size=(6, 5)) * 20
+    labels = rng.integers(0, 6, size=6000)
+    x = (true_centers[labels] + rng.normal(size=(6000, 5))).astype(np.float32)
+    bof = BagOfFrames(6, epochs=3, batch_size=500, seed=1)
+    bof.adapt(tf.data.Dataset.from_tensor_slices(x).batch(1000))
+    found = bof.centers.numpy()
+    dist = np.linalg.norm(found[:, None] - true_centers[None], axis=-1)
+    assert sorted(dist.argmin(1)) == list(range(6)), dist.round(1)  # one centre per true cluster
+    assert dist.min(1).max() < 0.5
+    # assignments match the true partition up to renaming
+    assigned = bof.assign(tf.constant(x)).numpy()
+    mapping = dist.argmin(1)
+    assert (mapping[assigned] == labels).mean() > 0.999
+
+
+def test_kmeans_reseeds_empty_clusters():
+    # 500 copies of one point and a few distinct points: k-means++ may pick duplicates; none may stay empty
+    x = np.concatenate([np.zeros((500, 2)), np.arange(20).reshape(10, 2) * 10.0]).astype(np.float32)
+    bof = BagOfFrames(8, epochs=4, batch_size=64, seed=0)
+    bof.adapt(x)
+    assigned = bof.assign(tf.constant(x)).numpy()
+    assert len(set(assigned)) == 8
+
+
+def test_kmeans_plus_plus_picks_distinct_points():
+    x = tf.constant(np.repeat(np.eye(4, dtype=np.float32) * 10, 50, axis=0))
+    c = kmeans_plus_plus(x, 4, tf.constant([3, 0]))
+    assert len({tuple(r) for r in c.numpy().round(3)}) == 4
+
+
+def test_bof_histogram_is_normalised_and_masked():
+    bof = BagOfFrames(4)
+    bof.build((None, 2))
+    bof.centers.assign(np.array([[0, 0], [10, 0], [0, 10], [10, 10]], np.float32))
+    x = tf.constant([[[0.1, 0], [9, 1], [9, 9], [100, 100]]], tf.float32)
+    h = bof(x, tf.constant([[True, True, True, False]])).numpy()
+    np.testing.assert_allclose(h, [[1 / 3, 1 / 3, 0, 1 / 3]])
+
+
+def test_bad_parameters():
+    with pytest.raises(errors.ParameterError, match="temporal='hierarchical_lstm'"):
+        build_variant("cnn_mean", TAGS, {"temporal.type": "hierarchical_lstm"})
+    with pytest.raises(errors.ParameterError, match="variant='cnn_lstm'"):
+        build_variant("cnn_lstm", TAGS)
+    with pytest.raises(errors.ParameterError, match="freeze"):
+        variant_config("mfcc_bof", TAGS, {"freeze": ["lstm"]})
+    with pytest.raises(errors.ParameterError, match="unknown config field 'temporl'"):
+        variant_config("mfcc_bof", TAGS, {"temporl.type": "bof"})
+    with pytest.raises(errors.ParameterError, match="num_clusters=8"):
+        BagOfFrames(8).adapt(np.zeros((5, 2), np.float32))
+    with pytest.raises(errors.ParameterError, match="tags must be unique"):
+        variant_config("mfcc_bof", ["a", "a"])
+
+
+def test_frozen_groups_and_variable_partition(models):
+    m = models["blackbox_cnn_blackbox_lstm"]
+    groups = m.group_variables()
+    assert groups["cnn_low"] == groups["cnn_high"] == groups["temporal"] == []
+    assert len(groups["classifier"]) == 4
+    full = models["finetuned_cnn_finetuned_lstm"].group_variables()
+    assert len(full["cnn_low"]) == 10  # gamma+beta of bn_0_freq, bn1, bn2; kernel+bias of conv1, conv2
+    flat = [id(v) for vs in full.values() for v in vs]
+    assert len(flat) == len(set(flat)) == len(models["finetuned_cnn_finetuned_lstm"].trainable_weights)
+
+
+def test_no_retracing_over_track_length(models):
+    model = models["finetuned_cnn_finetuned_lstm"]
+    fn = tf.function(model.call, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    for seconds in (5.0, 70.0, 130.0):  # 1, 3 and 5 segments: one graph, no loop unrolled in Python
+        fn(signal(seconds)[None])
+    assert fn.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_few_training_steps_reduce_the_loss(name):
+    keras.utils.set_random_seed(0)
+    model = build_variant(name, TAGS, SMALL)
+    rng = np.random.default_rng(0)
+    x = np.stack([signal(6.0, seed=s) for s in range(6)])
+    y = rng.integers(0, 2, size=(6, 3)).astype(np.float32)
+    fit_unsupervised(model, x)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, batch_size=6, epochs=15, verbose=0, shuffle=False)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < before - 0.02, (before, after)

@@ -1,0 +1,96 @@
+"""A small name → builder registry, so configs choose components by name, never by if-chains."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Type, TypeVar
+
+from tfmusictag.errors import ParameterError
+
+T = TypeVar("T")
+
+
+class Registry:
+    """Maps names to callables (usually layer builders) for one kind of component.
+
+    >>> REDUCTIONS = Registry("reduction")
+    >>> @REDUCTIONS.register("mfcc")
+    ... def build_mfcc(config): ...
+    >>> REDUCTIONS.get("mfcc") is build_mfcc
+    True
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: Dict[str, Callable] = {}
+
+    def register(self, name: str):
+        def decorator(fn):
+            if name in self._entries:
+                raise ParameterError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = fn
+            return fn
+
+        return decorator
+
+    def get(self, name: str) -> Callable:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ParameterError(f"{self.kind}={name!r} is not registered; choose one of {sorted(self._entries)}") from None
+
+    def names(self):
+        return sorted(self._entries)
+
+    def __contains__(self, name):
+        return name in self._entries
+
+
+def config_from_dict(cls: Type[T], data: Dict[str, Any], where: str = "") -> T:
+    """Build a (nested) dataclass from a dict, rejecting unknown keys with a clear message.
+
+    Lists become tuples (configs are immutable and hashable); nested dataclass fields recurse.
+    """
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ParameterError(f"{where or cls.__name__} must be a mapping; received {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ParameterError(f"unknown field(s) {unknown} in {where or cls.__name__}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else (
+            fields[name].default)
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = config_from_dict(type(default), value, f"{where}.{name}" if where else name)
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_to_dict(config) -> Dict[str, Any]:
+    """The JSON-friendly dict of a (nested) dataclass config."""
+    def convert(v):
+        if isinstance(v, tuple):
+            return [convert(x) for x in v]
+        if isinstance(v, dict):
+            return {k: convert(x) for k, x in v.items()}
+        return v
+
+    return {k: convert(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def override(config: T, path: str, value: Any) -> T:
+    """Return ``config`` with the dotted field ``path`` (e.g. ``'temporal.lstm.units'``) replaced."""
+    head, _, rest = path.partition(".")
+    names = {f.name for f in dataclasses.fields(config)}
+    if head not in names:
+        raise ParameterError(f"unknown config field {head!r} in {path!r}; allowed: {sorted(names)}")
+    if rest:
+        value = override(getattr(config, head), rest, value)
+    elif isinstance(value, list):
+        value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return dataclasses.replace(config, **{head: value})

@@ -1,0 +1,245 @@
+"""The task model: a whole track → tag probabilities, assembled from a :class:`TaggerConfig`.
+
+``pred = C(T(D(R(a))))`` (thesis Algorithm 21): representation ``R``
+(:class:`~tfmusictag.features.LogMelSpectrogram`), 29.12 s segments
+(:class:`~tfmusictag.features.SegmentFrames`), reduction ``D`` (:mod:`tfmusictag.reduction`),
+temporal approximation ``T`` (:mod:`tfmusictag.temporal`) and classifier ``C``
+(:mod:`tfmusictag.classifier`). Each stage is chosen by name through its registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Tuple
+
+import keras
+import tensorflow as tf
+
+from tfmusictag import constants
+from tfmusictag.classifier import ClassifierConfig, TwoLayerPerceptron
+from tfmusictag.errors import ParameterError
+from tfmusictag.features import LogMelSpectrogram, SegmentFrames, get_front_end
+from tfmusictag.reduction import ReductionConfig, build_reduction
+from tfmusictag.registry import config_from_dict, config_to_dict
+from tfmusictag.temporal import TemporalConfig, build_temporal
+
+__all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS"]
+
+#: Groups of layers that training can freeze or give their own learning rate (Tables 4.5–4.8).
+LAYER_GROUPS = ("cnn_low", "cnn_high", "reduction", "temporal", "classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentConfig:
+    """How a track is cut into segments (see :class:`~tfmusictag.features.SegmentFrames`)."""
+
+    segment_frames: int = constants.SEGMENT_FRAMES
+    hop_frames: Any = None
+    tail: str = "pad"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggerConfig:
+    """Everything that defines a :class:`TrackTagger`.
+
+    Attributes:
+        tags: the tag vocabulary, in output order.
+        front_end: a registered front-end name or a dict of its fields.
+        segments, reduction, temporal, classifier: the stage configs.
+        freeze: layer groups whose weights stay fixed ("black-box", Sec. 3.2.2): any of
+            ``cnn_low``, ``cnn_high``, ``reduction``, ``temporal``, ``classifier``.
+    """
+
+    tags: Tuple[str, ...] = ()
+    front_end: Any = "thesis"
+    segments: SegmentConfig = dataclasses.field(default_factory=SegmentConfig)
+    reduction: ReductionConfig = dataclasses.field(default_factory=ReductionConfig)
+    temporal: TemporalConfig = dataclasses.field(default_factory=TemporalConfig)
+    classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
+    freeze: Tuple[str, ...] = ()
+
+    def validate(self) -> "TaggerConfig":
+        if not self.tags:
+            raise ParameterError("tags=() must name at least one tag")
+        dupes = sorted({t for t in self.tags if self.tags.count(t) > 1})
+        if dupes:
+            raise ParameterError(f"tags must be unique; repeated: {dupes}")
+        bad = sorted(set(self.freeze) - set(LAYER_GROUPS))
+        if bad:
+            raise ParameterError(f"freeze={list(self.freeze)} names unknown groups {bad}; allowed: {list(LAYER_GROUPS)}")
+        get_front_end(self.front_end)
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "TaggerConfig":
+        return config_from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+@keras.saving.register_keras_serializable(package="tfmusictag")
+class TrackTagger(keras.Model):
+    """Tag whole tracks of any length: waveform → log-mel → segments → D → T → C.
+
+    Args:
+        config: a :class:`TaggerConfig` or its dict.
+
+    Call arguments:
+        inputs: one of
+            * a waveform ``(batch, samples)`` at the front end's sample rate (every row a
+              whole track);
+            * ``{"waveform": (batch, samples), "length": (batch,)}`` — tracks of unequal length,
+              zero-padded to the longest; ``length`` counts real samples;
+            * ``{"log_mel": (batch, frames, n_mels), "num_frames": (batch,)}`` — precomputed
+              front-end output (e.g. a cached dataset), ``num_frames`` optional.
+        training: bool.
+
+    Returns:
+        ``(batch, num_tags)`` tag probabilities. :meth:`analyze` also returns the track
+        embedding ``f`` and the per-segment tag probabilities (the tag timeline).
+
+    Padding never changes a track's output: padded samples produce frames beyond the track's
+    frame count, which the segment masks exclude from every temporal stage.
+
+    Example:
+
+    >>> from tfmusictag.tagger import TrackTagger, TaggerConfig
+    >>> model = TrackTagger(TaggerConfig(tags=("piano", "drums")))
+    >>> model(np.zeros((1, 12000 * 40), "float32")).shape    # doctest: +SKIP
+    TensorShape([1, 2])
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        cfg = config if isinstance(config, TaggerConfig) else TaggerConfig.from_dict(config)
+        self.tagger_config = cfg.validate()
+        self.front_end = LogMelSpectrogram(cfg.front_end, name="front_end")
+        fe = self.front_end.front_end
+        s = cfg.segments
+        self.segmenter = SegmentFrames(s.segment_frames, s.hop_frames, s.tail, pad_value=fe.silence_value(),
+                                       name="segments")
+        self.reduction = build_reduction(cfg.reduction, name="reduction")
+        self.temporal = build_temporal(cfg.temporal, name="temporal")
+        if self.reduction.level not in self.temporal.accepts:
+            raise ParameterError(
+                f"temporal={cfg.temporal.type!r} needs {' or '.join(self.temporal.accepts)}-level features but "
+                f"reduction={cfg.reduction.type!r} gives one vector per {self.reduction.level}")
+        self.classifier = TwoLayerPerceptron(len(cfg.tags), cfg.classifier.hidden, cfg.classifier.dropout,
+                                             name="classifier")
+        for group in cfg.freeze:
+            for layer in self.layer_groups()[group]:
+                layer.trainable = False
+        self.build()
+
+    # -- structure ---------------------------------------------------------------------------
+
+    @property
+    def tags(self) -> Tuple[str, ...]:
+        return self.tagger_config.tags
+
+    @property
+    def sample_rate(self) -> int:
+        return self.front_end.front_end.sample_rate
+
+    def layer_groups(self) -> Dict[str, list]:
+        """Layers per group (Tables 4.5–4.8): ``cnn_low`` (input norm, conv 1–2), ``cnn_high``
+        (conv 3–5), ``reduction`` (the whole reduction), ``temporal``, ``classifier``."""
+        groups = {"cnn_low": [], "cnn_high": [], "reduction": [self.reduction], "temporal": [self.temporal],
+                  "classifier": [self.classifier]}
+        if hasattr(self.reduction, "groups"):
+            groups.update(self.reduction.groups())
+        return groups
+
+    def group_variables(self) -> Dict[str, list]:
+        """Trainable variables per group; every trainable variable is in exactly one group."""
+        out = {}
+        for name in ("cnn_low", "cnn_high", "temporal", "classifier"):
+            out[name] = [v for layer in self.layer_groups()[name] for v in layer.trainable_weights]
+        ids = {id(v) for vs in out.values() for v in vs}
+        out["reduction"] = [v for v in self.reduction.trainable_weights if id(v) not in ids]
+        return out
+
+    def build(self, input_shape=None):
+        """Create every weight from the configured shapes (inputs may have any length)."""
+        if self.built:
+            return
+        n_frames, n_mels = self.segmenter.segment_frames, self.front_end.front_end.n_mels
+        self.reduction.build((None, None, n_frames, n_mels))
+        dim = self.reduction.output_dim(n_mels, n_frames)
+        features = (None, None, n_frames, dim) if self.reduction.level == "frame" else (None, None, dim)
+        self.temporal.build(features)
+        self.classifier.build((None, self.temporal.compute_output_shape(features)[-1]))
+        self.built = True
+
+    def get_build_config(self):
+        return {"built": bool(self.built)}
+
+    def build_from_config(self, config):
+        if config.get("built"):
+            self.build()
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def _features(self, inputs):
+        """(log_mel (B, P, M), frames (B,)) from any accepted input form."""
+        if isinstance(inputs, dict):
+            if "log_mel" in inputs:
+                log_mel = tf.convert_to_tensor(inputs["log_mel"], tf.float32)
+                n = inputs.get("num_frames")
+                n = tf.fill([tf.shape(log_mel)[0]], tf.shape(log_mel)[1]) if n is None else tf.cast(n, tf.int32)
+                return log_mel, n
+            if "waveform" not in inputs:
+                raise ParameterError(f"inputs must hold 'waveform' or 'log_mel'; received keys {sorted(inputs)}")
+            waveform, length = inputs["waveform"], inputs.get("length")
+        else:
+            waveform, length = inputs, None
+        waveform = tf.convert_to_tensor(waveform, tf.float32)
+        if waveform.shape.rank == 1:
+            waveform = waveform[None]
+        log_mel = self.front_end(waveform)
+        if length is None:
+            n = tf.fill([tf.shape(log_mel)[0]], tf.shape(log_mel)[1])
+        else:
+            n = tf.minimum(self.front_end.num_frames(tf.cast(length, tf.int32)), tf.shape(log_mel)[1])
+        return log_mel, n
+
+    def _forward(self, features, training=None, timeline=False):
+        log_mel, n_frames = features
+        segments, frame_mask = self.segmenter(log_mel, n_frames)
+        y, mask = self.reduction(segments, frame_mask, training=training)
+        f = self.temporal(y, mask, training=training)
+        out = {"tags": self.classifier(f, training=training), "embedding": f,
+               "segment_mask": tf.reduce_any(frame_mask, -1)}
+        if timeline:
+            # Each segment on its own, as if it were a track: (B, S, ...) → (B·S, 1, ...).
+            b, s = tf.shape(y)[0], tf.shape(y)[1]
+            y1 = tf.reshape(y, tf.concat([[-1, 1], tf.shape(y)[2:]], 0))
+            m1 = tf.reshape(mask, tf.concat([[-1, 1], tf.shape(mask)[2:]], 0))
+            seg = self.classifier(self.temporal(y1, m1, training=training), training=training)
+            out["segment_tags"] = tf.reshape(seg, [b, s, len(self.tags)])
+        return out
+
+    def call(self, inputs, training=None):
+        return self._forward(self._features(inputs), training=training)["tags"]
+
+    def analyze(self, inputs, training=False):
+        """Tags, track embedding ``f`` and tag timeline in one pass.
+
+        Returns:
+            dict with ``tags`` ``(B, L)``, ``embedding`` ``(B, Z)``, ``segment_tags``
+            ``(B, S, L)`` (each 29.12 s segment tagged on its own) and ``segment_mask``
+            ``(B, S)`` (False for padding).
+        """
+        return self._forward(self._features(inputs), training=training, timeline=True)
+
+    def get_config(self):
+        return {"config": self.tagger_config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

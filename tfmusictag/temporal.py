@@ -1,0 +1,439 @@
+"""Temporal approximation ``f = T(Y)``: a whole track of any length → one fixed-size vector (Sec. 2.3).
+
+* :class:`BagOfFrames` — Algorithms 7–8: a k-means codebook of ``Z`` centres fitted with
+  ``adapt`` (TensorFlow, mini-batch, k-means++ initialisation, empty clusters re-seeded), and a
+  normalised histogram of nearest-centre assignments.
+* :class:`Pooling` — mean or max over all valid frames/segments (the baseline of musicnn and
+  Won et al.).
+* :class:`LSTMStack` — Algorithm 9 (one sequence-to-one LSTM) or Algorithms 10–11/25
+  (sequence-to-sequence LSTMs, then a sequence-to-one LSTM), dropout ``p`` after each.
+* :class:`HierarchicalLSTM` — Algorithm 24: a sequence-to-one LSTM over the frames of each
+  1366-frame segment, then a sequence-to-one LSTM over the segments.
+
+Every layer takes ``(features, mask)`` from the reduction stage: frame-level
+``(batch, segments, frames, dim)`` with a ``(batch, segments, frames)`` mask, or segment-level
+``(batch, segments, dim)`` with a ``(batch, segments)`` mask. Padding (masked entries) never
+changes the output. The LSTMs' output ``h_W`` is used as ``f`` directly: the projection
+``f = W h_W`` of Algorithm 9 is linear and is absorbed by the classifier's first layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.registry import Registry
+
+__all__ = ["TemporalConfig", "BoFConfig", "LSTMConfig", "TEMPORALS", "build_temporal", "BagOfFrames", "Pooling",
+           "LSTMStack", "HierarchicalLSTM", "kmeans_plus_plus"]
+
+_PACKAGE = "tfmusictag"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoFConfig:
+    """Bag of Frames: ``num_clusters`` (the thesis's Z; Table 4.3 picks 1024)."""
+
+    num_clusters: int = 1024
+    epochs: int = 5
+    batch_size: int = 4096
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTMConfig:
+    """LSTM size ``units`` (the thesis's T, Table 4.4 picks 1024), dropout ``p`` (0.3), layers."""
+
+    units: int = 1024
+    dropout: float = 0.3
+    num_layers: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporalConfig:
+    """One of ``'bof'``, ``'mean'``, ``'max'``, ``'lstm'`` (Alg. 9–11, 25), ``'hierarchical_lstm'`` (Alg. 24)."""
+
+    type: str = "bof"
+    bof: BoFConfig = dataclasses.field(default_factory=BoFConfig)
+    lstm: LSTMConfig = dataclasses.field(default_factory=LSTMConfig)
+
+
+TEMPORALS = Registry("temporal")
+
+
+def build_temporal(config: TemporalConfig, name: str = "temporal"):
+    return TEMPORALS.get(config.type)(config, name)
+
+
+def _flatten_time(x, mask):
+    """(B, S, F, D) or (B, S, D) → (B, N, D); masks alike → (B, N)."""
+    d = x.shape[-1]
+    return tf.reshape(x, [tf.shape(x)[0], -1, d]), tf.reshape(mask, [tf.shape(mask)[0], -1])
+
+
+# --------------------------------------------------------------------------------------------
+# Bag of Frames (Algorithms 7–8)
+# --------------------------------------------------------------------------------------------
+
+def _sq_distances(x, centers):
+    """||x_i − μ_j||² for x (N, D), centers (Z, D) → (N, Z), without forming N·Z·D."""
+    return (tf.reduce_sum(x * x, -1, keepdims=True) - 2.0 * tf.matmul(x, centers, transpose_b=True)
+            + tf.reduce_sum(centers * centers, -1)[None, :])
+
+
+@tf.function(reduce_retracing=True)
+def kmeans_plus_plus(x, k, seed):
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) in TensorFlow.
+
+    Args:
+        x: ``(N, D)`` float32 sample, ``N >= k``.
+        k: number of centres.
+        seed: int32 ``(2,)`` stateless seed.
+
+    Returns:
+        ``(k, D)`` initial centres: the first uniformly at random, each next one drawn with
+        probability proportional to its squared distance to the nearest centre so far.
+    """
+    n = tf.shape(x)[0]
+    first = tf.random.stateless_uniform([], seed, 0, n, dtype=tf.int32)
+    centers = tf.TensorArray(x.dtype, size=k, element_shape=x.shape[1:])
+    centers = centers.write(0, x[first])
+    d2 = tf.reduce_sum(tf.square(x - x[first]), -1)
+    for i in tf.range(1, k):
+        logits = tf.math.log(tf.maximum(d2, 0.0) + 1e-12)[None, :]
+        idx = tf.random.stateless_categorical(logits, 1, seed + tf.stack([0, i]), dtype=tf.int32)[0, 0]
+        c = x[idx]
+        centers = centers.write(i, c)
+        d2 = tf.minimum(d2, tf.reduce_sum(tf.square(x - c), -1))
+    return centers.stack()
+
+
+@tf.function(reduce_retracing=True)
+def _minibatch_update(x, centers, totals):
+    """One mini-batch k-means step (Sculley 2010): per-centre learning rate 1 / (points seen)."""
+    assign = tf.argmin(_sq_distances(x, centers), axis=-1, output_type=tf.int32)
+    z = tf.shape(centers)[0]
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(assign, tf.float32), assign, z)
+    sums = tf.math.unsorted_segment_sum(x, assign, z)
+    totals = totals + counts
+    centers = centers + (sums - counts[:, None] * centers) / tf.maximum(totals, 1.0)[:, None]
+    return centers, totals, counts
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BagOfFrames(keras.layers.Layer):
+    """Bag of Frames (Algorithms 7–8): histogram of nearest k-means centres over a whole track.
+
+    ``adapt`` fits the codebook ``μ_0..μ_{Z−1}`` on the frames of a dataset (Algorithm 8),
+    streaming: k-means++ seeding on the first ``max(20·Z, 10 000)`` valid vectors, then
+    ``epochs`` passes of mini-batch updates (each centre moves to the running mean of all
+    vectors assigned to it so far). A centre that gets no vector during a pass is re-seeded
+    from the last mini-batch, far from the other centres (k-means++ rule), so no centre stays
+    empty. Everything runs in TensorFlow (GPU if present).
+
+    ``call`` assigns each valid frame to its nearest centre (Algorithm 7) and returns the
+    counts divided by the number of valid frames, so tracks of any length are comparable.
+
+    Args:
+        num_clusters: int > 0, ``Z``. Defaults to 1024.
+        epochs: int > 0, passes over the data in ``adapt``. Defaults to 5.
+        batch_size: int > 0, vectors per mini-batch update. Defaults to 4096.
+        seed: int, seed of the k-means++ draws.
+
+    Call arguments:
+        features: ``(batch, ..., dim)``; mask: ``(batch, ...)`` bool.
+
+    Returns:
+        ``(batch, num_clusters)``, rows sum to 1 (0 for a track without valid frames).
+    """
+
+    accepts = ("frame", "segment")
+
+    def __init__(self, num_clusters: int = 1024, epochs: int = 5, batch_size: int = 4096, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        for name, v in (("num_clusters", num_clusters), ("epochs", epochs), ("batch_size", batch_size)):
+            if not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        self.num_clusters, self.epochs, self.batch_size, self.seed = int(num_clusters), int(epochs), int(batch_size), int(seed)
+
+    def build(self, features_shape, mask_shape=None):
+        self.centers = self.add_weight(name="centers", shape=(self.num_clusters, features_shape[-1]),
+                                       initializer="zeros", trainable=False)
+        self.fitted = self.add_weight(name="fitted", shape=(), initializer="zeros", trainable=False)
+
+    def _vectors(self, element):
+        """Valid vectors ``(N, D)`` of one dataset element: a tensor, or ``(features, mask)``."""
+        if isinstance(element, dict):
+            element = (element["features"], element.get("mask"))
+        x, mask = element if isinstance(element, (tuple, list)) else (element, None)
+        x = tf.convert_to_tensor(x, tf.float32)
+        if not self.built:
+            self.build(x.shape)
+        flat = tf.reshape(x, [-1, x.shape[-1]])
+        if mask is not None:
+            flat = tf.boolean_mask(flat, tf.reshape(tf.cast(mask, tf.bool), [-1]))
+        return flat
+
+    def adapt(self, data, steps: Optional[int] = None):
+        """Fit the codebook on ``data`` (array, tensor, or ``tf.data.Dataset``; see class doc)."""
+        if isinstance(data, tf.data.Dataset):
+            source = data.take(steps) if steps is not None else data
+        else:
+            source = [data]
+        need = max(20 * self.num_clusters, 10000)
+        sample, have = [], 0
+        for element in source:
+            v = self._vectors(element)
+            sample.append(v[: need - have])
+            have += int(sample[-1].shape[0])
+            if have >= need:
+                break
+        sample = tf.concat(sample, 0) if sample else tf.zeros([0, 1])
+        if int(sample.shape[0]) < self.num_clusters:
+            raise ParameterError(
+                f"BagOfFrames.adapt needs at least num_clusters={self.num_clusters} valid vectors; received "
+                f"{int(sample.shape[0])}. Use more data or fewer clusters.")
+        centers = kmeans_plus_plus(sample, self.num_clusters, tf.constant([self.seed, 0], tf.int32))
+        totals = tf.zeros([self.num_clusters])
+        rng = tf.random.Generator.from_seed(self.seed)
+        for _ in range(self.epochs):
+            seen = tf.zeros([self.num_clusters])
+            last = None
+            for element in source:
+                v = self._vectors(element)
+                for start in range(0, int(v.shape[0]), self.batch_size):
+                    last = v[start:start + self.batch_size]
+                    centers, totals, counts = _minibatch_update(last, centers, totals)
+                    seen += counts
+            empty = tf.where(seen == 0)[:, 0]
+            if last is not None and int(tf.size(empty)) > 0:
+                d2 = tf.reduce_min(_sq_distances(last, centers), -1)
+                picks = rng.make_seeds(1)[:, 0]
+                idx = tf.random.stateless_categorical(tf.math.log(d2 + 1e-12)[None], tf.size(empty), picks)[0]
+                centers = tf.tensor_scatter_nd_update(centers, empty[:, None], tf.gather(last, idx))
+                totals = tf.tensor_scatter_nd_update(totals, empty[:, None], tf.ones_like(empty, tf.float32))
+        self.centers.assign(centers)
+        self.fitted.assign(1.0)
+
+    def assign(self, vectors):
+        """Nearest centre of each vector ``(..., D)`` → int32 ``(...)``."""
+        flat = tf.reshape(vectors, [-1, vectors.shape[-1]])
+        idx = tf.argmin(_sq_distances(flat, self.centers), -1, output_type=tf.int32)
+        return tf.reshape(idx, tf.shape(vectors)[:-1])
+
+    def call(self, features, mask, training=None):
+        x, m = _flatten_time(tf.cast(features, tf.float32), mask)
+        b = tf.shape(x)[0]
+        idx = self.assign(x) + tf.range(b)[:, None] * self.num_clusters
+        w = tf.cast(m, tf.float32)
+        hist = tf.reshape(tf.math.unsorted_segment_sum(w, idx, b * self.num_clusters), [b, self.num_clusters])
+        return hist / tf.maximum(tf.reduce_sum(w, -1, keepdims=True), 1.0)
+
+    def compute_output_shape(self, features_shape, mask_shape=None):
+        return (features_shape[0], self.num_clusters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_clusters": self.num_clusters, "epochs": self.epochs, "batch_size": self.batch_size,
+                       "seed": self.seed})
+        return config
+
+
+@TEMPORALS.register("bof")
+def _build_bof(config: TemporalConfig, name):
+    c = config.bof
+    return BagOfFrames(c.num_clusters, c.epochs, c.batch_size, c.seed, name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling baselines
+# --------------------------------------------------------------------------------------------
+
+_POOL_MODES = ("mean", "max")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Pooling(keras.layers.Layer):
+    """Mean or max over all valid frames (or segments) of a track.
+
+    Args:
+        mode: ``'mean'`` or ``'max'``.
+
+    Call arguments:
+        features: ``(batch, ..., dim)``; mask: ``(batch, ...)`` bool.
+
+    Returns:
+        ``(batch, dim)``; zeros for a track without valid entries.
+    """
+
+    accepts = ("frame", "segment")
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in _POOL_MODES:
+            raise ParameterError(f"mode={mode!r} must be one of {_POOL_MODES}")
+        self.mode = mode
+
+    def call(self, features, mask, training=None):
+        x, m = _flatten_time(features, mask)
+        w = tf.cast(m, x.dtype)[..., None]
+        if self.mode == "mean":
+            return tf.reduce_sum(x * w, 1) / tf.maximum(tf.reduce_sum(w, 1), 1.0)
+        pooled = tf.reduce_max(tf.where(m[..., None], x, tf.cast(-np.inf, x.dtype)), 1)
+        return tf.where(tf.math.is_finite(pooled), pooled, tf.zeros_like(pooled))
+
+    def compute_output_shape(self, features_shape, mask_shape=None):
+        return (features_shape[0], features_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["mode"] = self.mode
+        return config
+
+
+@TEMPORALS.register("mean")
+def _build_mean(config, name):
+    return Pooling("mean", name=name)
+
+
+@TEMPORALS.register("max")
+def _build_max(config, name):
+    return Pooling("max", name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# LSTMs (Algorithms 9–11, 24, 25)
+# --------------------------------------------------------------------------------------------
+
+def _check_lstm_args(units, dropout, num_layers=1):
+    if not isinstance(units, (int, np.integer)) or units <= 0:
+        raise ParameterError(f"units={units!r} must be a positive integer")
+    if not 0 <= dropout < 1:
+        raise ParameterError(f"dropout={dropout!r} must be in [0, 1)")
+    if not isinstance(num_layers, (int, np.integer)) or num_layers <= 0:
+        raise ParameterError(f"num_layers={num_layers!r} must be a positive integer")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LSTMStack(keras.layers.Layer):
+    """``num_layers − 1`` sequence-to-sequence LSTMs, then a sequence-to-one LSTM (Alg. 9–11, 25).
+
+    ``num_layers=1`` is Algorithm 9; ``num_layers=2`` is Algorithm 10 as used in Algorithm 25
+    (CNN segment vectors → Seq2Seq LSTM → Drop(p) → Seq2One LSTM → Drop(p)). Frame-level input
+    is read as one long sequence over all frames of the track.
+
+    Args:
+        units: int > 0, ``T`` (thesis: 1024).
+        dropout: float in [0, 1), ``p`` after every LSTM (thesis: 0.3).
+        num_layers: int > 0. Defaults to 2.
+
+    Call arguments:
+        features: ``(batch, steps, dim)`` or ``(batch, segments, frames, dim)``; mask alike.
+
+    Returns:
+        ``(batch, units)``.
+    """
+
+    accepts = ("segment", "frame")
+
+    def __init__(self, units: int = 1024, dropout: float = 0.3, num_layers: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        _check_lstm_args(units, dropout, num_layers)
+        self.units, self.dropout, self.num_layers = int(units), float(dropout), int(num_layers)
+        self.lstms = [keras.layers.LSTM(self.units, return_sequences=i < self.num_layers - 1, name=f"lstm{i + 1}")
+                      for i in range(self.num_layers)]
+        self.drops = [keras.layers.Dropout(self.dropout, name=f"dropout{i + 1}") for i in range(self.num_layers)]
+
+    def build(self, features_shape, mask_shape=None):
+        shape = (None, None, features_shape[-1])
+        for lstm in self.lstms:
+            lstm.build(shape)
+            shape = (None, None, self.units)
+
+    def call(self, features, mask, training=None):
+        x, m = _flatten_time(features, mask)
+        for lstm, drop in zip(self.lstms, self.drops):
+            x = drop(lstm(x, mask=m, training=training), training=training)
+        return x
+
+    def compute_output_shape(self, features_shape, mask_shape=None):
+        return (features_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "dropout": self.dropout, "num_layers": self.num_layers})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class HierarchicalLSTM(keras.layers.Layer):
+    """Algorithm 24: sequence-to-one LSTM over each segment's frames, then over the segments.
+
+    ``F[i] = Drop_p(Seq2One_LSTM(Y_i | Φ_R2))`` for every 1366-frame segment ``i`` (all segments
+    of all tracks in one batched call), then ``f = Drop_p(Seq2One_LSTM(F | Φ_R1))``. The thesis
+    introduced the first level so that the start of a long song is not forgotten.
+
+    Args:
+        units: int > 0, ``T`` of both levels (thesis: 1024).
+        dropout: float in [0, 1), ``p`` (thesis: 0.3).
+
+    Call arguments:
+        features: ``(batch, segments, frames, dim)``; mask: ``(batch, segments, frames)``.
+
+    Returns:
+        ``(batch, units)``.
+    """
+
+    accepts = ("frame",)
+
+    def __init__(self, units: int = 1024, dropout: float = 0.3, **kwargs):
+        super().__init__(**kwargs)
+        _check_lstm_args(units, dropout)
+        self.units, self.dropout = int(units), float(dropout)
+        self.frame_lstm = keras.layers.LSTM(self.units, name="frame_lstm")
+        self.segment_lstm = keras.layers.LSTM(self.units, name="segment_lstm")
+        self.frame_drop = keras.layers.Dropout(self.dropout, name="frame_dropout")
+        self.segment_drop = keras.layers.Dropout(self.dropout, name="segment_dropout")
+
+    def build(self, features_shape, mask_shape=None):
+        self.frame_lstm.build((None, None, features_shape[-1]))
+        self.segment_lstm.build((None, None, self.units))
+
+    def call(self, features, mask, training=None):
+        if features.shape.rank != 4:
+            raise ParameterError("HierarchicalLSTM needs frame-level features (batch, segments, frames, dim); "
+                                 f"received rank {features.shape.rank}")
+        b, s = tf.shape(features)[0], tf.shape(features)[1]
+        f, d = tf.shape(features)[2], features.shape[-1]
+        frames = tf.reshape(features, [-1, f, d])
+        frame_mask = tf.reshape(mask, [-1, f])
+        per_segment = self.frame_drop(self.frame_lstm(frames, mask=frame_mask, training=training), training=training)
+        per_segment = tf.reshape(per_segment, [b, s, self.units])
+        segment_mask = tf.reduce_any(mask, -1)
+        return self.segment_drop(self.segment_lstm(per_segment, mask=segment_mask, training=training),
+                                 training=training)
+
+    def compute_output_shape(self, features_shape, mask_shape=None):
+        return (features_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "dropout": self.dropout})
+        return config
+
+
+@TEMPORALS.register("lstm")
+def _build_lstm(config: TemporalConfig, name):
+    c = config.lstm
+    return LSTMStack(c.units, c.dropout, c.num_layers, name=name)
+
+
+@TEMPORALS.register("hierarchical_lstm")
+def _build_hierarchical_lstm(config: TemporalConfig, name):
+    c = config.lstm
+    return HierarchicalLSTM(c.units, c.dropout, name=name)

@@ -1,0 +1,77 @@
+"""The thesis's named model variants (Tables 4.9–4.10) and baselines, buildable by name.
+
+"Black-box" (Sec. 3.2.2) means the stage's weights come from a source-task model and stay
+frozen on the target task: the variant lists those groups in ``freeze``. The weights themselves
+are loaded by training's ``--init_from`` (a trained source model or a converted pretrained one).
+
+| name | thesis | reduction | temporal | frozen |
+|---|---|---|---|---|
+| ``mfcc_bof`` | MFCC + BoF (Alg. 23) | MFCC 90 | BoF Z | — |
+| ``mfcc_blackbox_lstm`` | MFCC + Black-box LSTM | MFCC 90 | Alg. 24 | temporal |
+| ``mfcc_finetuned_lstm`` | MFCC + Fine-tune LSTM (Alg. 24) | MFCC 90 | Alg. 24 | — |
+| ``blackbox_cnn_bof`` | Black-box CNN + BoF | CNN (Alg. 20) | BoF Z | CNN |
+| ``blackbox_cnn_blackbox_lstm`` | Black-box CNN + Black-box LSTM | CNN | Alg. 25 LSTMs | CNN, temporal |
+| ``blackbox_cnn_finetuned_lstm`` | Black-box CNN + Fine-tune LSTM | CNN | Alg. 25 LSTMs | CNN |
+| ``finetuned_cnn_finetuned_lstm`` | Fine-tune CNN + Fine-tune LSTM (Alg. 25) | CNN | Alg. 25 LSTMs | — |
+| ``pca_bof`` | PCA whitening + BoF (Sec. 3.1, [17]) | PCA | BoF Z | — |
+| ``cnn_mean`` / ``cnn_max`` | segment pooling baseline (musicnn, Won et al.) | CNN | mean / max | — |
+
+Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Sequence
+
+from tfmusictag.reduction import ReductionConfig
+from tfmusictag.registry import Registry, override
+from tfmusictag.tagger import TaggerConfig, TrackTagger
+from tfmusictag.temporal import TemporalConfig
+
+__all__ = ["VARIANTS", "variant_config", "build_variant"]
+
+VARIANTS = Registry("variant")
+_CNN = ("cnn_low", "cnn_high")
+
+
+def _variant(name, reduction, temporal, freeze=()):
+    def make() -> TaggerConfig:
+        return TaggerConfig(reduction=ReductionConfig(type=reduction), temporal=TemporalConfig(type=temporal),
+                            freeze=tuple(freeze))
+
+    VARIANTS.register(name)(make)
+
+
+_variant("mfcc_bof", "mfcc", "bof")
+_variant("mfcc_blackbox_lstm", "mfcc", "hierarchical_lstm", ["temporal"])
+_variant("mfcc_finetuned_lstm", "mfcc", "hierarchical_lstm")
+_variant("blackbox_cnn_bof", "cnn", "bof", _CNN)
+_variant("blackbox_cnn_blackbox_lstm", "cnn", "lstm", _CNN + ("temporal",))
+_variant("blackbox_cnn_finetuned_lstm", "cnn", "lstm", _CNN)
+_variant("finetuned_cnn_finetuned_lstm", "cnn", "lstm")
+_variant("pca_bof", "pca", "bof")
+_variant("cnn_mean", "cnn", "mean")
+_variant("cnn_max", "cnn", "max")
+
+#: The seven variants of the thesis's Tables 4.9–4.10, in table order.
+THESIS_VARIANTS = ("mfcc_bof", "mfcc_blackbox_lstm", "mfcc_finetuned_lstm", "blackbox_cnn_bof",
+                   "blackbox_cnn_blackbox_lstm", "blackbox_cnn_finetuned_lstm", "finetuned_cnn_finetuned_lstm")
+
+
+def variant_config(name: str, tags: Sequence[str], overrides: Dict[str, Any] = None) -> TaggerConfig:
+    """The :class:`TaggerConfig` of variant ``name`` for ``tags``, with dotted-path ``overrides``.
+
+    >>> cfg = variant_config("mfcc_bof", ["piano", "drums"], {"temporal.bof.num_clusters": 64})
+    >>> cfg.temporal.bof.num_clusters
+    64
+    """
+    config = dataclasses.replace(VARIANTS.get(name)(), tags=tuple(tags))
+    for path, value in (overrides or {}).items():
+        config = override(config, path, value)
+    return config.validate()
+
+
+def build_variant(name: str, tags: Sequence[str], overrides: Dict[str, Any] = None) -> TrackTagger:
+    """Build variant ``name`` (see the table above) as a :class:`TrackTagger`."""
+    return TrackTagger(variant_config(name, tags, overrides), name=name)
