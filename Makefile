@@ -13,6 +13,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt "pip==26.3" setuptools wheel
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt -e ".[test,bench]"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt tinysoundfont
 	touch $(STAMP)
 
 install: $(STAMP)

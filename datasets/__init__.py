@@ -2,4 +2,12 @@
 
 The repository keeps this folder at the top level, as the design card asks, but installs it
 under ``tfmusictag`` so it never shadows Hugging Face's ``datasets`` package.
+
+Importing this package registers the builders with TFDS::
+
+    import tensorflow_datasets as tfds
+    import tfmusictag.datasets
+    tfds.builder("demo_catalog/tiny")
 """
+
+from tfmusictag.datasets.demo_catalog import demo_catalog_dataset_builder  # noqa: F401

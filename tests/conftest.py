@@ -53,3 +53,16 @@ def format_files(audio_dir):
     for fid, fmt, subtype, ext, sr, ch in FORMATS:
         out[fid] = write_audio(audio_dir / f"{fid}.{ext}", tone(1000.0, 3.0, sr, ch), sr, fmt, subtype)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_tiny(tmp_path_factory):
+    """The `tiny` demo catalog built once per session: (data_dir, builder)."""
+    import tensorflow_datasets as tfds
+
+    import tfmusictag.datasets  # noqa: F401
+
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    builder = tfds.builder("demo_catalog/tiny", data_dir=data_dir)
+    builder.download_and_prepare()
+    return data_dir, builder

@@ -238,3 +238,24 @@ def test_iter_audio_files(format_files, audio_dir):
     assert set(format_files.values()) <= set(found)
     assert found == sorted(found)
     assert list(audio.iter_audio_files([os.path.join(audio_dir, "*.opus")])) == [format_files["opus-48k-stereo"]]
+
+
+# ---- in-memory files -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("fid", ["flac-44k-stereo", "ogg-44k-stereo", "mp3-22k-mono", "opus-48k-stereo",
+                                 "wav24-96k-stereo"])
+def test_decode_bytes_equals_load(format_files, fid):
+    data = open(format_files[fid], "rb").read()
+    np.testing.assert_array_equal(audio.decode(data, "track-1"), audio.load(format_files[fid]))
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3"])
+def test_decode_bad_bytes_names_the_track(long_files, ext):
+    data = open(long_files[ext], "rb").read()
+    with pytest.raises(errors.TruncatedAudioFileError) as e:
+        audio.decode(data[: len(data) // 2], name="catalog/track-7")
+    assert e.value.path == "catalog/track-7" and "catalog/track-7" in str(e.value)
+    with pytest.raises(errors.UnsupportedAudioFormatError, match="track-8"):
+        audio.decode(b"<html>not audio</html>" * 10, name="track-8")
+    with pytest.raises(errors.EmptyAudioFileError, match="track-9"):
+        audio.decode(b"", name="track-9")

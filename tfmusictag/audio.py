@@ -19,6 +19,7 @@ strings inside a ``tf.data`` pipeline so one broken file never stops a batch job
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -41,7 +42,7 @@ from tfmusictag.errors import (
     UnsupportedAudioFormatError,
 )
 
-__all__ = ["load", "AudioInfo", "info", "audio_dataset", "decode_audio", "raise_for_error", "AUDIO_EXTENSIONS"]
+__all__ = ["load", "decode", "AudioInfo", "info", "audio_dataset", "decode_audio", "raise_for_error", "AUDIO_EXTENSIONS"]
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -91,8 +92,11 @@ def _check_exists(path: str) -> None:
         raise EmptyAudioFileError(path, "the file has 0 bytes")
 
 
-def _open(path: str) -> sf.SoundFile:
-    _check_exists(path)
+def _open(path, name: Optional[str] = None) -> sf.SoundFile:
+    """Open a path (checked first) or a binary file object; ``name`` is used in errors."""
+    if name is None:
+        _check_exists(path)
+    name = path if name is None else name
     try:
         return sf.SoundFile(path)
     except sf.LibsndfileError as exc:
@@ -100,9 +104,9 @@ def _open(path: str) -> sf.SoundFile:
         # for an existing file it cannot parse; state what actually happened.
         detail = getattr(exc, "error_string", str(exc))
         raise UnsupportedAudioFormatError(
-            path, f"not a recognised audio format or the header is damaged (libsndfile: {detail})") from None
+            name, f"not a recognised audio format or the header is damaged (libsndfile: {detail})") from None
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise UnsupportedAudioFormatError(path, str(exc)) from None
+        raise UnsupportedAudioFormatError(name, str(exc)) from None
 
 
 def info(path: PathLike) -> AudioInfo:
@@ -128,20 +132,20 @@ def info(path: PathLike) -> AudioInfo:
         return AudioInfo(path, f.samplerate, f.channels, f.frames, f.format, f.subtype)
 
 
-def _mp3_declares_length(path: str) -> bool:
-    """True when an MP3 carries a Xing/Info/VBRI header, i.e. an exact frame count.
+def _mp3_declares_length(fh) -> bool:
+    """True when an MP3 (binary file object) carries a Xing/Info/VBRI header: an exact length.
 
     Without one, libsndfile *estimates* the length from the file size and the first frame's
     bitrate, which is wrong for variable-bitrate files, so a shortfall proves nothing.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(10)
-        start = 0
-        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (syncsafe size)
-            size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
-            start = 10 + size + (10 if head[5] & 0x10 else 0)
-        fh.seek(start)
-        block = fh.read(4096)
+    fh.seek(0)
+    head = fh.read(10)
+    start = 0
+    if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (syncsafe size)
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+        start = 10 + size + (10 if head[5] & 0x10 else 0)
+    fh.seek(start)
+    block = fh.read(4096)
     sync = next((i for i in range(len(block) - 1) if block[i] == 0xFF and block[i + 1] & 0xE0 == 0xE0), None)
     if sync is None:
         return False
@@ -149,7 +153,7 @@ def _mp3_declares_length(path: str) -> bool:
     return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
-def _check_not_truncated(path: str, f: sf.SoundFile, decoded_frames: int) -> None:
+def _check_not_truncated(path: str, f: sf.SoundFile, decoded_frames: int, source=None) -> None:
     """Raise :class:`TruncatedAudioFileError` when the header promises more than the file holds."""
     log = f.extra_info or ""
     m = _HEADER_SHORT.search(log)
@@ -165,7 +169,12 @@ def _check_not_truncated(path: str, f: sf.SoundFile, decoded_frames: int) -> Non
             path, "the Ogg stream ends without its end-of-stream page after "
                   f"{decoded_frames / f.samplerate:.2f} s; was the download or copy interrupted?")
     if f.format == "MP3" and f.frames > 0 and decoded_frames < 0.98 * f.frames - f.samplerate // 2:
-        if _mp3_declares_length(path):
+        if source is None:
+            with open(path, "rb") as fh:
+                declares = _mp3_declares_length(fh)
+        else:
+            declares = _mp3_declares_length(source)
+        if declares:
             raise TruncatedAudioFileError(
                 path, f"the MP3 header declares {f.frames / f.samplerate:.2f} s but only "
                       f"{decoded_frames / f.samplerate:.2f} s could be decoded")
@@ -233,7 +242,44 @@ def load(
     >>> y.dtype, y.ndim
     (dtype('float32'), 1)
     """
-    path = _fspath(path)
+    return _decode(_fspath(path), None, sample_rate, offset, duration, resample_quality, block_frames,
+                   check_truncation)
+
+
+def decode(
+    data: bytes,
+    name: str = "<bytes>",
+    sample_rate: Optional[int] = constants.SAMPLE_RATE,
+    *,
+    offset: float = 0.0,
+    duration: Optional[float] = None,
+    resample_quality: str = "HQ",
+    block_frames: int = 1 << 18,
+    check_truncation: bool = True,
+) -> np.ndarray:
+    """:func:`load` for an encoded file held in memory (e.g. the ``audio`` bytes of a TFDS example).
+
+    Parameters
+    ----------
+    data : bytes
+        The complete file: WAV, AIFF, FLAC, Ogg Vorbis, Opus or MP3.
+    name : str
+        How errors name this file (a track id or the original path).
+
+    Other parameters, the return value and the errors are those of :func:`load`.
+    """
+    if hasattr(data, "numpy"):
+        data = data.numpy()
+    data = bytes(data)
+    if not data:
+        raise EmptyAudioFileError(name, "the file has 0 bytes")
+    return _decode(io.BytesIO(data), name, sample_rate, offset, duration, resample_quality, block_frames,
+                   check_truncation)
+
+
+def _decode(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
+    """Shared body of :func:`load` (``source`` a path, ``name`` None) and :func:`decode`."""
+    path = source if name is None else name
     if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
         raise ParameterError(f"sample_rate={sample_rate!r} must be a positive integer or None")
     if resample_quality not in _RESAMPLE_QUALITIES:
@@ -245,7 +291,7 @@ def load(
     if duration is not None and (duration <= 0 or not math.isfinite(duration)):
         raise ParameterError(f"duration={duration!r} must be a finite number > 0 or None")
 
-    with _open(path) as f:
+    with _open(source, name) as f:
         sr_in = f.samplerate
         if f.channels < 1 or sr_in <= 0:
             raise UnsupportedAudioFormatError(path, f"header declares channels={f.channels}, samplerate={sr_in}")
@@ -313,7 +359,7 @@ def load(
             raise EmptyAudioFileError(path, "the header is valid but the file contains no audio samples"
                                       if start == 0 else f"no samples after offset={offset} s")
         if check_truncation and limit is None and start == 0:
-            _check_not_truncated(path, f, n_in)
+            _check_not_truncated(path, f, n_in, None if name is None else source)
 
     if n_out < 0.9 * len(out):  # header over-estimated the length (e.g. VBR MP3): give memory back
         return out[:n_out].copy()

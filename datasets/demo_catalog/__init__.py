@@ -1,0 +1,1 @@
+"""The demo catalog: composed, rendered tracks with exact tags (see README.md)."""

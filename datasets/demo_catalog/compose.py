@@ -229,7 +229,11 @@ def compose(seed: int, seconds: float, style: str = None):
 
 def render(midi, seconds: float, sample_rate: int = 22050, soundfont: str = None) -> np.ndarray:
     """Render a ``pretty_midi.PrettyMIDI`` to stereo float32 ``(frames, 2)`` with tinysoundfont."""
-    import tinysoundfont
+    try:
+        import tinysoundfont
+    except ImportError:
+        raise ImportError("rendering the demo catalog needs tinysoundfont: "
+                          "pip install --no-deps tinysoundfont==0.3.7 (its pyaudio dependency is not needed)") from None
 
     synth = tinysoundfont.Synth(samplerate=sample_rate)
     sfid = synth.sfload(soundfont or _soundfont_path())

@@ -1,0 +1,89 @@
+"""tfmusictag.data: TFDS examples → padded batches of log-mel with exact lengths and labels."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmusictag import audio, data
+from tfmusictag.datasets.demo_catalog import compose
+from tfmusictag.features import LogMelSpectrogram
+
+
+def test_demo_catalog_tags_are_exact_and_balanced(demo_tiny):
+    _, builder = demo_tiny
+    names = data.tag_names(builder)
+    assert names == compose.TAGS and len(names) >= 20
+    counts = np.zeros(len(names))
+    for split in ("train", "validation", "test"):
+        for ex in builder.as_dataset(split=split).as_numpy_iterator():
+            counts[ex["tags"]] += 1
+            sections = json.loads(ex["sections"])
+            assert sections[0]["start"] == 0 and sections[-1]["end"] == pytest.approx(ex["duration"], abs=3.0)
+            section_tags = set().union(*(s["tags"] for s in sections))
+            assert section_tags <= {names[i] for i in ex["tags"]}
+            assert ("dark" in section_tags) + ("happy" in section_tags) == 0  # mode is a track tag
+    # every tag of the vocabulary occurs in 12 tracks at least once, none in all of them, except
+    # those that need a rarer combination (e.g. "energy" = loud with drums)
+    assert (counts < 12).all()
+    assert (counts > 0).sum() >= 18
+
+
+def test_pipeline_batches_whole_tracks_with_exact_lengths(demo_tiny):
+    data_dir, builder = demo_tiny
+    ds, names = data.load_split("demo_catalog/tiny", "train", data_dir=data_dir)
+    cfg = data.PipelineConfig(batch_size=4, shuffle_buffer=0, cache=None)
+    batches = list(data.track_pipeline(ds, names, config=cfg).as_numpy_iterator())
+    assert sum(len(b[1]) for b in batches) == 9
+    layer = LogMelSpectrogram()
+    examples = {ex["track_id"]: ex for ex in builder.as_dataset(split="train").as_numpy_iterator()}
+    for inputs, labels in batches:
+        assert inputs["log_mel"].shape[0] == labels.shape[0] and inputs["log_mel"].shape[2] == 96
+        for i, tid in enumerate(inputs["track_id"]):
+            ex = examples[tid]
+            y = audio.decode(ex["audio"], tid.decode())
+            n = layer.front_end.num_frames(len(y))
+            assert inputs["num_frames"][i] == n
+            np.testing.assert_allclose(inputs["log_mel"][i, :n], layer(y[None])[0].numpy(), atol=1e-4)
+            assert (inputs["log_mel"][i, n:] == np.float32(np.log(1e-10))).all()
+            expected = np.zeros(len(names), np.float32)
+            expected[ex["tags"]] = 1
+            np.testing.assert_array_equal(labels[i], expected)
+
+
+def test_pipeline_is_deterministic_and_caches(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    ds, names = data.load_split("demo_catalog/tiny", "train", data_dir=data_dir)
+    cfg = data.PipelineConfig(batch_size=3, shuffle_buffer=16, cache=str(tmp_path / "cache"), seed=7)
+    a = [b[0]["track_id"].tolist() for b in data.track_pipeline(ds, names, config=cfg).as_numpy_iterator()]
+    b = [b[0]["track_id"].tolist() for b in data.track_pipeline(ds, names, config=cfg).as_numpy_iterator()]
+    assert a == b
+    assert list(tmp_path.glob("cache*"))
+
+
+def test_pipeline_maps_labels_to_the_model_vocabulary(demo_tiny):
+    data_dir, _ = demo_tiny
+    ds, names = data.load_split("demo_catalog/tiny", "validation", data_dir=data_dir)
+    model_tags = ("piano", "not-in-dataset", "bass")
+    cfg = data.PipelineConfig(batch_size=8, shuffle_buffer=0, cache=None)
+    (inputs, labels), = list(data.track_pipeline(ds, names, model_tags, config=cfg).as_numpy_iterator())
+    assert labels.shape == (2, 3) and (labels[:, 1] == 0).all()
+
+
+def test_pipeline_skips_and_reports_broken_tracks(demo_tiny, caplog):
+    _, builder = demo_tiny
+    good = list(builder.as_dataset(split="validation").as_numpy_iterator())
+    broken = dict(good[0], track_id=b"broken-1", audio=good[0]["audio"][: len(good[0]["audio"]) // 3])
+    garbage = dict(good[0], track_id=b"garbage-2", audio=b"not audio" * 50)
+    rows = [good[0], broken, garbage, good[1]]
+    ds = tf.data.Dataset.from_tensor_slices({k: [r[k] for r in rows] for k in ("audio", "track_id")} |
+                                            {"tags": tf.ragged.constant([r["tags"] for r in rows])})
+    ds = ds.map(lambda x: dict(x, tags=x["tags"]))
+    cfg = data.PipelineConfig(batch_size=8, shuffle_buffer=0, cache=None)
+    with caplog.at_level("WARNING"):
+        (inputs, labels), = list(data.track_pipeline(ds, compose.TAGS, config=cfg).as_numpy_iterator())
+    assert sorted(inputs["track_id"].tolist()) == sorted([good[0]["track_id"], good[1]["track_id"]])
+    text = caplog.text
+    assert "broken-1" in text and "truncated" in text.lower()
+    assert "garbage-2" in text and "not an audio file" in text

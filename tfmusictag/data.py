@@ -1,0 +1,155 @@
+"""TFDS → ``tf.data``: whole tracks of any length, decoded and turned into log-mel in the graph.
+
+An example of every tfmusictag dataset (``demo_catalog``, ``tagged_catalog``, ``magnatagatune``)
+holds an encoded audio file (``audio``), its ``track_id`` and its ``tags`` (a sequence of class
+indices). :func:`track_pipeline` decodes the audio on all cores (soundfile + soxr, errors per
+track), computes the front end (``tf.signal``; on a GPU when there is one), optionally caches
+the features, and pads tracks of unequal length into batches with exact frame counts, which
+:class:`~tfmusictag.tagger.TrackTagger` turns into masks. A broken track is logged with its id
+and the cause, and skipped; the others go on.
+
+Elements: ``({"log_mel": (B, P, M), "num_frames": (B,), "track_id": (B,)}, labels (B, L))``
+— ready for ``model.fit`` — where ``labels`` is multi-hot over the model's vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfmusictag import audio
+from tfmusictag.errors import AudioFileError, ParameterError
+from tfmusictag.features import LogMelSpectrogram, get_front_end
+
+__all__ = ["PipelineConfig", "load_split", "tag_names", "track_pipeline", "label_mapping"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Options of :func:`track_pipeline`.
+
+    Attributes:
+        batch_size: tracks per batch.
+        shuffle_buffer: tracks in the shuffle buffer (0: no shuffling).
+        cache: ``None`` (no cache), ``""`` (features cached in memory) or a file prefix
+            (cached on disk: the first epoch decodes, later epochs read the features).
+        bucket_boundaries: frame counts splitting tracks into length buckets so that padding
+            stays small (``()``: one padded batch of any lengths).
+        max_seconds: crop tracks longer than this (``None``: whole tracks).
+        deterministic: same order and same batches on every run with the same seed.
+        seed: shuffle seed.
+        num_parallel_calls: tracks decoded at once (``None``: one per core).
+    """
+
+    batch_size: int = 8
+    shuffle_buffer: int = 256
+    cache: Optional[str] = ""
+    bucket_boundaries: Tuple[int, ...] = ()
+    max_seconds: Optional[float] = None
+    deterministic: bool = True
+    seed: int = 0
+    num_parallel_calls: Optional[int] = None
+
+
+def load_split(name: str, split: str, data_dir: Optional[str] = None, download: bool = True):
+    """``(tf.data.Dataset, tag_names)`` of a TFDS dataset (``'demo_catalog/tiny'``...)."""
+    import tensorflow_datasets as tfds
+
+    import tfmusictag.datasets  # noqa: F401  (registers the builders)
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if download:
+        builder.download_and_prepare()
+    return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
+
+
+def tag_names(builder) -> Tuple[str, ...]:
+    """The tag vocabulary of a tfmusictag TFDS builder, in class-index order."""
+    return tuple(builder.info.features["tags"].feature.names)
+
+
+def label_mapping(dataset_tags: Sequence[str], model_tags: Sequence[str]) -> np.ndarray:
+    """Index of each dataset tag in the model's vocabulary (−1: not in it, ignored)."""
+    position = {t: i for i, t in enumerate(model_tags)}
+    return np.array([position.get(t, -1) for t in dataset_tags], np.int32)
+
+
+def _decode_or_skip(data, track_id, sample_rate, max_samples):
+    name = track_id.decode("utf-8", "replace")
+    try:
+        y = audio.decode(data, name, int(sample_rate))
+    except AudioFileError as exc:
+        logging.warning("skipping track %s: %s", name, exc)
+        return np.zeros(0, np.float32), False
+    except Exception as exc:  # noqa: BLE001 - one broken track must not stop training
+        logging.warning("skipping track %s: unexpected decoding failure: %r", name, exc)
+        return np.zeros(0, np.float32), False
+    if max_samples > 0:
+        y = y[:max_samples]
+    return y, True
+
+
+def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,
+                   front_end="thesis", config: PipelineConfig = PipelineConfig()) -> tf.data.Dataset:
+    """Batches of whole tracks as log-mel spectrograms with multi-hot labels.
+
+    Args:
+        ds: a split of a tfmusictag TFDS dataset (:func:`load_split`).
+        dataset_tags: the dataset's tag names (class-index order).
+        model_tags: the model's vocabulary (default: ``dataset_tags``). Dataset tags outside it
+            are ignored; model tags the dataset lacks stay 0.
+        front_end: the model's front end (name, dict or :class:`~tfmusictag.features.FrontEndConfig`).
+        config: :class:`PipelineConfig`.
+
+    Returns:
+        ``tf.data.Dataset`` of ``(inputs, labels)`` (see the module docstring).
+    """
+    fe = get_front_end(front_end)
+    model_tags = tuple(dataset_tags if model_tags is None else model_tags)
+    if config.batch_size <= 0:
+        raise ParameterError(f"batch_size={config.batch_size!r} must be a positive integer")
+    mapping = tf.constant(label_mapping(dataset_tags, model_tags))
+    n_tags = len(model_tags)
+    layer = LogMelSpectrogram(fe)
+    max_samples = int(config.max_seconds * fe.sample_rate) if config.max_seconds else 0
+    parallel = config.num_parallel_calls or audio.usable_cores()
+
+    def decode(example):
+        waveform, ok = tf.numpy_function(
+            _decode_or_skip, [example["audio"], example["track_id"], np.int64(fe.sample_rate), np.int64(max_samples)],
+            [tf.float32, tf.bool], stateful=False)
+        waveform.set_shape([None])
+        ok.set_shape([])
+        idx = tf.gather(mapping, tf.cast(example["tags"], tf.int32))
+        idx = tf.boolean_mask(idx, idx >= 0)
+        labels = tf.reduce_max(tf.one_hot(idx, n_tags, dtype=tf.float32), axis=0)
+        labels = tf.reshape(tf.cond(tf.size(idx) > 0, lambda: labels, lambda: tf.zeros([n_tags])), [n_tags])
+        return {"waveform": waveform, "ok": ok, "track_id": example["track_id"], "labels": labels}
+
+    def features(x):
+        log_mel = layer(x["waveform"][None])[0]
+        return {"log_mel": log_mel, "num_frames": tf.shape(log_mel)[0], "track_id": x["track_id"]}, x["labels"]
+
+    ds = ds.map(decode, num_parallel_calls=parallel, deterministic=config.deterministic)
+    ds = ds.filter(lambda x: x["ok"] & (tf.size(x["waveform"]) > 0))
+    ds = ds.map(features, num_parallel_calls=parallel, deterministic=config.deterministic)
+    if config.cache is not None:
+        ds = ds.cache(config.cache)
+    if config.shuffle_buffer:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    padded = ({"log_mel": [None, fe.n_mels], "num_frames": [], "track_id": []}, [n_tags])
+    pad_values = ({"log_mel": fe.silence_value(), "num_frames": 0, "track_id": ""}, 0.0)
+    if config.bucket_boundaries:
+        ds = ds.bucket_by_sequence_length(
+            lambda x, y: x["num_frames"], list(config.bucket_boundaries),
+            [config.batch_size] * (len(config.bucket_boundaries) + 1), padded_shapes=padded,
+            padding_values=pad_values, drop_remainder=False)
+    else:
+        ds = ds.padded_batch(config.batch_size, padded_shapes=padded, padding_values=pad_values)
+    options = tf.data.Options()
+    options.deterministic = config.deterministic
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
