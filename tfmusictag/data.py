@@ -25,7 +25,8 @@ from tfmusictag import audio
 from tfmusictag.errors import AudioFileError, ParameterError
 from tfmusictag.features import LogMelSpectrogram, get_front_end
 
-__all__ = ["PipelineConfig", "load_split", "tag_names", "track_pipeline", "label_mapping"]
+__all__ = ["PipelineConfig", "load_split", "tag_names", "track_features", "batch_tracks", "track_pipeline",
+           "label_mapping"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,25 +94,14 @@ def _decode_or_skip(data, track_id, sample_rate, max_samples):
     return y, True
 
 
-def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,
+def track_features(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,
                    front_end="thesis", config: PipelineConfig = PipelineConfig()) -> tf.data.Dataset:
-    """Batches of whole tracks as log-mel spectrograms with multi-hot labels.
+    """Unbatched ``(inputs, labels)`` per track, decoded, log-mel computed, cached if configured.
 
-    Args:
-        ds: a split of a tfmusictag TFDS dataset (:func:`load_split`).
-        dataset_tags: the dataset's tag names (class-index order).
-        model_tags: the model's vocabulary (default: ``dataset_tags``). Dataset tags outside it
-            are ignored; model tags the dataset lacks stay 0.
-        front_end: the model's front end (name, dict or :class:`~tfmusictag.features.FrontEndConfig`).
-        config: :class:`PipelineConfig`.
-
-    Returns:
-        ``tf.data.Dataset`` of ``(inputs, labels)`` (see the module docstring).
+    See :func:`track_pipeline` for the arguments; this is its first half (no shuffle, no batch).
     """
     fe = get_front_end(front_end)
     model_tags = tuple(dataset_tags if model_tags is None else model_tags)
-    if config.batch_size <= 0:
-        raise ParameterError(f"batch_size={config.batch_size!r} must be a positive integer")
     mapping = tf.constant(label_mapping(dataset_tags, model_tags))
     n_tags = len(model_tags)
     layer = LogMelSpectrogram(fe)
@@ -139,17 +129,49 @@ def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags:
     ds = ds.map(features, num_parallel_calls=parallel, deterministic=config.deterministic)
     if config.cache is not None:
         ds = ds.cache(config.cache)
-    if config.shuffle_buffer:
-        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    return _with_options(ds, config)
+
+
+def batch_tracks(ds: tf.data.Dataset, front_end="thesis", config: PipelineConfig = PipelineConfig()):
+    """Pad unbatched tracks of :func:`track_features` into batches (padding = silence)."""
+    fe = get_front_end(front_end)
+    if config.batch_size <= 0:
+        raise ParameterError(f"batch_size={config.batch_size!r} must be a positive integer")
+    n_tags = ds.element_spec[1].shape[0]
     padded = ({"log_mel": [None, fe.n_mels], "num_frames": [], "track_id": []}, [n_tags])
     pad_values = ({"log_mel": fe.silence_value(), "num_frames": 0, "track_id": ""}, 0.0)
     if config.bucket_boundaries:
-        ds = ds.bucket_by_sequence_length(
+        return ds.bucket_by_sequence_length(
             lambda x, y: x["num_frames"], list(config.bucket_boundaries),
             [config.batch_size] * (len(config.bucket_boundaries) + 1), padded_shapes=padded,
             padding_values=pad_values, drop_remainder=False)
-    else:
-        ds = ds.padded_batch(config.batch_size, padded_shapes=padded, padding_values=pad_values)
+    return ds.padded_batch(config.batch_size, padded_shapes=padded, padding_values=pad_values)
+
+
+def _with_options(ds, config):
     options = tf.data.Options()
     options.deterministic = config.deterministic
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    # decoding runs in a numpy_function, which is pure; let iterators be checkpointed
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
+    return ds.with_options(options)
+
+
+def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,
+                   front_end="thesis", config: PipelineConfig = PipelineConfig()) -> tf.data.Dataset:
+    """Batches of whole tracks as log-mel spectrograms with multi-hot labels.
+
+    Args:
+        ds: a split of a tfmusictag TFDS dataset (:func:`load_split`).
+        dataset_tags: the dataset's tag names (class-index order).
+        model_tags: the model's vocabulary (default: ``dataset_tags``). Dataset tags outside it
+            are ignored; model tags the dataset lacks stay 0.
+        front_end: the model's front end (name, dict or :class:`~tfmusictag.features.FrontEndConfig`).
+        config: :class:`PipelineConfig`.
+
+    Returns:
+        ``tf.data.Dataset`` of ``(inputs, labels)`` (see the module docstring).
+    """
+    ds = track_features(ds, dataset_tags, model_tags, front_end, config)
+    if config.shuffle_buffer:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    return _with_options(batch_tracks(ds, front_end, config), config).prefetch(tf.data.AUTOTUNE)
