@@ -1,4 +1,5 @@
 # tfmusictag — every target sets up what it needs from nothing.
+#   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track
 #   make test     virtual environment + pinned dependencies + the test suite
 #   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive)
 PYTHON ?= python3
@@ -7,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install test bench clean
+.PHONY: install demo test bench clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +22,12 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
+demo: $(STAMP)
+	$(PY) -m tfmusictag.demo
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_frontend.py
+	$(PY) benchmarks/bench_models.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -103,8 +103,11 @@ def _open(path, name: Optional[str] = None) -> sf.SoundFile:
         # libsndfile's own wording ("File does not exist or is not a regular file") is misleading
         # for an existing file it cannot parse; state what actually happened.
         detail = getattr(exc, "error_string", str(exc))
+        # libsndfile says "File does not exist or is not a regular file" for files it cannot
+        # parse as MP3; the file exists (checked above), so that wording would mislead.
+        detail = "" if "does not exist" in detail else f" (libsndfile: {detail})"
         raise UnsupportedAudioFormatError(
-            name, f"not a recognised audio format or the header is damaged (libsndfile: {detail})") from None
+            name, f"not a recognised audio format or the header is damaged{detail}") from None
     except (RuntimeError, TypeError, ValueError) as exc:
         raise UnsupportedAudioFormatError(name, str(exc)) from None
 

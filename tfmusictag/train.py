@@ -19,20 +19,24 @@ import json
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs, config, tags and the final model.")
-flags.DEFINE_string("config", None, "JSON file with TrainConfig fields.")
-flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
-flags.DEFINE_string("data_dir", None, "TFDS data directory.")
-flags.DEFINE_string("variant", None, "Model variant (see tfmusictag.variants).")
-flags.DEFINE_integer("steps", None, "Training iterations.")
-flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
-flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
-flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
-flags.DEFINE_string("init_from", None, "A trained source model (model directory or .keras) to transfer from.")
-flags.DEFINE_multi_string("set", [], "Override a config field: path=value (JSON value).")
-flags.DEFINE_bool("resume", False, "Continue the run found in --model_dir.")
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.DEFINE_bool("list_variants", False, "Print the registered variants and exit.")
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program, so importing stays side-effect free)."""
+    flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs, config, tags and the final model.")
+    flags.DEFINE_string("config", None, "JSON file with TrainConfig fields.")
+    flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("variant", None, "Model variant (see tfmusictag.variants).")
+    flags.DEFINE_integer("steps", None, "Training iterations.")
+    flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
+    flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
+    flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
+    flags.DEFINE_string("init_from", None, "A trained source model (model directory or .keras) to transfer from.")
+    flags.DEFINE_multi_string("set", [], "Override a config field: path=value (JSON value).")
+    flags.DEFINE_bool("resume", False, "Continue the run found in --model_dir.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar.")
+    flags.DEFINE_bool("list_variants", False, "Print the registered variants and exit.")
 
 
 def parse_set(items):
@@ -79,4 +83,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

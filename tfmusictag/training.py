@@ -187,7 +187,9 @@ def fit_unsupervised(model: TrackTagger, features: tf.data.Dataset) -> Dict[str,
 
 def evaluate_model(model: TrackTagger, ds: tf.data.Dataset, tags) -> Tuple[Dict, np.ndarray, np.ndarray, list]:
     """Predict every track of a batched dataset; returns (report, labels, scores, track ids)."""
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    spec = {"log_mel": tf.TensorSpec([None, None, model.front_end.front_end.n_mels], tf.float32),
+            "num_frames": tf.TensorSpec([None], tf.int32)}
+    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     ys, ps, ids = [], [], []
     for inputs, labels in ds:
         ps.append(predict({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}).numpy())
@@ -268,7 +270,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     loss_fn = keras.losses.BinaryCrossentropy()
     variables = [v for _, _, vs in optimizers for v in vs]
 
-    @tf.function(reduce_retracing=True)
+    n_mels = fe.n_mels
+
+    @tf.function(input_signature=[{"log_mel": tf.TensorSpec([None, None, n_mels], tf.float32),
+                                   "num_frames": tf.TensorSpec([None], tf.int32)},
+                                  tf.TensorSpec([None, len(model.tags)], tf.float32)])
     def train_step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, training=True)
@@ -288,7 +294,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         for inputs, labels in batches():
             if int(step.numpy()) >= config.steps:
                 break
-            loss = float(train_step(inputs, labels)) if variables else float("nan")
+            x = {"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}
+            loss = float(train_step(x, labels)) if variables else float("nan")
             step.assign_add(1)
             s = int(step.numpy())
             tf.summary.scalar("loss", loss, step=s)

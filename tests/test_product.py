@@ -1,0 +1,219 @@
+"""The product: train → evaluate → export → load in a fresh process → predict; resume; metrics."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from tfmusictag import metrics
+from tfmusictag.datasets.demo_catalog import compose
+
+TINY = {"model.temporal.bof.num_clusters": 16, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 16}
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+def test_weighted_auc_by_hand():
+    y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]])
+    s = np.array([[0.9, 0.2, 0.5], [0.4, 0.8, 0.5], [0.5, 0.3, 0.5], [0.1, 0.1, 0.5]])
+    r = metrics.tag_report(y, s, ["a", "b", "c"])
+    # a: positives .9, .4 vs negatives .5, .1 → 3 of 4 pairs ordered → 0.75
+    # b: positives .8, .3, .1 vs negative .2 → 2 of 3 → 0.667; weights 2 and 3 positives
+    assert r["per_tag"]["a"]["roc_auc"] == pytest.approx(0.75)
+    assert r["per_tag"]["b"]["roc_auc"] == pytest.approx(2 / 3)
+    assert r["weighted_roc_auc"] == pytest.approx((0.75 * 2 + 2 / 3 * 3) / 5)
+    assert r["macro_roc_auc"] == pytest.approx((0.75 + 2 / 3) / 2)
+    assert r["excluded"] == {"c": "no positive track"}
+
+
+def test_ties_count_half_and_metrics_match_sklearn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    assert metrics.roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.2, 0.8]) == pytest.approx(0.875)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = rng.integers(0, 2, 40)
+        if y.min() == y.max():
+            continue
+        s = np.round(rng.random(40), 1)  # many ties
+        assert metrics.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+        assert metrics.average_precision(y, s) == pytest.approx(average_precision_score(y, s))
+
+
+# ---- end to end -----------------------------------------------------------------------------
+
+def run_module(module, *args, check=True, timeout=600):
+    return subprocess.run([sys.executable, "-m", module, *args], env=ENV, capture_output=True, text=True,
+                          check=check, timeout=timeout)
+
+
+def train_args(data_dir, model_dir, steps, extra=()):
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
+    return ["--dataset=demo_catalog/tiny", f"--data_dir={data_dir}", "--variant=mfcc_bof", f"--steps={steps}",
+            "--batch_size=2", "--checkpoint_every=5", "--noprogress", f"--model_dir={model_dir}", *sets, *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(demo_tiny, tmp_path_factory):
+    data_dir, _ = demo_tiny
+    model_dir = str(tmp_path_factory.mktemp("run") / "bof")
+    out = run_module("tfmusictag.train", *train_args(data_dir, model_dir, 20))
+    return model_dir, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_training_writes_everything_next_to_the_model(trained):
+    model_dir, summary = trained
+    for name in ("model.keras", "train_config.json", "model_config.json", "tags.txt", "metrics.json", "logs"):
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    assert open(os.path.join(model_dir, "tags.txt")).read().split("\n")[:-1] == list(compose.TAGS)
+    assert 0 <= summary["weighted_roc_auc"] <= 1
+    cfg = json.load(open(os.path.join(model_dir, "train_config.json")))
+    assert cfg["steps"] == 20 and cfg["model_overrides"]["temporal.bof.num_clusters"] == 16
+    assert any(f.startswith("events") for f in os.listdir(os.path.join(model_dir, "logs")))
+
+
+def test_evaluate_writes_reports_and_plots(trained):
+    model_dir, _ = trained
+    out = run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=validation")
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    d = os.path.join(model_dir, "eval_validation")
+    report = json.load(open(os.path.join(d, "report.json")))
+    assert report["weighted_roc_auc"] == pytest.approx(summary["weighted_roc_auc"])
+    assert "weighted ROC-AUC" in open(os.path.join(d, "report.md")).read()
+    for png in ("roc_curves.png", "per_tag_auc.png"):
+        assert open(os.path.join(d, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model_dir, _ = trained
+    base = str(tmp_path_factory.mktemp("saved_models"))
+    out = run_module("tfmusictag.export", f"--model_dir={model_dir}", "--name=tiny", f"--base_dir={base}", "--top_k=3")
+    path = out.stdout.strip().splitlines()[-1]
+    assert path == os.path.join(base, "tiny", "1")
+    return path
+
+
+def test_saved_model_cli_shows_all_signatures(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    out = subprocess.run([cli, "show", "--all", "--dir", exported], env=ENV, capture_output=True, text=True,
+                         check=True).stdout
+    for name in ("serving_default", "top_k", "timeline", "embedding"):
+        assert f"signature_def['{name}']" in out
+    assert "inputs['waveform']" in out and "outputs['probabilities']" in out
+
+
+def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, trained, tmp_path):
+    model_dir, _ = trained
+    track = compose.make_track(seed=4242, seconds=35.0, style="techno")
+    from tfmusictag import audio
+
+    wav = audio.decode(compose.encode(track.audio, track.sample_rate, "flac"), "t")
+    np.save(tmp_path / "wave.npy", wav)
+    code = textwrap.dedent(f"""
+        import json, sys, numpy as np, tensorflow as tf
+        before = set(sys.modules)
+        m = tf.saved_model.load({exported!r})
+        w = tf.constant(np.load({str(tmp_path / 'wave.npy')!r})[None])
+        out = {{name: {{k: v.numpy().tolist() if v.dtype != tf.string else [[s.decode() for s in r] for r in v.numpy()]
+                       for k, v in m.signatures[name](waveform=w).items()}}
+               for name in ("serving_default", "top_k", "timeline", "embedding")}}
+        new = [k for k in set(sys.modules) - before if k.split(".")[0] in ("tfmusictag", "keras", "librosa")]
+        assert not new, new
+        print(json.dumps(out))
+    """)
+    out = json.loads(subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                                    check=True).stdout.strip().splitlines()[-1])
+    from tfmusictag.training import load_trained
+
+    model = load_trained(model_dir)
+    expected = model(wav[None]).numpy()
+    np.testing.assert_allclose(out["serving_default"]["probabilities"], expected, atol=1e-5)
+    order = np.argsort(-expected[0])[:3]
+    assert out["top_k"]["tags"][0] == [compose.TAGS[i] for i in order]
+    assert np.array(out["timeline"]["segment_probabilities"]).shape == (1, 2, len(compose.TAGS))
+    assert out["timeline"]["segment_start_seconds"] == pytest.approx([0.0, 1366 * 256 / 12000])
+    assert np.array(out["embedding"]["embedding"]).shape == (1, 16)
+
+
+def test_export_is_atomic(trained, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from tfmusictag.export import export_saved_model
+    from tfmusictag.training import load_trained
+
+    model = load_trained(trained[0])
+    real_save = tf.saved_model.save
+
+    def crash(obj, path, **kw):
+        real_save(obj, path, **kw)  # everything written ...
+        raise KeyboardInterrupt("killed before the rename")  # ... then the export dies
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_saved_model(model, str(tmp_path), "m", version=3)
+    assert os.listdir(tmp_path / "m") == []  # no version folder, no leftovers
+    monkeypatch.setattr(tf.saved_model, "save", real_save)
+    assert export_saved_model(model, str(tmp_path), "m", version=3).endswith(os.path.join("m", "3"))
+    assert export_saved_model(model, str(tmp_path), "m").endswith(os.path.join("m", "4"))
+    with pytest.raises(FileExistsError):
+        export_saved_model(model, str(tmp_path), "m", version=4)
+
+
+def test_predict_a_folder_with_a_corrupt_file(exported, tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for i, (fmt, style) in enumerate([("flac", "house"), ("mp3", "ballad"), ("ogg", "jazzy")]):
+        t = compose.make_track(seed=500 + i, seconds=25.0, style=style)
+        (folder / f"track{i}.{fmt}").write_bytes(compose.encode(t.audio, t.sample_rate, fmt))
+    good = (folder / "track0.flac").read_bytes()
+    (folder / "broken.flac").write_bytes(good[: len(good) // 2])
+    (folder / "notes.mp3").write_text("not music")
+    out = run_module("tfmusictag.predict", str(folder), f"--model={exported}", "--top_k=4", "--timeline",
+                     check=False)
+    assert out.returncode == 1  # some files were skipped
+    rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    by_name = {os.path.basename(r["path"]): r for r in rows}
+    assert set(by_name) == {"track0.flac", "track1.mp3", "track2.ogg", "broken.flac", "notes.mp3"}
+    assert "TruncatedAudioFileError" in by_name["broken.flac"]["error"]
+    assert "UnsupportedAudioFormatError" in by_name["notes.mp3"]["error"]
+    for name in ("track0.flac", "track1.mp3", "track2.ogg"):
+        r = by_name[name]
+        assert len(r["tags"]) == 4 and all(0 <= p <= 1 for p in r["tags"].values())
+        assert r["timeline"][0]["start_seconds"] == 0.0
+    assert "broken.flac" in out.stderr and "skipped 2" in out.stderr
+
+
+def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    steps = 400
+    reference = str(tmp_path / "reference")
+    run_module("tfmusictag.train", *train_args(data_dir, reference, steps))
+
+    killed = str(tmp_path / "killed")
+    proc = subprocess.Popen([sys.executable, "-m", "tfmusictag.train", *train_args(data_dir, killed, steps)],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = os.path.join(killed, "checkpoints", "ckpt-20.index")
+    deadline = time.time() + 300
+    while not os.path.exists(ckpt) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(killed, "model.keras")), "the run finished before it could be killed"
+    with pytest.raises(subprocess.CalledProcessError) as e:  # refuses to overwrite a run silently
+        run_module("tfmusictag.train", *train_args(data_dir, killed, steps))
+    assert "--resume" in e.value.stderr
+    run_module("tfmusictag.train", *train_args(data_dir, killed, steps, ["--resume"]))
+    from tfmusictag.training import load_trained
+
+    a, b = load_trained(reference), load_trained(killed)
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6, err_msg=va.path)

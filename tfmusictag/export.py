@@ -1,0 +1,120 @@
+"""``python -m tfmusictag.export``: a trained model as a SavedModel for TF Serving.
+
+Written to ``<base_dir>/<name>/<version>/`` (TF Serving's layout), atomically: the model is
+saved to a hidden temporary folder beside the target and renamed into place, so a killed
+export never leaves a half-written version (TF Serving only loads folders named by an integer).
+
+Signatures (input ``waveform``: float32 ``[batch, samples]``, mono at the model's sample rate,
+every row a whole track of any length — usually one track per request):
+
+* ``serving_default`` → ``probabilities`` ``[batch, L]``
+* ``top_k`` → ``tags`` (string) and ``scores`` ``[batch, k]`` (``k`` fixed at export, default 10)
+* ``timeline`` → ``segment_probabilities`` ``[batch, S, L]``, ``segment_start_seconds`` ``[S]``,
+  ``segment_mask`` ``[batch, S]`` (each 29.12 s segment tagged on its own)
+* ``embedding`` → ``embedding`` ``[batch, Z]`` (the track feature ``f``)
+
+Assets: ``tags.txt`` (one tag per line, output order) and ``tfmusictag.json`` (model config,
+sample rate, segment length). Loading needs TensorFlow only.
+
+Example::
+
+    python -m tfmusictag.export --model_dir=runs/bof --name=demo_tagger
+"""
+
+import json
+import os
+import tempfile
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program, so importing stays side-effect free)."""
+    flags.DEFINE_string("model_dir", None, "A training run's directory (or a .keras file).")
+    flags.DEFINE_string("name", None, "Model name: the folder under --base_dir.")
+    flags.DEFINE_string("base_dir", "saved_models", "TF Serving's model base directory.")
+    flags.DEFINE_integer("version", None, "Version number (default: one above the highest present).")
+    flags.DEFINE_integer("top_k", 10, "k of the top_k signature.")
+
+
+def next_version(model_base: str) -> int:
+    versions = [int(d) for d in os.listdir(model_base) if d.isdigit()] if os.path.isdir(model_base) else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model, base_dir: str, name: str, version: int = None, top_k: int = 10) -> str:
+    """Export a :class:`~tfmusictag.tagger.TrackTagger`; returns the version directory."""
+    import tensorflow as tf
+
+    model_base = os.path.join(base_dir, name)
+    os.makedirs(model_base, exist_ok=True)
+    version = next_version(model_base) if version is None else int(version)
+    target = os.path.join(model_base, str(version))
+    if os.path.exists(target):
+        raise FileExistsError(f"{target} already exists; choose another --version")
+    tags = list(model.tags)
+    k = max(1, min(int(top_k), len(tags)))
+    seg = model.segmenter
+    seconds_per_frame = model.front_end.front_end.hop_length / model.sample_rate
+    hop_seconds = (seg.hop_frames or seg.segment_frames) * seconds_per_frame
+    wave = tf.TensorSpec([None, None], tf.float32, name="waveform")
+
+    with tempfile.TemporaryDirectory(dir=model_base, prefix=f".tmp-{version}-") as tmp:
+        tags_file = os.path.join(tmp, "tags.txt")
+        info_file = os.path.join(tmp, "tfmusictag.json")
+        with open(tags_file, "w") as f:
+            f.write("\n".join(tags) + "\n")
+        with open(info_file, "w") as f:
+            json.dump({"model": model.tagger_config.to_dict(), "name": model.name, "sample_rate": model.sample_rate,
+                       "segment_seconds": seg.segment_frames * seconds_per_frame, "top_k": k}, f, indent=2)
+
+        module = tf.Module()
+        module.model = model
+        module.tags_asset = tf.saved_model.Asset(tags_file)
+        module.info_asset = tf.saved_model.Asset(info_file)
+        module.tag_names = tf.constant(tags)
+
+        @tf.function(input_signature=[wave])
+        def serving_default(waveform):
+            return {"probabilities": model(waveform, training=False)}
+
+        @tf.function(input_signature=[wave])
+        def top(waveform):
+            scores, idx = tf.math.top_k(model(waveform, training=False), k=k)
+            return {"tags": tf.gather(module.tag_names, idx), "scores": scores}
+
+        @tf.function(input_signature=[wave])
+        def timeline(waveform):
+            out = model.analyze(waveform)
+            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
+            return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts,
+                    "segment_mask": out["segment_mask"]}
+
+        @tf.function(input_signature=[wave])
+        def embedding(waveform):
+            return {"embedding": model.analyze(waveform)["embedding"]}
+
+        module.serving_default, module.top_k, module.timeline, module.embedding = (
+            serving_default, top, timeline, embedding)
+        staging = os.path.join(tmp, "model")
+        tf.saved_model.save(module, staging, signatures={
+            "serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding})
+        os.rename(staging, target)  # atomic on one file system: the version appears whole or not at all
+    return target
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model_dir or not FLAGS.name:
+        raise app.UsageError("--model_dir and --name are required")
+    from tfmusictag.training import load_trained
+
+    path = export_saved_model(load_trained(FLAGS.model_dir), FLAGS.base_dir, FLAGS.name, FLAGS.version, FLAGS.top_k)
+    print(path)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
