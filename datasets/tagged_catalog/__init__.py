@@ -1,0 +1,1 @@
+"""A user's tagged music catalog as a TFDS dataset (see README.md)."""
