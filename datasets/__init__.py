@@ -12,3 +12,4 @@ Importing this package registers the builders with TFDS::
 
 from tfmusictag.datasets.demo_catalog import demo_catalog_dataset_builder  # noqa: F401
 from tfmusictag.datasets.tagged_catalog import tagged_catalog_dataset_builder  # noqa: F401
+from tfmusictag.datasets.magnatagatune import magnatagatune_dataset_builder  # noqa: F401

@@ -56,15 +56,21 @@ class PipelineConfig:
     num_parallel_calls: Optional[int] = None
 
 
-def load_split(name: str, split: str, data_dir: Optional[str] = None, download: bool = True):
-    """``(tf.data.Dataset, tag_names)`` of a TFDS dataset (``'demo_catalog/tiny'``...)."""
+def load_split(name: str, split: str, data_dir: Optional[str] = None, download: bool = True,
+               manual_dir: Optional[str] = None):
+    """``(tf.data.Dataset, tag_names)`` of a TFDS dataset (``'demo_catalog/tiny'``...).
+
+    ``manual_dir``: where a manually downloaded dataset lives (``tagged_catalog``,
+    ``magnatagatune``); only needed the first time, when the dataset is prepared.
+    """
     import tensorflow_datasets as tfds
 
     import tfmusictag.datasets  # noqa: F401  (registers the builders)
 
     builder = tfds.builder(name, data_dir=data_dir)
     if download:
-        builder.download_and_prepare()
+        config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+        builder.download_and_prepare(download_config=config)
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
 
 

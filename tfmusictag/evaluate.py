@@ -89,7 +89,8 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
     if not dataset:
         raise app.UsageError("--dataset is required (no train_config.json next to the model)")
     model = load_trained(model_dir)
-    ds, dataset_tags = data.load_split(dataset, split, data_dir or train_cfg.get("data_dir"))
+    ds, dataset_tags = data.load_split(dataset, split, data_dir or train_cfg.get("data_dir"),
+                                       manual_dir=train_cfg.get("manual_dir"))
     pipe = data.PipelineConfig(batch_size=batch_size, shuffle_buffer=0, cache=None,
                                max_seconds=train_cfg.get("max_seconds"))
     batches = data.track_pipeline(ds, dataset_tags, model.tags, model.front_end.front_end, pipe)

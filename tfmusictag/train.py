@@ -27,6 +27,7 @@ def define_flags():
     flags.DEFINE_string("config", None, "JSON file with TrainConfig fields.")
     flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset (tagged_catalog, magnatagatune).")
     flags.DEFINE_string("variant", None, "Model variant (see tfmusictag.variants).")
     flags.DEFINE_integer("steps", None, "Training iterations.")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
@@ -60,8 +61,9 @@ def resolve_config(argv_flags=None):
     if f.config:
         with open(f.config) as fh:
             config = TrainConfig.from_dict(json.load(fh))
-    direct = {name: getattr(f, name) for name in ("dataset", "data_dir", "variant", "steps", "batch_size", "seed",
-                                                  "checkpoint_every", "init_from")}
+    names = ("dataset", "data_dir", "manual_dir", "variant", "steps", "batch_size", "seed", "checkpoint_every",
+             "init_from")
+    direct = {name: getattr(f, name) for name in names}
     config = config.with_overrides({k: v for k, v in direct.items() if v is not None})
     return config.with_overrides(parse_set(f.set)).validate()
 

@@ -67,6 +67,7 @@ class TrainConfig:
 
     dataset: str = "demo_catalog/small"
     data_dir: Optional[str] = None
+    manual_dir: Optional[str] = None
     train_split: str = "train"
     eval_split: str = "validation"
     variant: str = "mfcc_bof"
@@ -225,7 +226,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir)
+    train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
+                                             manual_dir=config.manual_dir)
     model_config = variant_config(config.variant, dataset_tags, config.model_overrides)
     model = TrackTagger(model_config, name=config.variant)
     fe = model.front_end.front_end
@@ -321,6 +323,6 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
 
 
 def _eval_dataset(config: TrainConfig, model: TrackTagger, fe):
-    ds, tags = data.load_split(config.dataset, config.eval_split, config.data_dir)
+    ds, tags = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=config.max_seconds)
     return data.track_pipeline(ds, tags, model.tags, fe, pipe)

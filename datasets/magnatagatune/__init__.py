@@ -1,0 +1,1 @@
+"""MagnaTagATune (the thesis's source task) as a TFDS dataset (see README.md)."""
