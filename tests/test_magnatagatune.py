@@ -25,3 +25,18 @@ def test_songs_are_merged_in_order_and_empty_clips_counted(tmp_path):
     by_clip = {r["clip_id"]: r for r in annotations}
     union = {t for c in song["clip_ids"] for t in names if by_clip[str(c)][t] == "1"}
     assert {names[i] for i in song["tags"]} == union
+
+
+def test_beam_direct_runner_gives_the_same_dataset(tmp_path):
+    beam = __import__("apache_beam")
+    local = tfds.builder("magnatagatune/songs", data_dir=str(tmp_path / "local"))
+    local.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=DUMMY))
+    on_beam = tfds.builder("magnatagatune/songs", data_dir=str(tmp_path / "beam"))
+    on_beam.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=DUMMY, beam_runner=beam.runners.DirectRunner()))
+    for split in ("train", "validation", "test"):
+        a = {x["track_id"]: x for x in local.as_dataset(split=split).as_numpy_iterator()}
+        b = {x["track_id"]: x for x in on_beam.as_dataset(split=split).as_numpy_iterator()}
+        assert sorted(a) == sorted(b) and a
+        for k in a:
+            assert a[k]["audio"] == b[k]["audio"] and list(a[k]["tags"]) == list(b[k]["tags"])

@@ -89,3 +89,13 @@ def test_catalog_trains_through_the_pipeline(tmp_path):
 def test_missing_manual_files_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="tags.csv"):
         read_catalog(tmp_path, CatalogConfig(name="x"))
+
+
+def test_beam_direct_runner_builds_the_catalog(tmp_path):
+    beam = __import__("apache_beam")
+    builder = tfds.builder("tagged_catalog", data_dir=str(tmp_path / "tfds"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=DUMMY, beam_runner=beam.runners.DirectRunner()))
+    assert builder.info.splits["train"].num_examples == 6 and builder.info.splits["validation"].num_examples == 2
+    ids = sorted(x["track_id"] for x in builder.as_dataset(split="validation").as_numpy_iterator())
+    assert ids == [b"calm/track06.ogg", b"jazz/track04.mp3"]

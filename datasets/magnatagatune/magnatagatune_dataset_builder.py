@@ -111,37 +111,67 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self.info.metadata["skipped_clips"] = 0
         return {split: self._generate_examples(audio_root, examples[split]) for split in _SPLITS}
 
+    def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+        # A Beam runner or options in the DownloadConfig select the Apache Beam path.
+        self._use_beam = bool(download_config and (download_config.beam_runner or download_config.beam_options))
+        return super()._download_and_prepare(dl_manager, download_config=download_config, **kwargs)
+
     def _generate_examples(self, audio_root, examples):
+        if getattr(self, "_use_beam", False):
+            beam = tfds.core.lazy_imports.apache_beam
+            return beam.Create(examples) | beam.FlatMap(_beam_example, audio_root)
+        return self._local_examples(audio_root, examples)
+
+    def _local_examples(self, audio_root, examples):
         skipped = 0
         for key, clips in examples:
-            pieces, kept = [], []
-            for clip_id, path, _ in clips:
-                full = os.path.join(audio_root, path)
-                try:
-                    if len(clips) == 1:
-                        with tf.io.gfile.GFile(full, "rb") as f:
-                            data = f.read()
-                        audio.decode(data, path, sample_rate=None)  # fails on empty/unreadable files
-                        pieces.append(data)
-                    else:
-                        pieces.append(audio.load(full, sample_rate=16000))
-                    kept.append(clip_id)
-                except AudioFileError as exc:
-                    skipped += 1
-                    logging.warning("MagnaTagATune: skipping clip %s: %s", clip_id, exc)
-            if not kept:
-                continue
-            tags = sorted({t for c in clips if c[0] in kept for t in c[2]})
-            if len(clips) == 1:
-                data, fmt = pieces[0], "mp3"
-            else:
-                buf = io.BytesIO()
-                import soundfile as sf
-
-                sf.write(buf, np.concatenate(pieces), 16000, format="FLAC", subtype="PCM_16")
-                data, fmt = buf.getvalue(), "flac"
-            yield key, {"track_id": key, "audio": data, "audio_format": fmt, "tags": tags, "clip_ids": kept}
+            example, n_skipped = make_example(audio_root, key, clips)
+            skipped += n_skipped
+            if example is not None:
+                yield key, example
         self.info.metadata["skipped_clips"] = int(self.info.metadata.get("skipped_clips", 0)) + skipped
+
+
+def make_example(audio_root, key, clips):
+    """One clip or song as an example (or ``None`` if no clip is readable), and the clips skipped."""
+    pieces, kept = [], []
+    for clip_id, path, _ in clips:
+        full = os.path.join(audio_root, path)
+        try:
+            if len(clips) == 1:
+                with tf.io.gfile.GFile(full, "rb") as f:
+                    data = f.read()
+                audio.decode(data, path, sample_rate=None)  # fails on empty/unreadable files
+                pieces.append(data)
+            else:
+                pieces.append(audio.load(full, sample_rate=16000))
+            kept.append(clip_id)
+        except AudioFileError as exc:
+            logging.warning("MagnaTagATune: skipping clip %s: %s", clip_id, exc)
+    skipped = len(clips) - len(kept)
+    if not kept:
+        return None, skipped
+    tags = sorted({t for c in clips if c[0] in kept for t in c[2]})
+    if len(clips) == 1:
+        data, fmt = pieces[0], "mp3"
+    else:
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, np.concatenate(pieces), 16000, format="FLAC", subtype="PCM_16")
+        data, fmt = buf.getvalue(), "flac"
+    return {"track_id": key, "audio": data, "audio_format": fmt, "tags": tags, "clip_ids": kept}, skipped
+
+
+def _beam_example(item, audio_root):
+    """Beam worker: the same example; skipped clips go to a Beam counter (and the log)."""
+    beam = tfds.core.lazy_imports.apache_beam
+    key, clips = item
+    example, skipped = make_example(audio_root, key, [tuple(c) for c in clips])
+    if skipped:
+        beam.metrics.Metrics.counter("magnatagatune", "skipped_clips").inc(skipped)
+    if example is not None:
+        yield key, example
 
 
 def _audio_root(root):

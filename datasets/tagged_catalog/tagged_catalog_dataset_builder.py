@@ -90,13 +90,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         valid = [r for r in rows if r[0] in validation]
         return {"train": self._generate_examples(root, train), "validation": self._generate_examples(root, valid)}
 
+    def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+        # A Beam runner or options in the DownloadConfig select the Apache Beam path.
+        self._use_beam = bool(download_config and (download_config.beam_runner or download_config.beam_options))
+        return super()._download_and_prepare(dl_manager, download_config=download_config, **kwargs)
+
     def _generate_examples(self, root, rows):
-        for rel, tags in rows:
-            with tf.io.gfile.GFile(os.path.join(root, rel), "rb") as f:
-                data = f.read()
-            info = audio.info(os.path.join(root, rel))
-            yield rel, {"track_id": rel, "audio": data, "audio_format": os.path.splitext(rel)[1].lstrip(".").lower(),
-                        "tags": tags, "duration": info.duration}
+        if getattr(self, "_use_beam", False):
+            beam = tfds.core.lazy_imports.apache_beam
+            return beam.Create([(rel, list(tags)) for rel, tags in rows]) | beam.Map(make_example, os.fspath(root))
+        return (make_example(row, root) for row in rows)
+
+
+def make_example(row, root):
+    """``(key, example)`` of one catalog track (also the Beam worker function)."""
+    rel, tags = row
+    with tf.io.gfile.GFile(os.path.join(root, rel), "rb") as f:
+        data = f.read()
+    info = audio.info(os.path.join(root, rel))
+    return rel, {"track_id": rel, "audio": data, "audio_format": os.path.splitext(rel)[1].lstrip(".").lower(),
+                 "tags": list(tags), "duration": info.duration}
 
 
 def read_catalog(root, config: CatalogConfig):
