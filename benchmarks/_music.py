@@ -31,3 +31,13 @@ def fetch(package="wesnoth-1.16-music", min_seconds=60.0):
 
 def total_seconds(files):
     return sum(sf.info(f).duration for f in files)
+
+
+def save_result(path, result):
+    """Write a benchmark's result dict as JSON (creating the folder)."""
+    import json
+
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from _music import HERE, fetch, total_seconds  # noqa: E402
+from _music import HERE, fetch, save_result, total_seconds  # noqa: E402
 
 MEL = dict(sr=12000, n_fft=512, hop_length=256, window="hamming", n_mels=96, htk=True, norm=None)
 
@@ -190,10 +190,7 @@ def main():
         for k, m in result["memory_60min_flac_44k_stereo"].items():
             print(f"60-min track, {k}: peak RSS {m['peak_mb']:.0f} MB "
                   f"({m['peak_mb'] - m['after_imports_mb']:.0f} MB above the {m['after_imports_mb']:.0f} MB after imports)")
-    if args.json:
-        os.makedirs(os.path.dirname(args.json), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    save_result(args.json, result)
 
 
 if __name__ == "__main__":

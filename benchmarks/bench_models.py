@@ -11,7 +11,6 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,8 @@ from tfmusictag.temporal import BagOfFrames  # noqa: E402
 from tfmusictag.variants import VARIANTS, build_variant  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _music import save_result  # noqa: E402
 
 
 def music_like(minutes, sr=12000, seed=0):
@@ -82,10 +83,7 @@ def main():
                                      "parameters": params}
         print(f"| {name} | {params / 1e6:.2f} M | {per_min:.3f} | {60 / per_min:.0f} |")
         sys.stdout.flush()
-    if args.json:
-        os.makedirs(os.path.dirname(args.json), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    save_result(args.json, results)
 
 
 if __name__ == "__main__":

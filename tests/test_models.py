@@ -262,3 +262,14 @@ def test_a_few_training_steps_reduce_the_loss(name):
     model.fit(x, y, batch_size=6, epochs=15, verbose=0, shuffle=False)
     after = model.evaluate(x, y, verbose=0)
     assert after < before - 0.02, (before, after)
+
+
+def test_chunked_assignment_equals_direct_assignment():
+    rng = np.random.default_rng(1)
+    bof = BagOfFrames(7)
+    bof.build((None, 3))
+    bof.centers.assign(rng.normal(size=(7, 3)).astype(np.float32))
+    x = tf.constant(rng.normal(size=(2, 1000, 3)).astype(np.float32))
+    direct = np.argmin(((x.numpy()[..., None, :] - bof.centers.numpy()) ** 2).sum(-1), -1)
+    for chunk in (1, 64, 999, 5000):
+        np.testing.assert_array_equal(bof.assign(x, chunk=chunk).numpy(), direct)

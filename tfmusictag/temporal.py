@@ -220,11 +220,19 @@ class BagOfFrames(keras.layers.Layer):
         self.centers.assign(centers)
         self.fitted.assign(1.0)
 
-    def assign(self, vectors):
-        """Nearest centre of each vector ``(..., D)`` → int32 ``(...)``."""
+    def assign(self, vectors, chunk: int = 16384):
+        """Nearest centre of each vector ``(..., D)`` → int32 ``(...)``.
+
+        Distances are computed ``chunk`` vectors at a time, so a long track never holds its
+        whole ``frames × Z`` distance matrix (an hour at Z = 1024 would take 690 MB).
+        """
         flat = tf.reshape(vectors, [-1, vectors.shape[-1]])
-        idx = tf.argmin(_sq_distances(flat, self.centers), -1, output_type=tf.int32)
-        return tf.reshape(idx, tf.shape(vectors)[:-1])
+        n = tf.shape(flat)[0]
+        n_chunks = tf.maximum(1, (n + chunk - 1) // chunk)
+        padded = tf.pad(flat, [[0, n_chunks * chunk - n], [0, 0]])
+        idx = tf.map_fn(lambda c: tf.argmin(_sq_distances(c, self.centers), -1, output_type=tf.int32),
+                        tf.reshape(padded, [n_chunks, chunk, -1]), fn_output_signature=tf.int32)
+        return tf.reshape(tf.reshape(idx, [-1])[:n], tf.shape(vectors)[:-1])
 
     def call(self, features, mask, training=None):
         x, m = _flatten_time(tf.cast(features, tf.float32), mask)

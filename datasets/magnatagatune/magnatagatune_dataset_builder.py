@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from tfmusictag import audio
+from tfmusictag.datasets.beam import BeamSwitch
 from tfmusictag.errors import AudioFileError
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -58,7 +59,7 @@ def top_tags(annotations, n):
     return sorted(names, key=lambda t: (-counts[t], names.index(t)))[:n]
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """MagnaTagATune clips or merged songs, top-N tags, the standard folder split."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -111,14 +112,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self.info.metadata["skipped_clips"] = 0
         return {split: self._generate_examples(audio_root, examples[split]) for split in _SPLITS}
 
-    def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
-        # A Beam runner or options in the DownloadConfig select the Apache Beam path.
-        self._use_beam = bool(download_config and (download_config.beam_runner or download_config.beam_options))
-        return super()._download_and_prepare(dl_manager, download_config=download_config, **kwargs)
-
     def _generate_examples(self, audio_root, examples):
-        if getattr(self, "_use_beam", False):
-            beam = tfds.core.lazy_imports.apache_beam
+        if self.use_beam():
+            beam = self.beam()
             return beam.Create(examples) | beam.FlatMap(_beam_example, audio_root)
         return self._local_examples(audio_root, examples)
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfmusictag import audio
+from tfmusictag.datasets.beam import BeamSwitch
 from tfmusictag.datasets.tagged_catalog import thesis_target
 from tfmusictag.errors import AudioFileError
 
@@ -54,7 +55,7 @@ class CatalogConfig(tfds.core.BuilderConfig):
     on_problem: str = "error"
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """Any tagged music catalog (configs ``default`` and ``thesis_target``)."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -90,14 +91,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         valid = [r for r in rows if r[0] in validation]
         return {"train": self._generate_examples(root, train), "validation": self._generate_examples(root, valid)}
 
-    def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
-        # A Beam runner or options in the DownloadConfig select the Apache Beam path.
-        self._use_beam = bool(download_config and (download_config.beam_runner or download_config.beam_options))
-        return super()._download_and_prepare(dl_manager, download_config=download_config, **kwargs)
-
     def _generate_examples(self, root, rows):
-        if getattr(self, "_use_beam", False):
-            beam = tfds.core.lazy_imports.apache_beam
+        if self.use_beam():
+            beam = self.beam()
             return beam.Create([(rel, list(tags)) for rel, tags in rows]) | beam.Map(make_example, os.fspath(root))
         return (make_example(row, root) for row in rows)
 

@@ -1,0 +1,94 @@
+"""Tagging throughput against decode-only throughput, and peak memory on a 60-minute track.
+
+``python -m tfmusictag.predict`` decodes on all cores inside ``tf.data`` while the model tags the
+previous track. This script measures, in one run, on real full-length recordings (Debian's
+``wesnoth-1.16-music``, fetched, never committed):
+
+* decode-only: the same parallel decoder (``audio.audio_dataset``) with no model;
+* tagging: ``predict_files`` with an exported SavedModel (thesis front end, MFCC + BoF);
+* their ratio (goal ≥ 0.8: tagging costs little beyond decoding);
+* peak resident memory of ``python -m tfmusictag.predict`` on one 60-minute 44.1 kHz stereo file.
+
+The SavedModel is ``--model`` or, if absent, a small one trained here on ``demo_catalog/tiny``.
+
+Usage::
+
+    python benchmarks/bench_predict.py [--model saved_models/demo_tagger/1] [--max_tracks N]
+"""
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _music import HERE, fetch, save_result, total_seconds  # noqa: E402
+
+
+def ensure_model(path):
+    if path:
+        return path
+    work = os.path.join(HERE, "_work")
+    target = os.path.join(work, "saved_models", "bench_tagger", "1")
+    if os.path.exists(target):
+        return target
+    from tfmusictag.export import export_saved_model
+    from tfmusictag.training import TrainConfig, load_trained, train
+
+    run = os.path.join(work, "bench_run")
+    cfg = TrainConfig(dataset="demo_catalog/tiny", data_dir=os.path.join(work, "tfds"), variant="mfcc_bof",
+                      steps=20, batch_size=4).with_overrides(
+        {"model.temporal.bof.num_clusters": 64, "model.classifier.hidden": 64})
+    train(cfg, run, resume=os.path.isdir(os.path.join(run, "checkpoints")), progress=False)
+    return export_saved_model(load_trained(run), os.path.join(work, "saved_models"), "bench_tagger", version=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--max_tracks", type=int, default=0)
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "predict.json"))
+    args = ap.parse_args()
+
+    from tfmusictag import audio
+    from tfmusictag.predict import predict_files
+
+    files = fetch()
+    if args.max_tracks:
+        files = files[: args.max_tracks]
+    seconds = total_seconds(files)
+    model = ensure_model(args.model)
+    print(f"{len(files)} tracks, {seconds / 60:.1f} min; model {model}", flush=True)
+
+    predict_files(files[:2], model, io.StringIO())  # warm-up: graph, file cache
+    t = time.perf_counter()
+    for _ in audio.audio_dataset(files).prefetch(1):
+        pass
+    decode = seconds / (time.perf_counter() - t)
+    t = time.perf_counter()
+    ok, failed = predict_files(files, model, io.StringIO())
+    tagging = seconds / (time.perf_counter() - t)
+    assert ok == len(files) and not failed
+
+    from bench_frontend import make_long_file
+
+    long_file = make_long_file(files)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "tfmusictag.predict", long_file, f"--model={model}"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    result = {"tracks": len(files), "audio_minutes": round(seconds / 60, 1),
+              "decode_only_x_realtime": round(decode, 1), "tagging_x_realtime": round(tagging, 1),
+              "tagging_over_decode": round(tagging / decode, 3), "peak_rss_mb_60min_track": round(peak_mb)}
+    print(json.dumps(result, indent=2))
+    save_result(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
