@@ -259,3 +259,19 @@ def test_decode_bad_bytes_names_the_track(long_files, ext):
         audio.decode(b"<html>not audio</html>" * 10, name="track-8")
     with pytest.raises(errors.EmptyAudioFileError, match="track-9"):
         audio.decode(b"", name="track-9")
+
+
+@pytest.mark.parametrize("fid", ["flac-44k-stereo", "mp3-22k-mono", "wav16-8k-mono", "ogg-44k-stereo"])
+def test_stream_concatenates_to_load(format_files, fid):
+    blocks = list(audio.stream(format_files[fid], block_frames=5000))
+    assert len(blocks) > 3 and all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), audio.load(format_files[fid], block_frames=5000))
+
+
+def test_stream_raises_the_same_errors(long_files, tmp_path):
+    data = open(long_files["flac"], "rb").read()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(errors.TruncatedAudioFileError, match="cut.flac"):
+        for _ in audio.stream(cut):
+            pass

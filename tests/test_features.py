@@ -332,3 +332,25 @@ def test_chunked_stft_equals_one_stft(front_end, samples):
 def test_chunked_stft_without_centring_handles_too_short_input():
     assert LogMelSpectrogram(center=False, chunk_frames=4)(np.zeros((2, 300), np.float32)).shape == (2, 0, 96)
     assert LogMelSpectrogram(chunk_frames=4)(np.zeros((300,), np.float32)).shape == (2, 96)
+
+
+@pytest.mark.parametrize("front_end", ["thesis", "musicnn"])
+@pytest.mark.parametrize("seconds,block,chunk", [(0.01, 1000, 7), (3.0, 777, 5), (7.3, 5000, 64), (7.3, 100000, 16)])
+def test_streaming_log_mel_equals_one_call(front_end, seconds, block, chunk):
+    from tfmusictag.features import streaming_log_mel
+
+    layer = LogMelSpectrogram(front_end)
+    sr = layer.front_end.sample_rate
+    y = music_like(seconds, sr=sr, seed=9)
+    blocks = [y[i:i + block] for i in range(0, len(y), block)]
+    whole = layer(y[None])[0].numpy()
+    streamed = streaming_log_mel(blocks, lambda w: layer(w), front_end, chunk_frames=chunk)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=2e-4)
+
+
+def test_streaming_log_mel_refuses_top_db():
+    from tfmusictag.features import streaming_log_mel
+
+    with pytest.raises(errors.ParameterError, match="top_db"):
+        streaming_log_mel([np.zeros(100, np.float32)], lambda w: w, "choi2016")

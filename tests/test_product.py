@@ -217,3 +217,22 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(demo_tiny
     a, b = load_trained(reference), load_trained(killed)
     for va, vb in zip(a.weights, b.weights):
         np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6, err_msg=va.path)
+
+
+def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):
+    import io
+
+    from tfmusictag.predict import predict_files
+
+    t = compose.make_track(seed=31337, seconds=70.0, style="pop")
+    path = tmp_path / "long.ogg"
+    path.write_bytes(compose.encode(t.audio, t.sample_rate, "ogg"))
+    for model in (exported, trained[0]):  # the SavedModel's signatures and the Keras model
+        whole, streamed = io.StringIO(), io.StringIO()
+        predict_files([str(path)], model, whole, top_k=0, timeline=True, stream_above_minutes=60)
+        predict_files([str(path)], model, streamed, top_k=0, timeline=True, stream_above_minutes=0.5)
+        a, b = json.loads(whole.getvalue()), json.loads(streamed.getvalue())
+        assert a["duration_seconds"] == b["duration_seconds"]
+        for tag, p in a["tags"].items():
+            assert b["tags"][tag] == pytest.approx(p, abs=2e-4)
+        assert len(a["timeline"]) == len(b["timeline"]) == 3

@@ -42,7 +42,7 @@ from tfmusictag.errors import (
     UnsupportedAudioFormatError,
 )
 
-__all__ = ["load", "decode", "AudioInfo", "info", "audio_dataset", "decode_audio", "raise_for_error", "AUDIO_EXTENSIONS"]
+__all__ = ["load", "decode", "stream", "AudioInfo", "info", "audio_dataset", "decode_audio", "raise_for_error", "AUDIO_EXTENSIONS"]
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -282,6 +282,39 @@ def decode(
 
 def _decode(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
     """Shared body of :func:`load` (``source`` a path, ``name`` None) and :func:`decode`."""
+    blocks = _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation)
+    capacity = next(blocks)  # the generator announces the expected output length first
+    out = np.empty(capacity, dtype=np.float32)
+    n_out = 0
+    for chunk in blocks:
+        if n_out + len(chunk) > len(out):
+            grown = np.empty(max(2 * len(out), n_out + len(chunk)), dtype=np.float32)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        out[n_out:n_out + len(chunk)] = chunk
+        n_out += len(chunk)
+    if n_out < 0.9 * len(out):  # header over-estimated the length (e.g. VBR MP3): give memory back
+        return out[:n_out].copy()
+    return out[:n_out]
+
+
+def stream(path: PathLike, sample_rate: Optional[int] = constants.SAMPLE_RATE, *, resample_quality: str = "HQ",
+           block_frames: int = 1 << 18, check_truncation: bool = True):
+    """Decode a file block by block: yields mono float32 arrays at ``sample_rate``.
+
+    The concatenation of the blocks equals :func:`load`'s output; memory stays at one block, so
+    tracks of any length can be processed (e.g. by ``python -m tfmusictag.predict``). The same
+    errors as :func:`load` are raised, the truncation check after the last block.
+    """
+    blocks = _blocks(_fspath(path), None, sample_rate, 0.0, None, resample_quality, block_frames, check_truncation)
+    next(blocks)
+    for chunk in blocks:
+        if len(chunk):
+            yield chunk
+
+
+def _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
+    """Generator: first the expected number of output samples, then the resampled mono blocks."""
     path = source if name is None else name
     if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
         raise ParameterError(f"sample_rate={sample_rate!r} must be a positive integer or None")
@@ -315,21 +348,9 @@ def _decode(source, name, sample_rate, offset, duration, resample_quality, block
 
         resampler = None if sr_out == sr_in else soxr.ResampleStream(
             sr_in, sr_out, 1, dtype="float32", quality=resample_quality)
-        capacity = max(16, int(math.ceil(max(want, 0) * sr_out / sr_in)) + 64)
-        out = np.empty(capacity, dtype=np.float32)
-        n_out = 0
+        yield max(16, int(math.ceil(max(want, 0) * sr_out / sr_in)) + 64)
         n_in = 0
         buf = np.empty((min(block_frames, limit or block_frames), f.channels), dtype=np.float32)
-
-        def _append(chunk):
-            nonlocal out, n_out
-            if n_out + len(chunk) > len(out):
-                grown = np.empty(max(2 * len(out), n_out + len(chunk)), dtype=np.float32)
-                grown[:n_out] = out[:n_out]
-                out = grown
-            out[n_out:n_out + len(chunk)] = chunk
-            n_out += len(chunk)
-
         while True:
             frames = len(buf) if limit is None else min(len(buf), limit - n_in)
             if frames <= 0:
@@ -352,21 +373,17 @@ def _decode(source, name, sample_rate, offset, duration, resample_quality, block
                 raise NonFiniteAudioError(
                     path, f"NaN or infinite sample values, first at sample {bad} ({bad / sr_in:.3f} s)")
             n_in += len(block)
-            _append(mono if resampler is None else resampler.resample_chunk(mono, last=False))
+            yield mono.copy() if resampler is None else resampler.resample_chunk(mono, last=False)
             if len(block) < frames:
                 break
         if resampler is not None:
-            _append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
         if n_in == 0:
             raise EmptyAudioFileError(path, "the header is valid but the file contains no audio samples"
                                       if start == 0 else f"no samples after offset={offset} s")
         if check_truncation and limit is None and start == 0:
             _check_not_truncated(path, f, n_in, None if name is None else source)
-
-    if n_out < 0.9 * len(out):  # header over-estimated the length (e.g. VBR MP3): give memory back
-        return out[:n_out].copy()
-    return out[:n_out]
 
 
 # --------------------------------------------------------------------------------------------

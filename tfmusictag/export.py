@@ -12,6 +12,9 @@ every row a whole track of any length — usually one track per request):
 * ``timeline`` → ``segment_probabilities`` ``[batch, S, L]``, ``segment_start_seconds`` ``[S]``,
   ``segment_mask`` ``[batch, S]`` (each 29.12 s segment tagged on its own)
 * ``embedding`` → ``embedding`` ``[batch, Z]`` (the track feature ``f``)
+* ``front_end`` → ``log_mel`` ``[batch, frames, n_mels]``; ``tags_from_log_mel`` and
+  ``timeline_from_log_mel`` (inputs ``log_mel``, ``num_frames``): the same model in two steps,
+  for clients that compute the front end piecewise (hour-long tracks) or cache it
 
 Assets: ``tags.txt`` (one tag per line, output order) and ``tfmusictag.json`` (model config,
 sample rate, segment length). Loading needs TensorFlow only.
@@ -96,11 +99,33 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         def embedding(waveform):
             return {"embedding": model.analyze(waveform)["embedding"]}
 
-        module.serving_default, module.top_k, module.timeline, module.embedding = (
-            serving_default, top, timeline, embedding)
+        # The same model in two steps, for clients that compute the front end in pieces (hour-long
+        # tracks: tfmusictag.features.streaming_log_mel) or cache it.
+        log_mel = tf.TensorSpec([None, None, model.front_end.front_end.n_mels], tf.float32, name="log_mel")
+        num_frames = tf.TensorSpec([None], tf.int32, name="num_frames")
+
+        @tf.function(input_signature=[wave])
+        def front_end(waveform):
+            return {"log_mel": model.front_end(waveform)}
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def tags_from_log_mel(log_mel, num_frames):
+            return {"probabilities": model({"log_mel": log_mel, "num_frames": num_frames}, training=False)}
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def timeline_from_log_mel(log_mel, num_frames):
+            out = model.analyze({"log_mel": log_mel, "num_frames": num_frames})
+            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
+            return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
+                    "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
+
+        signatures = {"serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
+                      "front_end": front_end, "tags_from_log_mel": tags_from_log_mel,
+                      "timeline_from_log_mel": timeline_from_log_mel}
+        for key, fn in signatures.items():
+            setattr(module, key, fn)
         staging = os.path.join(tmp, "model")
-        tf.saved_model.save(module, staging, signatures={
-            "serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding})
+        tf.saved_model.save(module, staging, signatures=signatures)
         os.rename(staging, target)  # atomic on one file system: the version appears whole or not at all
     return target
 

@@ -655,3 +655,59 @@ class SegmentFrames(keras.layers.Layer):
         config.update({"segment_frames": self.segment_frames, "hop_frames": self.hop_frames,
                        "tail": self.tail, "pad_value": self.pad_value})
         return config
+
+
+def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096) -> np.ndarray:
+    """Log-mel of a track given as a stream of waveform blocks, never holding the whole waveform.
+
+    Frames are computed ``chunk_frames`` at a time from the samples they need (plus enough
+    context that every kept frame sees exactly the samples it would in one call), so the result
+    equals ``compute(whole_waveform)`` while memory is one chunk of audio plus the features.
+    This is how ``python -m tfmusictag.predict`` handles hour-long tracks.
+
+    Parameters
+    ----------
+    blocks : iterable of np.ndarray [shape=(n,), dtype=float32]
+        Consecutive mono blocks at the front end's rate (e.g. :func:`tfmusictag.audio.stream`).
+    compute : callable
+        ``waveform (1, samples) → log-mel (1, frames, n_mels)`` for this front end (a
+        :class:`LogMelSpectrogram`, or a SavedModel's ``front_end`` signature).
+    front_end : name, dict or FrontEndConfig
+        Its parameters. ``compression='db'`` with ``top_db`` needs the whole track (a global
+        maximum) and is refused.
+    chunk_frames : int > 0
+
+    Returns
+    -------
+    np.ndarray [shape=(frames, n_mels), dtype=float32]
+    """
+    c = get_front_end(front_end)
+    if c.compression == "db" and c.top_db is not None:
+        raise ParameterError("streaming_log_mel cannot apply top_db (a per-track maximum); compute the whole track")
+    if not c.center:
+        raise ParameterError("streaming_log_mel needs centred frames (center=True)")
+    hop, pad = c.hop_length, c.frame_length // 2
+    ctx_frames = -(-pad // hop)  # frames of left context: ceil(pad / hop)
+    ctx = ctx_frames * hop
+    out, buf, buf_start, next_frame, total = [], np.zeros(0, np.float32), 0, 0, 0
+
+    def frames(lo, hi, n_frames, drop):
+        y = np.asarray(compute(buf[lo - buf_start:hi - buf_start][None]))[0]
+        return y[drop:drop + n_frames]
+
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, np.float32)])
+        total += len(block)
+        # a chunk of frames [next_frame, next_frame + C) needs samples up to its last centre + pad
+        while (next_frame + chunk_frames - 1) * hop + pad <= total:
+            lo = max(0, next_frame * hop - ctx)
+            out.append(frames(lo, (next_frame + chunk_frames - 1) * hop + pad, chunk_frames,
+                              (next_frame * hop - lo) // hop))
+            next_frame += chunk_frames
+            keep_from = max(0, next_frame * hop - ctx)
+            buf, buf_start = buf[keep_from - buf_start:], keep_from
+    n_total = 1 + total // hop
+    if next_frame < n_total:
+        lo = max(0, next_frame * hop - ctx)
+        out.append(frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop))
+    return np.concatenate(out) if out else np.zeros((0, c.n_mels), np.float32)

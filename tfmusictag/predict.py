@@ -32,13 +32,17 @@ def define_flags():
     flags.DEFINE_integer("top_k", 10, "Tags per track (0: all tags).")
     flags.DEFINE_bool("timeline", False, "Also output the tags of every 29.12 s segment.")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
+    flags.DEFINE_float("stream_above_minutes", 20.0, "Decode longer files block by block (bounded memory).")
 
 
 class Tagger:
-    """Uniform access to an exported SavedModel or a trained Keras model."""
+    """Uniform access to an exported SavedModel or a trained Keras model, in two steps:
+    ``log_mel(waveform)`` (the model's own front end) and ``tag(log_mel)``."""
 
     def __init__(self, path: str):
         import tensorflow as tf
+
+        from tfmusictag.features import get_front_end
 
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             loaded = tf.saved_model.load(path)
@@ -46,33 +50,54 @@ class Tagger:
                 info = json.load(f)
             with open(os.path.join(path, "assets", "tags.txt")) as f:
                 self.tags = [t for t in f.read().splitlines() if t]
-            self.sample_rate = int(info["sample_rate"])
             self._loaded = loaded
-            self._probs = lambda w: loaded.signatures["serving_default"](waveform=w)["probabilities"]
-            self._timeline = lambda w: loaded.signatures["timeline"](waveform=w)
+            self.front_end = get_front_end(info["model"]["front_end"])
+            sig = loaded.signatures
+            self.log_mel = lambda w: sig["front_end"](waveform=tf.constant(w))["log_mel"].numpy()
+            self._tags = lambda x, n: sig["tags_from_log_mel"](log_mel=x, num_frames=n)
+            self._timeline = lambda x, n: sig["timeline_from_log_mel"](log_mel=x, num_frames=n)
         else:
             from tfmusictag.training import load_trained
 
             model = load_trained(path)
-            self.tags, self.sample_rate = list(model.tags), model.sample_rate
-            seconds = model.segmenter.segment_frames * model.front_end.front_end.hop_length / model.sample_rate
-            probs = tf.function(lambda w: model(w, training=False), reduce_retracing=True)
+            self.tags, self.front_end = list(model.tags), model.front_end.front_end
+            seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
+            front = tf.function(model.front_end, reduce_retracing=True)
+            probs = tf.function(lambda x, n: model({"log_mel": x, "num_frames": n}, training=False),
+                                reduce_retracing=True)
             analyze = tf.function(model.analyze, reduce_retracing=True)
 
-            def timeline(w):
-                out = analyze(w)
+            def timeline(x, n):
+                out = analyze({"log_mel": x, "num_frames": n})
                 starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * seconds
-                return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts,
-                        "segment_mask": out["segment_mask"]}
+                return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
+                        "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
 
-            self._probs, self._timeline = probs, timeline
+            self.log_mel = lambda w: front(tf.constant(w)).numpy()
+            self._tags = lambda x, n: {"probabilities": probs(x, n)}
+            self._timeline = timeline
+        self.sample_rate = self.front_end.sample_rate
 
-    def tag(self, waveform, timeline=False):
-        w = waveform[None]
+    def streamable(self) -> bool:
+        return self.front_end.center and not (self.front_end.compression == "db" and self.front_end.top_db)
+
+    def stream_log_mel(self, path, chunk_frames=4096):
+        """Log-mel of a file of any length, decoded and computed piecewise (bounded memory)."""
+        from tfmusictag import audio
+        from tfmusictag.features import streaming_log_mel
+
+        return streaming_log_mel(audio.stream(path, self.sample_rate), self.log_mel, self.front_end, chunk_frames)
+
+    def tag(self, log_mel, timeline=False):
+        """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``."""
+        import tensorflow as tf
+
+        x = tf.constant(log_mel[None])
+        n = tf.constant([log_mel.shape[0]], tf.int32)
         if timeline:
-            out = self._timeline(w)
-            return None, out
-        return self._probs(w)[0].numpy(), None
+            out = self._timeline(x, n)
+            return out["probabilities"][0].numpy(), out
+        return self._tags(x, n)["probabilities"][0].numpy(), None
 
 
 def _top(tags, probs, k):
@@ -80,44 +105,57 @@ def _top(tags, probs, k):
     return {tags[i]: round(float(probs[i]), 4) for i in order}
 
 
-def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr):
-    """Tag every audio file under ``paths``; write results to ``out``. Returns (tagged, failed)."""
+def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
+                  stream_above_minutes=20.0):
+    """Tag every audio file under ``paths``; write results to ``out``. Returns (tagged, failed).
+
+    Files up to ``stream_above_minutes`` are decoded whole, several at once on all cores, ahead of
+    the model; longer ones are decoded and turned into features block by block, so memory stays
+    bounded whatever the length (the output is the same either way).
+    """
     from tfmusictag import audio
+    from tfmusictag.errors import AudioFileError
 
     tagger = Tagger(model_path)
     files = list(audio.iter_audio_files(paths))
+    stream = {}
+    for f in files:
+        try:
+            stream[f] = tagger.streamable() and audio.info(f).duration > 60 * stream_above_minutes
+        except AudioFileError:
+            stream[f] = False  # the decoder reports the error in order
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
         writer.writerow(["path", "duration_seconds", "tags", "error"])
+    whole = iter(audio.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate)
+                 .prefetch(1).as_numpy_iterator())
     ok = failed = 0
-    ds = audio.audio_dataset(files, tagger.sample_rate).prefetch(1)
-    for item in ds.as_numpy_iterator():
-        path, error = item["path"].decode(), item["error"].decode()
-        if error:
+    for path in files:
+        try:
+            if stream[path]:
+                log_mel = tagger.stream_log_mel(path)
+            else:
+                item = next(whole)
+                audio.raise_for_error(item["error"])
+                log_mel = tagger.log_mel(item["audio"][None])[0]
+        except AudioFileError as exc:
             failed += 1
+            error = f"{type(exc).__name__}: {exc}"
             print(f"skipped {error}", file=err)
-            row = {"path": path, "error": error}
             if writer:
                 writer.writerow([path, "", "", error])
             else:
-                out.write(json.dumps(row) + "\n")
+                out.write(json.dumps({"path": path, "error": error}) + "\n")
             out.flush()
             continue
-        y = item["audio"]
-        result = {"path": path, "duration_seconds": round(len(y) / tagger.sample_rate, 2)}
+        probs, tl = tagger.tag(log_mel, timeline)
+        duration = (log_mel.shape[0] - 1) * tagger.front_end.hop_length / tagger.sample_rate
+        result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
         if timeline:
-            _, tl = tagger.tag(y, timeline=True)
-            seg = tl["segment_probabilities"][0].numpy()
-            mask = tl["segment_mask"][0].numpy()
+            seg, mask = tl["segment_probabilities"][0].numpy(), tl["segment_mask"][0].numpy()
             starts = tl["segment_start_seconds"].numpy()
-            # the whole-track tags come from the same model; compute them too
-            probs, _ = tagger.tag(y)
-            result["tags"] = _top(tagger.tags, probs, top_k)
             result["timeline"] = [{"start_seconds": round(float(starts[s]), 2), "tags": _top(tagger.tags, seg[s], top_k)}
                                   for s in range(len(mask)) if mask[s]]
-        else:
-            probs, _ = tagger.tag(y)
-            result["tags"] = _top(tagger.tags, probs, top_k)
         ok += 1
         if writer:
             writer.writerow([path, result["duration_seconds"],
@@ -136,7 +174,8 @@ def main(argv):
         raise app.UsageError("--model is required")
     out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
     try:
-        ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline)
+        ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
+                                   stream_above_minutes=FLAGS.stream_above_minutes)
     finally:
         if out is not sys.stdout:
             out.close()
