@@ -401,6 +401,16 @@ def _clip_top_db(db, c: FrontEndConfig):
     return tf.maximum(db, peak - c.top_db)
 
 
+def dct_matrix(n: int, k: int) -> np.ndarray:
+    """The first ``k`` orthonormal DCT-II basis vectors of length ``n`` as an ``(n, k)`` matrix
+    (``x @ dct_matrix(n, k)`` equals ``scipy.fft.dct(x, norm='ortho')[..., :k]``)."""
+    i = np.arange(n)[:, None]
+    j = np.arange(k)[None, :]
+    basis = np.cos(np.pi * (2 * i + 1) * j / (2 * n)) * np.sqrt(2.0 / n)
+    basis[:, 0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class MFCC(keras.layers.Layer):
     """Mel-frequency cepstral coefficients: DCT-II of log-mel bands (Algorithms 4–5).
@@ -429,9 +439,13 @@ class MFCC(keras.layers.Layer):
         n_mels = input_shape[-1]
         if n_mels is not None and self.n_mfcc > n_mels:
             raise ParameterError(f"n_mfcc={self.n_mfcc} must be <= the number of mel bands ({n_mels})")
+        self._basis = None if n_mels is None else tf.constant(dct_matrix(int(n_mels), self.n_mfcc))
 
     def call(self, log_mel):
-        return tf.signal.dct(log_mel, type=2, norm="ortho")[..., : self.n_mfcc]
+        # W_MFCC of Algorithm 4 as a matrix: no FFT intermediates (tf.signal.dct pads to 2N
+        # complex values), the output is written once — what matters on hour-long tracks.
+        basis = self._basis if self._basis is not None else tf.constant(dct_matrix(log_mel.shape[-1], self.n_mfcc))
+        return tf.tensordot(log_mel, basis, axes=1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.n_mfcc,)
@@ -637,13 +651,19 @@ class SegmentFrames(keras.layers.Layer):
         needed = (n_seg - 1) * hop + seg
         frames = tf.pad(frames[:, :needed], [[0, 0], [0, tf.maximum(needed - total, 0)], [0, 0]],
                         constant_values=self.pad_value)
-        segments = tf.signal.frame(frames, seg, hop, axis=1)  # (B, S, seg, F)
+        if hop == seg:  # non-overlapping: a reshape, no copy
+            segments = tf.reshape(frames, [tf.shape(frames)[0], n_seg, seg, frames.shape[-1]])
+        else:
+            segments = tf.signal.frame(frames, seg, hop, axis=1)  # (B, S, seg, F)
         position = tf.range(n_seg)[:, None] * hop + tf.range(seg)[None, :]  # (S, seg)
         frame_mask = position[None] < lengths[:, None, None]
         if self.tail == "drop":
             keep = self.num_segments(lengths)  # per track
             frame_mask &= tf.range(n_seg)[None, :, None] < keep[:, None, None]
-        segments = tf.where(frame_mask[..., None], segments, tf.cast(self.pad_value, segments.dtype))
+        # frames past a track's length become pad_value (skipped when no track is shorter than
+        # the input, e.g. a single track: saves a copy of the whole input)
+        segments = tf.cond(tf.reduce_all(lengths >= total) & (self.tail == "pad"), lambda: segments,
+                           lambda: tf.where(frame_mask[..., None], segments, tf.cast(self.pad_value, segments.dtype)))
         return segments, frame_mask
 
     def compute_output_shape(self, input_shape, lengths_shape=None):
@@ -657,7 +677,8 @@ class SegmentFrames(keras.layers.Layer):
         return config
 
 
-def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096) -> np.ndarray:
+def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096,
+                      expected_frames: int = 0) -> np.ndarray:
     """Log-mel of a track given as a stream of waveform blocks, never holding the whole waveform.
 
     Frames are computed ``chunk_frames`` at a time from the samples they need (plus enough
@@ -676,6 +697,8 @@ def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4
         Its parameters. ``compression='db'`` with ``top_db`` needs the whole track (a global
         maximum) and is refused.
     chunk_frames : int > 0
+    expected_frames : int >= 0
+        Frames the track is expected to have (e.g. from its header): the output is allocated once.
 
     Returns
     -------
@@ -689,11 +712,15 @@ def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4
     hop, pad = c.hop_length, c.frame_length // 2
     ctx_frames = -(-pad // hop)  # frames of left context: ceil(pad / hop)
     ctx = ctx_frames * hop
-    out, buf, buf_start, next_frame, total = [], np.zeros(0, np.float32), 0, 0, 0
+    out = np.empty((max(expected_frames, 0) + 16, c.n_mels), np.float32)
+    buf, buf_start, next_frame, total = np.zeros(0, np.float32), 0, 0, 0
 
     def frames(lo, hi, n_frames, drop):
-        y = np.asarray(compute(buf[lo - buf_start:hi - buf_start][None]))[0]
-        return y[drop:drop + n_frames]
+        nonlocal out
+        y = np.asarray(compute(buf[lo - buf_start:hi - buf_start][None]))[0][drop:drop + n_frames]
+        if next_frame + n_frames > len(out):
+            out = np.concatenate([out[:next_frame], np.empty((max(len(out), n_frames), c.n_mels), np.float32)])
+        out[next_frame:next_frame + n_frames] = y
 
     for block in blocks:
         buf = np.concatenate([buf, np.asarray(block, np.float32)])
@@ -701,13 +728,12 @@ def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4
         # a chunk of frames [next_frame, next_frame + C) needs samples up to its last centre + pad
         while (next_frame + chunk_frames - 1) * hop + pad <= total:
             lo = max(0, next_frame * hop - ctx)
-            out.append(frames(lo, (next_frame + chunk_frames - 1) * hop + pad, chunk_frames,
-                              (next_frame * hop - lo) // hop))
+            frames(lo, (next_frame + chunk_frames - 1) * hop + pad, chunk_frames, (next_frame * hop - lo) // hop)
             next_frame += chunk_frames
             keep_from = max(0, next_frame * hop - ctx)
             buf, buf_start = buf[keep_from - buf_start:], keep_from
     n_total = 1 + total // hop
     if next_frame < n_total:
         lo = max(0, next_frame * hop - ctx)
-        out.append(frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop))
-    return np.concatenate(out) if out else np.zeros((0, c.n_mels), np.float32)
+        frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop)
+    return out[:n_total] if len(out) - n_total < 1024 else out[:n_total].copy()

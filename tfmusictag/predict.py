@@ -86,14 +86,17 @@ class Tagger:
         from tfmusictag import audio
         from tfmusictag.features import streaming_log_mel
 
-        return streaming_log_mel(audio.stream(path, self.sample_rate), self.log_mel, self.front_end, chunk_frames)
+        expected = self.front_end.num_frames(int(audio.info(path).duration * self.sample_rate))
+        return streaming_log_mel(audio.stream(path, self.sample_rate), self.log_mel, self.front_end, chunk_frames,
+                                 expected_frames=expected)
 
     def tag(self, log_mel, timeline=False):
-        """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``."""
+        """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
+        (a tensor or an array)."""
         import tensorflow as tf
 
-        x = tf.constant(log_mel[None])
-        n = tf.constant([log_mel.shape[0]], tf.int32)
+        x = tf.convert_to_tensor(log_mel)[None]
+        n = tf.shape(x)[1:2]
         if timeline:
             out = self._timeline(x, n)
             return out["probabilities"][0].numpy(), out
@@ -113,6 +116,8 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     the model; longer ones are decoded and turned into features block by block, so memory stays
     bounded whatever the length (the output is the same either way).
     """
+    import tensorflow as tf
+
     from tfmusictag import audio
     from tfmusictag.errors import AudioFileError
 
@@ -148,8 +153,9 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                 out.write(json.dumps({"path": path, "error": error}) + "\n")
             out.flush()
             continue
-        probs, tl = tagger.tag(log_mel, timeline)
         duration = (log_mel.shape[0] - 1) * tagger.front_end.hop_length / tagger.sample_rate
+        log_mel = tf.convert_to_tensor(log_mel)  # the array is freed: one copy of the features at a time
+        probs, tl = tagger.tag(log_mel, timeline)
         result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
         if timeline:
             seg, mask = tl["segment_probabilities"][0].numpy(), tl["segment_mask"][0].numpy()

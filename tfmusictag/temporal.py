@@ -229,10 +229,14 @@ class BagOfFrames(keras.layers.Layer):
         flat = tf.reshape(vectors, [-1, vectors.shape[-1]])
         n = tf.shape(flat)[0]
         n_chunks = tf.maximum(1, (n + chunk - 1) // chunk)
-        padded = tf.pad(flat, [[0, n_chunks * chunk - n], [0, 0]])
-        idx = tf.map_fn(lambda c: tf.argmin(_sq_distances(c, self.centers), -1, output_type=tf.int32),
-                        tf.reshape(padded, [n_chunks, chunk, -1]), fn_output_signature=tf.int32)
-        return tf.reshape(tf.reshape(idx, [-1])[:n], tf.shape(vectors)[:-1])
+
+        def body(i, parts):
+            part = flat[i * chunk:(i + 1) * chunk]
+            return i + 1, parts.write(i, tf.argmin(_sq_distances(part, self.centers), -1, output_type=tf.int32))
+
+        parts = tf.TensorArray(tf.int32, size=n_chunks, infer_shape=False, element_shape=tf.TensorShape([None]))
+        _, parts = tf.while_loop(lambda i, _: i < n_chunks, body, [tf.constant(0), parts])
+        return tf.reshape(parts.concat(), tf.shape(vectors)[:-1])
 
     def call(self, features, mask, training=None):
         x, m = _flatten_time(tf.cast(features, tf.float32), mask)
