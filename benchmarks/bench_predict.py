@@ -86,14 +86,17 @@ def main():
     print(f"{len(files)} tracks, {seconds / 60:.1f} min; model {model}", flush=True)
 
     predict_files(files[:2], model, io.StringIO())  # warm-up: graph, file cache
-    t = time.perf_counter()
-    for _ in audio.audio_dataset(files).prefetch(1):
-        pass
-    decode = seconds / (time.perf_counter() - t)
-    t = time.perf_counter()
-    ok, failed = predict_files(files, model, io.StringIO())
-    tagging = seconds / (time.perf_counter() - t)
-    assert ok == len(files) and not failed
+    decode_runs, tag_runs = [], []
+    for _ in range(2):  # alternate, keep the best of each: robust to a busy neighbour
+        t = time.perf_counter()
+        for _ in audio.audio_dataset(files).prefetch(1):
+            pass
+        decode_runs.append(seconds / (time.perf_counter() - t))
+        t = time.perf_counter()
+        ok, failed = predict_files(files, model, io.StringIO())
+        tag_runs.append(seconds / (time.perf_counter() - t))
+        assert ok == len(files) and not failed
+    decode, tagging = max(decode_runs), max(tag_runs)
 
     from bench_frontend import make_long_file
 

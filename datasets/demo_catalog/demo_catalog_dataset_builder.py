@@ -31,8 +31,9 @@ _FORMATS = ("flac", "ogg", "mp3", "flac", "wav", "ogg")
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Composed demo tracks with exact tags: configs ``tiny`` (tests), ``small`` (demo), ``full``."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: six styles, 22 tags, per-section tags."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release: six styles, 22 tags, per-section tags.",
+                     "1.1.0": "Validation and test splits stratified by style."}
     BUILDER_CONFIGS = [
         DemoCatalogConfig(name="tiny", description="12 tracks of 20–40 s: builds in seconds, for tests.",
                           num_tracks=12, min_seconds=20.0, max_seconds=40.0),
@@ -60,12 +61,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         n = self.builder_config.num_tracks
-        # every 8th track to validation, the one after it to test: 75 / 12.5 / 12.5 %
+        # 75 / 12.5 / 12.5 %, stratified by style: track i has style i % 6 and is the k-th of that
+        # style (k = i // 6); one in eight of each style goes to validation, one to test.
+        n_styles = len(compose.STYLES)
         split_of = ["train"] * n
         for i in range(n):
-            if i % 8 == 3:
+            phase = (i // n_styles + i % n_styles) % 8
+            if phase == 3:
                 split_of[i] = "validation"
-            elif i % 8 == 6:
+            elif phase == 6:
                 split_of[i] = "test"
         return {s: self._generate_examples([i for i in range(n) if split_of[i] == s])
                 for s in ("train", "validation", "test")}
