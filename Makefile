@@ -28,6 +28,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_frontend.py
 	$(PY) benchmarks/bench_models.py
+	$(PY) benchmarks/bench_predict.py
+	$(PY) benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

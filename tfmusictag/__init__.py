@@ -9,13 +9,19 @@ Submodules are imported on first use, so ``import tfmusictag`` stays cheap:
 
 * :mod:`tfmusictag.audio` — decode any audio file to mono float32 (soundfile + soxr).
 * :mod:`tfmusictag.features` — Keras layers: log-mel, MFCC, PCA whitening, segments.
+* :mod:`tfmusictag.reduction`, :mod:`tfmusictag.temporal`, :mod:`tfmusictag.classifier` — the stages.
+* :mod:`tfmusictag.tagger`, :mod:`tfmusictag.variants` — the model and the thesis's variants.
+* :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.metrics` — data, training, evaluation.
 * :mod:`tfmusictag.errors` — the error types.
+
+Programs: ``python -m tfmusictag.train | evaluate | export | predict | demo``.
 """
 
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["audio", "features", "errors", "constants"]
+__all__ = ["audio", "features", "errors", "constants", "reduction", "temporal", "classifier", "tagger",
+           "variants", "data", "training", "metrics", "registry"]
 
 
 def __getattr__(name):

@@ -2,7 +2,9 @@
 
 Prints one result per track (JSON lines, or CSV with ``--format=csv``) as soon as it is tagged.
 Files are decoded on all cores inside ``tf.data`` while the model tags the previous ones; only a
-few tracks are in memory at once, whatever the size of the catalog. A file that cannot be read
+few tracks are in memory at once, whatever the size of the catalog. Files longer than
+``--stream_above_minutes`` (20) are decoded and turned into features block by block
+(:func:`tfmusictag.features.streaming_log_mel`), same result, bounded memory. A file that cannot be read
 is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged.
 The exit status is 0 when every file was tagged, 1 when some were skipped.
 
