@@ -2,13 +2,13 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-import keras
 import numpy as np
 import pytest
 
@@ -236,3 +236,15 @@ def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):
         for tag, p in a["tags"].items():
             assert b["tags"][tag] == pytest.approx(p, abs=2e-4)
         assert len(a["timeline"]) == len(b["timeline"]) == 3
+
+
+def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    work = tmp_path / "demo"
+    shutil.copytree(data_dir, work / "tfds")  # reuse the session's tiny catalog
+    out = run_module("tfmusictag.demo", "--config=tiny", "--scale=0.02", f"--work_dir={work}",
+                     f"--saved_models={tmp_path / 'sm'}")
+    assert "| mfcc_bof |" in out.stdout and "| mfcc_finetuned_lstm |" in out.stdout
+    assert os.path.exists(tmp_path / "sm" / "demo_tagger" / "1" / "saved_model.pb")
+    result = json.loads([line for line in out.stdout.splitlines() if line.startswith('{"path"')][-1])
+    assert result["path"].endswith("demo_track.flac") and len(result["tags"]) == 8

@@ -28,9 +28,9 @@ def define_flags():
     flags.DEFINE_float("scale", 1.0, "Multiply the training steps (0.1 for a smoke run).")
 
 VARIANTS = {
-    "mfcc_bof": {"steps": 300, "set": {"model.temporal.bof.num_clusters": 128, "model.classifier.hidden": 128,
+    "mfcc_bof": {"steps": 400, "set": {"model.temporal.bof.num_clusters": 128, "model.classifier.hidden": 128,
                                        "model.temporal.bof.epochs": 2}},
-    "mfcc_finetuned_lstm": {"steps": 150, "set": {"model.temporal.lstm.units": 48, "model.classifier.hidden": 128,
+    "mfcc_finetuned_lstm": {"steps": 400, "set": {"model.temporal.lstm.units": 48, "model.classifier.hidden": 128,
                                                   "learning_rates.temporal.learning_rate": 3e-3,
                                                   "learning_rates.classifier.learning_rate": 3e-3}},
 }
