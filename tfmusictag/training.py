@@ -38,7 +38,7 @@ from tfmusictag.temporal import BagOfFrames
 from tfmusictag.variants import variant_config
 
 __all__ = ["GroupSchedule", "LearningRates", "TrainConfig", "StepDecay", "train", "evaluate_model",
-           "load_trained", "transfer_weights"]
+           "load_trained", "transfer_weights", "fit_unsupervised", "group_optimizers", "make_train_step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,17 +200,45 @@ def evaluate_model(model: TrackTagger, ds: tf.data.Dataset, tags) -> Tuple[Dict,
     return metrics.tag_report(y, p, tags), y, p, ids
 
 
-def _group_optimizers(model: TrackTagger, config: TrainConfig):
+def group_optimizers(model: TrackTagger, learning_rates: LearningRates, min_learning_rate: float = 1e-6):
+    """One Adam with its own step-decay schedule per layer group that has trainable variables.
+
+    Returns ``[(group, optimizer, variables)]``; groups with η = 0 are left out (frozen).
+    """
     out = []
     for group, variables in model.group_variables().items():
-        schedule: GroupSchedule = getattr(config.learning_rates, group)
+        schedule: GroupSchedule = getattr(learning_rates, group)
         if not variables or schedule.learning_rate == 0:
             continue
         opt = keras.optimizers.Adam(StepDecay(schedule.learning_rate, schedule.decay_steps, schedule.decay_rate,
-                                              config.min_learning_rate), name=f"adam_{group}")
+                                              min_learning_rate), name=f"adam_{group}")
         opt.build(variables)
         out.append((group, opt, variables))
     return out
+
+
+def make_train_step(model: TrackTagger, optimizers):
+    """A compiled step: BCE on a batch of log-mel inputs, each group's gradients to its optimizer."""
+    loss_fn = keras.losses.BinaryCrossentropy()
+    variables = [v for _, _, vs in optimizers for v in vs]
+    if not variables:
+        return lambda inputs, labels: tf.constant(float("nan"))
+    n_mels = model.front_end.front_end.n_mels
+
+    @tf.function(input_signature=[{"log_mel": tf.TensorSpec([None, None, n_mels], tf.float32),
+                                   "num_frames": tf.TensorSpec([None], tf.int32)},
+                                  tf.TensorSpec([None, len(model.tags)], tf.float32)])
+    def train_step(inputs, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(inputs, training=True))
+        grads = tape.gradient(loss, variables)
+        i = 0
+        for _, opt, vs in optimizers:
+            opt.apply_gradients(zip(grads[i:i + len(vs)], vs))
+            i += len(vs)
+        return loss
+
+    return train_step
 
 
 def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: bool = True) -> Dict[str, Any]:
@@ -242,7 +270,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         f.write("\n".join(model.tags) + "\n")
 
     step = tf.Variable(0, dtype=tf.int64, name="step")
-    optimizers = _group_optimizers(model, config)
+    optimizers = group_optimizers(model, config.learning_rates, config.min_learning_rate)
     checkpoint = tf.train.Checkpoint(model=model, step=step, **{f"opt_{g}": o for g, o, _ in optimizers})
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=2)
     if has_run:
@@ -269,24 +297,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
             yield from data.batch_tracks(ds, fe, pipe).skip(skip).prefetch(2)
             e, skip = e + 1, 0
 
-    loss_fn = keras.losses.BinaryCrossentropy()
-    variables = [v for _, _, vs in optimizers for v in vs]
-
-    n_mels = fe.n_mels
-
-    @tf.function(input_signature=[{"log_mel": tf.TensorSpec([None, None, n_mels], tf.float32),
-                                   "num_frames": tf.TensorSpec([None], tf.int32)},
-                                  tf.TensorSpec([None, len(model.tags)], tf.float32)])
-    def train_step(inputs, labels):
-        with tf.GradientTape() as tape:
-            probs = model({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, training=True)
-            loss = loss_fn(labels, probs)
-        grads = tape.gradient(loss, variables)
-        i = 0
-        for _, opt, vs in optimizers:
-            opt.apply_gradients(zip(grads[i:i + len(vs)], vs))
-            i += len(vs)
-        return loss
+    train_step = make_train_step(model, optimizers)
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     bar = keras.utils.Progbar(config.steps, stateful_metrics=["loss"]) if progress else None
@@ -296,8 +307,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         for inputs, labels in batches():
             if int(step.numpy()) >= config.steps:
                 break
-            x = {"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}
-            loss = float(train_step(x, labels)) if variables else float("nan")
+            loss = float(train_step({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, labels))
             step.assign_add(1)
             s = int(step.numpy())
             tf.summary.scalar("loss", loss, step=s)
