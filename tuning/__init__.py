@@ -2,4 +2,6 @@
 
 The repository keeps this folder at the top level, as the design card asks, but installs it
 under ``tfmusictag`` so no top-level package named ``tuning`` is created.
+
+See :mod:`tfmusictag.tuning.hypermodels`: the thesis's H/Z, T/p and learning-rate searches.
 """

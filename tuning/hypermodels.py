@@ -1,0 +1,104 @@
+"""KerasTuner hypermodels for the thesis's searches (Tables 4.3–4.8).
+
+* ``classifier``: feature size Z (the BoF codebook) × hidden size H of MFCC + BoF (Table 4.3);
+* ``lstm``: LSTM size T × dropout p of MFCC + LSTM (Table 4.4);
+* ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8).
+
+A hypermodel only maps ``hp`` onto the package's own builders (``variant_config`` overrides and
+the trainer's per-group optimizers); ``fit`` fits the unsupervised stages, runs the supervised
+steps and returns the validation set's weighted ROC-AUC, the thesis's criterion
+(``val_weighted_auc``, to maximise). The thesis's grids are the defaults; pass ``grid`` to search
+smaller ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Sequence
+
+import keras_tuner as kt
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.tagger import TrackTagger
+from tfmusictag.training import (GroupSchedule, LearningRates, evaluate_model, fit_unsupervised, group_optimizers,
+                                 make_train_step)
+from tfmusictag.variants import variant_config
+
+#: The thesis's grids: name → (variant, {hyper-parameter: choices}).
+SEARCHES = {
+    "classifier": ("mfcc_bof", {"Z": [512, 1024, 2048], "H": [512, 1024, 2048]}),
+    "lstm": ("mfcc_finetuned_lstm", {"T": [512, 1024, 2048], "p": [0.0, 0.3, 0.5]}),
+    "learning_rate": ("finetuned_cnn_finetuned_lstm", {"cnn_low_lr": [0.0, 1e-5, 1e-4, 1e-3],
+                                                       "cnn_low_step": [10000, 20000, 50000, 70000],
+                                                       "cnn_high_lr": [1e-3, 1e-4],
+                                                       "cnn_high_step": [5000, 10000, 20000, 30000, 50000, 70000]}),
+}
+_PATHS = {"Z": "temporal.bof.num_clusters", "H": "classifier.hidden", "T": "temporal.lstm.units",
+          "p": "temporal.lstm.dropout"}
+OBJECTIVE = kt.Objective("val_weighted_auc", direction="max")
+
+
+class ThesisHyperModel(kt.HyperModel):
+    """One of :data:`SEARCHES` for a tag vocabulary.
+
+    Args:
+        search: ``'classifier'``, ``'lstm'`` or ``'learning_rate'``.
+        tags: the dataset's tags.
+        grid: replaces the thesis's choices for some hyper-parameters (e.g. ``{"Z": [16, 32]}``).
+        overrides: fixed model-config overrides (dotted paths), e.g. smaller sizes.
+        variant: replaces the search's variant.
+        steps: supervised steps per trial.
+        learning_rates: the trainer's defaults for the groups the search does not vary.
+    """
+
+    def __init__(self, search: str, tags: Sequence[str], grid: Dict = None, overrides: Dict = None,
+                 variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates()):
+        if search not in SEARCHES:
+            raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
+        super().__init__(name=f"thesis_{search}")
+        default_variant, choices = SEARCHES[search]
+        unknown = sorted(set(grid or {}) - set(choices))
+        if unknown:
+            raise ParameterError(f"grid names {unknown} are not searched by {search!r}; it searches {sorted(choices)}")
+        self.search, self.tags, self.steps = search, tuple(tags), int(steps)
+        self.variant = variant or default_variant
+        self.choices = {**choices, **(grid or {})}
+        self.overrides = dict(overrides or {})
+        self.learning_rates = learning_rates
+
+    def build(self, hp):
+        values = {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
+        overrides = dict(self.overrides)
+        overrides.update({_PATHS[k]: v for k, v in values.items() if k in _PATHS})
+        return TrackTagger(variant_config(self.variant, self.tags, overrides), name=self.variant)
+
+    def _learning_rates(self, hp) -> LearningRates:
+        lr = self.learning_rates
+        if self.search == "learning_rate":
+            lr = dataclasses.replace(
+                lr, cnn_low=GroupSchedule(hp.get("cnn_low_lr"), hp.get("cnn_low_step")),
+                cnn_high=GroupSchedule(hp.get("cnn_high_lr"), hp.get("cnn_high_step")))
+        return lr
+
+    def fit(self, hp, model, train_batches, validation_batches, **kwargs):
+        """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
+        fit_unsupervised(model, train_batches)
+        step = make_train_step(model, group_optimizers(model, self._learning_rates(hp)))
+        done = 0
+        while done < self.steps:
+            for inputs, labels in train_batches:
+                step({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, labels)
+                done += 1
+                if done >= self.steps:
+                    break
+        report = evaluate_model(model, validation_batches, model.tags)[0]
+        return {"val_weighted_auc": report["weighted_roc_auc"]}
+
+
+def grid_search(hypermodel: ThesisHyperModel, train_batches, validation_batches, directory: str,
+                overwrite: bool = False) -> kt.GridSearch:
+    """Run every combination of ``hypermodel``'s grid (KerasTuner's ``GridSearch`` oracle)."""
+    tuner = kt.GridSearch(hypermodel, objective=OBJECTIVE, directory=directory,
+                          project_name=hypermodel.name, overwrite=overwrite)
+    tuner.search(train_batches=train_batches, validation_batches=validation_batches)
+    return tuner
