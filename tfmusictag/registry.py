@@ -42,9 +42,6 @@ class Registry:
     def names(self):
         return sorted(self._entries)
 
-    def __contains__(self, name):
-        return name in self._entries
-
 
 def config_from_dict(cls: Type[T], data: Dict[str, Any], where: str = "") -> T:
     """Build a (nested) dataclass from a dict, rejecting unknown keys with a clear message.
