@@ -1,6 +1,6 @@
 # tfmusictag — every target sets up what it needs from nothing.
 #   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track
-#   make test     virtual environment + pinned dependencies + the test suite
+#   make test     virtual environment + pinned dependencies + musicnn's weights + the test suite
 #   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install demo test bench clean
+.PHONY: install pretrained demo test bench clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,15 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: $(STAMP)
+# musicnn's MagnaTagATune/MSD checkpoints (the musicnn 0.1.0 sdist from PyPI, checked, cached in
+# $$TFMUSICTAG_HOME, default ~/.cache/tfmusictag); the parity tests and the transfer demo use them
+pretrained: $(STAMP)
+	$(PY) -m tfmusictag.pretrained download musicnn
+
+test: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-demo: $(STAMP)
+demo: pretrained
 	$(PY) -m tfmusictag.demo
 
 bench: $(STAMP)

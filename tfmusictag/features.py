@@ -239,7 +239,7 @@ FRONT_ENDS: Dict[str, FrontEndConfig] = {
     "thesis": FrontEndConfig(),
     "choi2016": FrontEndConfig(window="hann", pad_mode="reflect", mel_scale="slaney", mel_norm="slaney",
                                mel_power=2.0, compression="db", top_db=80.0),
-    "musicnn": FrontEndConfig(sample_rate=16000, window="hann", pad_mode="reflect", mel_scale="slaney",
+    "musicnn": FrontEndConfig(sample_rate=16000, window="hann", pad_mode="constant", mel_scale="slaney",
                               mel_norm="slaney", compression="log10p", log_gain=10000.0),
 }
 

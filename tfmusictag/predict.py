@@ -29,10 +29,11 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Command-line flags (defined only when run as a program, so importing stays side-effect free)."""
-    flags.DEFINE_string("model", None, "SavedModel version folder, or a training run's directory.")
+    flags.DEFINE_string("model", None, "SavedModel version folder, a training run's directory, or a pretrained "
+                        "model name (MTT_musicnn, MTT_vgg, MSD_musicnn, MSD_vgg, choi2016_cnn, choi2016_crnn).")
     flags.DEFINE_enum("format", "jsonl", ["jsonl", "csv"], "Output format.")
     flags.DEFINE_integer("top_k", 10, "Tags per track (0: all tags).")
-    flags.DEFINE_bool("timeline", False, "Also output the tags of every 29.12 s segment.")
+    flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 20.0, "Decode longer files block by block (bounded memory).")
 
@@ -45,7 +46,9 @@ class Tagger:
         import tensorflow as tf
 
         from tfmusictag.features import get_front_end
+        from tfmusictag.pretrained import model_path
 
+        path = model_path(path)  # a pretrained model's name → its converted model directory
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             loaded = tf.saved_model.load(path)
             with open(os.path.join(path, "assets", "tfmusictag.json")) as f:

@@ -25,7 +25,7 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.features import MFCC, PCAWhitening
 from tfmusictag.registry import Registry
 
-__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "REDUCTIONS", "build_reduction",
+__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "REDUCTIONS", "build_reduction",
            "FrameReduction", "ChoiCNN"]
 
 _PACKAGE = "tfmusictag"
@@ -70,13 +70,34 @@ class CNNConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MusicnnConfig:
+    """musicnn (Pons & Serra 2019, :class:`~tfmusictag.musicnn.MusicnnCNN`); defaults are the
+    released ``MTT_musicnn``/``MSD_musicnn`` sizes (``midend_filters=512`` for ``MSD_musicnn_big``)."""
+
+    n_mels: int = 96
+    frontend_filters: float = 1.6
+    midend_filters: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGConfig:
+    """musicnn's VGG-like CNN (:class:`~tfmusictag.musicnn.MusicnnVGG`): 128 filters per layer."""
+
+    filters: int = 128
+    dropout: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
 class ReductionConfig:
-    """One of the reductions, chosen by ``type`` (``'mfcc'``, ``'pca'``, ``'cnn'``, ``'identity'``)."""
+    """One of the reductions, chosen by ``type``: ``'mfcc'``, ``'pca'``, ``'cnn'`` (the thesis's),
+    ``'identity'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``."""
 
     type: str = "mfcc"
     mfcc: MFCCConfig = dataclasses.field(default_factory=MFCCConfig)
     pca: PCAConfig = dataclasses.field(default_factory=PCAConfig)
     cnn: CNNConfig = dataclasses.field(default_factory=CNNConfig)
+    musicnn: MusicnnConfig = dataclasses.field(default_factory=MusicnnConfig)
+    vgg: VGGConfig = dataclasses.field(default_factory=VGGConfig)
 
 
 REDUCTIONS = Registry("reduction")
@@ -253,3 +274,7 @@ class ChoiCNN(keras.layers.Layer):
                        "kernel_size": self.kernel_size, "input_norm_axis": self.input_norm_axis,
                        "dropout": self.dropout})
         return config
+
+
+# The source-task CNNs of the pretrained models register themselves ('musicnn', 'vgg').
+from tfmusictag import musicnn as _musicnn  # noqa: E402,F401  (import for registration)

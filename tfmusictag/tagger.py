@@ -129,8 +129,9 @@ class TrackTagger(keras.Model):
             raise ParameterError(
                 f"temporal={cfg.temporal.type!r} needs {' or '.join(self.temporal.accepts)}-level features but "
                 f"reduction={cfg.reduction.type!r} gives one vector per {self.reduction.level}")
-        self.classifier = TwoLayerPerceptron(len(cfg.tags), cfg.classifier.hidden, cfg.classifier.dropout,
-                                             name="classifier")
+        c = cfg.classifier
+        self.classifier = TwoLayerPerceptron(len(cfg.tags), c.hidden, c.dropout, c.input_norm, c.hidden_norm,
+                                             c.input_dropout, name="classifier")
         for group in cfg.freeze:
             for layer in self.layer_groups()[group]:
                 layer.trainable = False
@@ -213,8 +214,17 @@ class TrackTagger(keras.Model):
         segments, frame_mask = self.segmenter(log_mel, n_frames)
         y, mask = self.reduction(segments, frame_mask, training=training)
         f = self.temporal(y, mask, training=training)
-        out = {"tags": self.classifier(f, training=training), "embedding": f,
-               "segment_mask": tf.reduce_any(frame_mask, -1)}
+        out = {"embedding": f, "segment_mask": tf.reduce_any(frame_mask, -1)}
+        if getattr(self.temporal, "late_fusion", False):
+            # the classifier tags every segment; the track's tags are their masked mean
+            d = y.shape[-1]
+            seg = tf.reshape(self.classifier(tf.reshape(y, [-1, d]), training=training),
+                             [tf.shape(y)[0], tf.shape(y)[1], len(self.tags)])
+            out["tags"] = self.temporal.pool_tags(seg, mask)
+            if timeline:
+                out["segment_tags"] = seg
+            return out
+        out["tags"] = self.classifier(f, training=training)
         if timeline:
             # Each segment on its own, as if it were a track: (B, S, ...) → (B·S, 1, ...).
             b, s = tf.shape(y)[0], tf.shape(y)[1]

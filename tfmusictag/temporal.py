@@ -30,7 +30,7 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.registry import Registry
 
 __all__ = ["TemporalConfig", "BoFConfig", "LSTMConfig", "TEMPORALS", "build_temporal", "BagOfFrames", "Pooling",
-           "LSTMStack", "HierarchicalLSTM", "kmeans_plus_plus"]
+           "LSTMStack", "HierarchicalLSTM", "TagMean", "kmeans_plus_plus"]
 
 _PACKAGE = "tfmusictag"
 
@@ -56,7 +56,8 @@ class LSTMConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TemporalConfig:
-    """One of ``'bof'``, ``'mean'``, ``'max'``, ``'lstm'`` (Alg. 9–11, 25), ``'hierarchical_lstm'`` (Alg. 24)."""
+    """One of ``'bof'``, ``'mean'``, ``'max'``, ``'lstm'`` (Alg. 9–11, 25), ``'hierarchical_lstm'``
+    (Alg. 24), or ``'tag_mean'`` (late fusion: mean of per-segment tags, musicnn's)."""
 
     type: str = "bof"
     bof: BoFConfig = dataclasses.field(default_factory=BoFConfig)
@@ -306,6 +307,39 @@ class Pooling(keras.layers.Layer):
         config = super().get_config()
         config["mode"] = self.mode
         return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TagMean(Pooling):
+    """Late fusion: the classifier tags every segment, the track's tags are the masked mean.
+
+    This is how musicnn tags a whole track (the mean of its taggram over 3 s patches, Pons &
+    Serra 2019), used by the converted pretrained models (:mod:`tfmusictag.pretrained`). The
+    thesis's temporal stages fuse *features* before the classifier; this one fuses *tags*, so the
+    tag timeline and the track's tags agree by construction. ``call`` returns the mean segment
+    vector (the track embedding); :class:`~tfmusictag.tagger.TrackTagger` applies the classifier
+    per segment and pools with :meth:`pool_tags`.
+
+    Call arguments:
+        features: ``(batch, segments, dim)``; mask: ``(batch, segments)`` bool.
+    """
+
+    accepts = ("segment",)
+    late_fusion = True
+
+    def __init__(self, **kwargs):
+        kwargs.pop("mode", None)
+        super().__init__("mean", **kwargs)
+
+    def pool_tags(self, segment_tags, mask):
+        """``(batch, segments, tags)`` probabilities → ``(batch, tags)`` masked mean."""
+        w = tf.cast(mask, segment_tags.dtype)[..., None]
+        return tf.reduce_sum(segment_tags * w, 1) / tf.maximum(tf.reduce_sum(w, 1), 1.0)
+
+
+@TEMPORALS.register("tag_mean")
+def _build_tag_mean(config, name):
+    return TagMean(name=name)
 
 
 @TEMPORALS.register("mean")

@@ -131,7 +131,11 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
 # --------------------------------------------------------------------------------------------
 
 def load_trained(path: str) -> TrackTagger:
-    """A trained model from a model directory (``model.keras`` or its latest checkpoint) or file."""
+    """A trained model from a model directory (``model.keras`` or its latest checkpoint), a
+    ``.keras`` file, or the name of a pretrained model (:mod:`tfmusictag.pretrained`)."""
+    from tfmusictag.pretrained import model_path
+
+    path = model_path(path)
     if os.path.isdir(path):
         keras_file = os.path.join(path, "model.keras")
         if os.path.exists(keras_file):

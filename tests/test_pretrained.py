@@ -1,0 +1,248 @@
+"""Pretrained source models: musicnn's layers, conversion, parity with the original, serving.
+
+Parity fixtures (``tests/fixtures/musicnn_reference*.npz``) were produced by the ORIGINAL musicnn
+in its own environment with ``tests/reference/musicnn_reference.py``. Tests that need the
+musicnn checkpoints skip when they have not been downloaded; ``make test`` downloads them first
+(``python -m tfmusictag.pretrained download musicnn``).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmusictag import audio, pretrained
+from tfmusictag.errors import ParameterError
+from tfmusictag.musicnn import MusicnnCNN, MusicnnVGG, _conv_bn_max
+from tfmusictag.pretrained import musicnn as mn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+EXCERPT = os.path.join(FIXTURES, "demo_excerpt_22k.flac")
+SHARED_AUDIO = os.path.join(HERE, "..", "..", "shared", "pretrained", "choi2016", "audio")
+PARITY_MODELS = ("MTT_musicnn", "MTT_vgg", "MSD_musicnn")
+
+# Tolerances, stated: the log-mel differs from musicnn's by its float16 rounding of the mel power
+# (relative 2^-11 → ≤ 2.2e-4 in log10(1 + 10000·x)); the taggram by ≤ 1e-3 (observed ≤ 1.3e-4);
+# on musicnn's own log-mel the networks agree to float rounding (observed ≤ 2e-6).
+LOG_MEL_ATOL, TAGGRAM_ATOL, NETWORK_ATOL = 1e-3, 1e-3, 1e-5
+
+
+def _have_musicnn():
+    try:
+        mn.weights_dir("MTT_musicnn")
+        return True
+    except FileNotFoundError:
+        return False
+
+
+needs_musicnn = pytest.mark.skipif(not _have_musicnn(), reason="musicnn checkpoints not downloaded; run "
+                                   "`python -m tfmusictag.pretrained download musicnn` (make test does)")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return np.load(os.path.join(FIXTURES, "musicnn_reference.npz"))
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: pretrained.load(name) for name in PARITY_MODELS}
+
+
+# -- layers (no weights needed) -------------------------------------------------------------------
+
+def _random_bn(layer, rng, negative=True):
+    for norm in [l for l in layer._flatten_layers() if isinstance(l, tf.keras.layers.BatchNormalization)
+                 or type(l).__name__ == "BatchNormalization"]:
+        n = norm.gamma.shape[0]
+        gamma = rng.uniform(0.5, 2.0, n) * (np.where(rng.rand(n) < 0.5, -1, 1) if negative else 1)
+        norm.set_weights([gamma, rng.normal(0, 1, n), rng.normal(0, 1, n), rng.uniform(0.5, 2, n)])
+
+
+def test_fast_inference_block_equals_the_direct_form():
+    """max_f BN(ReLU(conv)) computed through max/min of the convolution equals the direct form,
+    for filters whose batch-norm scale is positive and negative."""
+    rng = np.random.RandomState(0)
+    layer = MusicnnCNN()
+    layer.build((None, None, 187, 96))
+    _random_bn(layer, rng)
+    x = tf.constant(rng.normal(0, 1, (2, 193, 96, 1)), tf.float32)
+    for conv, norm in layer.timbral + layer.temporal:
+        direct = tf.reduce_max(norm(conv(x), training=False), axis=2)
+        np.testing.assert_allclose(_conv_bn_max(conv, norm, x, False), direct, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer_cls,dim", [(MusicnnCNN, 1506), (MusicnnVGG, 256)])
+def test_layers_shapes_masks_chunks_and_round_trip(layer_cls, dim, tmp_path):
+    rng = np.random.RandomState(1)
+    layer = layer_cls()
+    layer.build((None, None, 187, 96))
+    _random_bn(layer, rng, negative=False)
+    x = tf.constant(rng.normal(0, 1, (2, 11, 187, 96)), tf.float32)  # 22 patches: 3 chunks of 8
+    mask = tf.constant(np.arange(11)[None, :, None] < np.array([11, 4])[:, None, None]) & tf.ones((2, 11, 187), bool)
+    y, seg_mask = layer(x, mask)
+    assert y.shape == (2, 11, dim) and seg_mask.numpy()[1].tolist() == [True] * 4 + [False] * 7
+    # chunking is invisible: each patch alone gives the same vector
+    single, _ = layer(x[:1, 5:6], mask[:1, 5:6])
+    np.testing.assert_allclose(single[0, 0], y[0, 5], atol=1e-4, rtol=1e-5)
+    clone = layer_cls.from_config(layer.get_config())
+    clone.build((None, None, 187, 96))
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x, mask)[0], y, atol=1e-5)
+
+
+def test_training_mode_runs_and_has_gradients():
+    layer = MusicnnCNN()
+    x = tf.random.normal((1, 2, 187, 96))
+    mask = tf.ones((1, 2, 187), bool)
+    with tf.GradientTape() as tape:
+        y, _ = layer(x, mask, training=True)
+        loss = tf.reduce_sum(y)
+    grads = tape.gradient(loss, layer.trainable_weights)
+    assert all(g is not None for g in grads) and len(grads) == len(layer.trainable_weights)
+
+
+def test_tag_mean_tags_are_the_mean_of_the_timeline_and_ignore_padding():
+    cfg = mn.tagger_config("MTT_vgg")
+    from tfmusictag.tagger import TrackTagger
+
+    model = TrackTagger(cfg)
+    log_mel = tf.random.uniform((1, 187 * 5 + 50, 96)) * 3
+    out = model.analyze({"log_mel": log_mel})
+    assert out["segment_tags"].shape == (1, 5, 50)  # the 50-frame tail is dropped, as musicnn does
+    np.testing.assert_allclose(out["tags"][0], tf.reduce_mean(out["segment_tags"][0], 0), atol=1e-6)
+    padded = tf.pad(log_mel, [[0, 0], [0, 400], [0, 0]])
+    again = model({"log_mel": padded, "num_frames": np.array([log_mel.shape[1]])})
+    np.testing.assert_allclose(again, out["tags"], atol=1e-6)
+
+
+def test_classifier_options_validate_and_round_trip():
+    from tfmusictag.classifier import TwoLayerPerceptron
+
+    with pytest.raises(ParameterError, match="hidden_norm=True needs a hidden layer"):
+        TwoLayerPerceptron(5, hidden=0, hidden_norm=True)
+    with pytest.raises(ParameterError, match="input_dropout=1.5"):
+        TwoLayerPerceptron(5, input_dropout=1.5)
+    layer = TwoLayerPerceptron(5, hidden=7, input_norm=True, hidden_norm=True, input_dropout=0.5, dropout=0.5)
+    layer.build((None, 3))
+    assert len(layer.weights) == 4 + 2 + 4 + 2
+    clone = TwoLayerPerceptron.from_config(layer.get_config())
+    clone.build((None, 3))
+    clone.set_weights(layer.get_weights())
+    f = np.random.RandomState(0).normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(clone(f), layer(f), atol=1e-6)
+    single = TwoLayerPerceptron(5, hidden=0)
+    single.build((None, 3))
+    assert [w.shape for w in single.weights] == [(3, 5), (5,)]
+
+
+# -- obtaining the weights ------------------------------------------------------------------------
+
+def test_download_rejects_a_wrong_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFMUSICTAG_HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        mn.download(from_path=str(tmp_path / "missing.tar.gz"))
+    fake = tmp_path / "musicnn-0.1.0.tar.gz"
+    fake.write_bytes(b"not the sdist")
+    with pytest.raises(ValueError, match="SHA-256"):
+        mn.download(from_path=str(fake))
+    with pytest.raises(FileNotFoundError, match="python -m tfmusictag.pretrained download musicnn"):
+        mn.weights_dir("MTT_musicnn")
+    with pytest.raises(ParameterError, match="choose one of"):
+        pretrained.load("MTT_nonexistent")
+
+
+# -- parity with the original musicnn ----------------------------------------------------------------
+
+@needs_musicnn
+def test_front_end_matches_musicnn_log_mel(reference):
+    from tfmusictag.features import LogMelSpectrogram
+
+    y = audio.load(EXCERPT, 16000)
+    ours = LogMelSpectrogram("musicnn")(y[None])[0].numpy()
+    ref = reference["demo_excerpt_22k/log_mel"]
+    assert ours.shape[0] == 1 + len(y) // 256
+    np.testing.assert_allclose(ours[:len(ref)], ref, atol=LOG_MEL_ATOL, rtol=0)
+
+
+@needs_musicnn
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_converted_models_reproduce_musicnn_taggrams(name, models, reference):
+    model = models[name]
+    ref = reference[f"demo_excerpt_22k/{name}/taggram"]
+    out = model.analyze(audio.load(EXCERPT, 16000)[None])
+    taggram = out["segment_tags"][0].numpy()
+    assert taggram.shape == ref.shape == (4, 50)
+    np.testing.assert_allclose(taggram, ref, atol=TAGGRAM_ATOL, rtol=0)
+    np.testing.assert_allclose(out["tags"][0], ref.mean(0), atol=TAGGRAM_ATOL, rtol=0)
+    # the network alone, on musicnn's own log-mel
+    log_mel = reference["demo_excerpt_22k/log_mel"][None, :374]
+    net = model.analyze({"log_mel": log_mel})["segment_tags"][0].numpy()
+    np.testing.assert_allclose(net, ref[:2], atol=NETWORK_ATOL, rtol=0)
+
+
+@needs_musicnn
+@pytest.mark.skipif(not os.path.isdir(SHARED_AUDIO), reason="../shared/pretrained/choi2016/audio absent")
+@pytest.mark.parametrize("clip", ["bensound-cute", "bensound-dubstep"])
+def test_parity_on_real_mp3s(clip, models):
+    """44.1 kHz MP3s: decoding and resampling to 16 kHz included."""
+    ref = np.load(os.path.join(FIXTURES, "musicnn_reference_bensound.npz"))
+    y = audio.load(os.path.join(SHARED_AUDIO, clip + ".mp3"), 16000)
+    for name in PARITY_MODELS:
+        taggram = models[name].analyze(y[None])["segment_tags"][0].numpy()
+        np.testing.assert_allclose(taggram, ref[f"{clip}/{name}/taggram"], atol=TAGGRAM_ATOL, rtol=0)
+
+
+@needs_musicnn
+def test_converted_model_directory_round_trip(models):
+    from tfmusictag.training import load_trained
+
+    path = pretrained.convert("MTT_musicnn")
+    assert sorted(os.listdir(path)) == ["model.keras", "model_config.json", "source.json", "tags.txt"]
+    with open(os.path.join(path, "source.json")) as f:
+        assert "0.9066" in json.load(f)["published_result"]
+    again = load_trained("MTT_musicnn")
+    x = tf.random.uniform((1, 16000 * 7), -0.3, 0.3)
+    np.testing.assert_allclose(again(x), models["MTT_musicnn"](x), atol=1e-6)
+    assert tuple(again.tags) == mn.MTT_LABELS
+
+
+@needs_musicnn
+def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_path, reference):
+    from tfmusictag.export import export_saved_model
+
+    path = export_saved_model(pretrained.load("MTT_musicnn"), str(tmp_path), "mtt_musicnn")
+    wave = audio.load(EXCERPT, 16000)
+    np.save(tmp_path / "wave.npy", wave)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "out = m.signatures['timeline'](waveform=tf.constant(np.load(sys.argv[2])[None]))\n"
+        "np.save(sys.argv[3], out['segment_probabilities'][0].numpy())\n"
+        "assert not [k for k in sys.modules if k.split('.')[0] == 'tfmusictag']\n")
+    subprocess.run([sys.executable, "-c", script, path, str(tmp_path / "wave.npy"), str(tmp_path / "out.npy")],
+                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    served = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(served, reference["demo_excerpt_22k/MTT_musicnn/taggram"], atol=TAGGRAM_ATOL)
+
+
+@needs_musicnn
+def test_predict_takes_a_pretrained_name_and_reports_a_broken_file(tmp_path, capsys):
+    import io
+
+    from tfmusictag.predict import predict_files
+
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3" + b"\0" * 100)
+    out, err = io.StringIO(), io.StringIO()
+    ok, failed = predict_files([EXCERPT, str(broken)], "MTT_musicnn", out, top_k=5, timeline=True, err=err)
+    assert (ok, failed) == (1, 1)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    good = next(r for r in rows if "tags" in r)
+    assert len(good["tags"]) == 5 and [s["start_seconds"] for s in good["timeline"]] == [0.0, 2.99, 5.98, 8.98]
+    assert "broken.mp3" in err.getvalue()

@@ -1,0 +1,257 @@
+"""Pons & Serra's musicnn and VGG-like CNNs (ISMIR-LBD 2019) as reduction stages ``Y = D(X)``.
+
+These are the networks behind the only MagnaTagATune-trained weights that can be obtained here
+(the ``musicnn`` package on PyPI, :mod:`tfmusictag.pretrained`): the thesis's *source task*
+(Sec. 3.2, MagnaTagATune → target catalog). Like :class:`~tfmusictag.reduction.ChoiCNN` they map
+every segment (here a 3 s patch of 187 frames × 96 mel bands, ``log10(1 + 10000·x)``; front end
+``'musicnn'``) to one vector, so they can replace the thesis's CNN in any variant, black-box or
+fine-tuned, and train with the thesis's per-group learning rates (Tables 4.5–4.8).
+
+* :class:`MusicnnCNN` — ``musicnn.models.build_musicnn`` without its back end: input batch
+  norm; *front end* of musically motivated filters (two timbral convolutions 7×38 and 7×67 over
+  (time, mel) with 204 filters each, three temporal ones 128/64/32×1 with 51 filters each, each
+  max-pooled over frequency); *mid end* of three 1-D convolutions (64 filters, width 7) with
+  residual connections; then max and mean over time of the dense concatenation of all four
+  (561 + 3·64 = 753 channels) → 1506 values per patch, interleaved ``[max₀, mean₀, max₁, …]``
+  exactly as the original flattens them.
+* :class:`MusicnnVGG` — ``musicnn.models.vgg``: five 3×3 conv (128) → batch norm → max-pool
+  blocks → 256 values per 187-frame patch.
+
+The back end of both (``batch norm → dense 200 → batch norm → dense 50`` for musicnn, ``dense
+50`` for VGG) is the classifier stage (:class:`~tfmusictag.classifier.TwoLayerPerceptron` with
+``input_norm``/``hidden_norm``, or ``hidden=0``), and musicnn's whole-track tags are the mean of
+its per-patch tags (temporal ``'tag_mean'``).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.reduction import REDUCTIONS, ReductionConfig
+
+__all__ = ["MusicnnCNN", "MusicnnVGG"]
+
+_PACKAGE = "tfmusictag"
+
+
+#: Patches computed at once: bounds memory for tracks of any length (a 3 s patch's timbral
+#: feature maps take 13 MB, so one hour at once would need 16 GB); small chunks are also faster
+#: (they stay in cache: 8 patches 2.0 s, 32 patches 2.4 s, all 100 at once 3.3 s per 5 minutes).
+PATCH_CHUNK = 8
+
+
+def _chunked(fn, x, chunk=PATCH_CHUNK):
+    """``fn`` over the first axis of ``x`` in chunks of ``chunk`` (one graph, no Python loop)."""
+    n = tf.shape(x)[0]
+    padded = tf.pad(x, tf.concat([[[0, (chunk - n % chunk) % chunk]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], 0))
+    parts = tf.reshape(padded, tf.concat([[-1, chunk], tf.shape(x)[1:]], 0))
+    out = tf.map_fn(fn, parts, fn_output_signature=x.dtype, parallel_iterations=1)
+    return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:n]
+
+
+def _conv_bn_max(conv, norm, x, training):
+    """``max over frequency of BN(ReLU(conv(x)))`` — musicnn's timbral and temporal blocks.
+
+    At inference batch norm is a per-filter affine map ``s·v + t`` and ReLU is monotonic, so the
+    maximum over frequency commutes with both once the sign of ``s`` is known: it is
+    ``s·ReLU(max z + b) + t`` where ``s ≥ 0`` and ``s·ReLU(min z + b) + t`` where ``s < 0``
+    (``z``: the convolution without bias). The full-size feature map is then read twice
+    (max, min) instead of being written and read by bias, ReLU, batch norm and the pooling; the
+    result is the same up to float rounding. In training batch norm uses the batch's statistics
+    of the full map, so the direct form is kept.
+    """
+    if training:
+        return tf.reduce_max(norm(conv(x), training=True), axis=2)
+    z = conv.convolution_op(x, conv.kernel)
+    scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+    shift = norm.beta - norm.moving_mean * scale
+    v = tf.where(scale >= 0, tf.reduce_max(z, axis=2), tf.reduce_min(z, axis=2)) + conv.bias
+    return tf.nn.relu(v) * scale + shift
+
+
+def _bn(name):
+    # TF1 ``tf.compat.v1.layers.batch_normalization`` defaults: epsilon 1e-3, momentum 0.99.
+    return keras.layers.BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.99, name=name)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MusicnnCNN(keras.layers.Layer):
+    """musicnn's front and mid end (Pons & Serra 2019): one 1506-d vector per patch.
+
+    Args:
+        n_mels: int > 0, mel bands of the input (the timbral kernels span 40 % and 70 % of them,
+            ``int(0.4·n_mels)`` and ``int(0.7·n_mels)``). Defaults to 96.
+        frontend_filters: float > 0, musicnn's ``num_filt`` (timbral filters ``int(1.6·128)``
+            = 204, temporal ``int(1.6·32)`` = 51). Defaults to 1.6.
+        midend_filters: int > 0, filters of each mid-end layer (64; 512 for ``MSD_musicnn_big``).
+
+    Call arguments:
+        segments: ``(batch, segments, frames, n_mels)`` log-mel patches (any ``frames``).
+        frame_mask: ``(batch, segments, frames)``; only its segment-level summary is used.
+
+    Returns:
+        ``(features, segment_mask)``: ``(batch, segments, 2·(561+3·midend_filters))`` and
+        ``(batch, segments)``.
+    """
+
+    level = "segment"
+
+    def __init__(self, n_mels: int = 96, frontend_filters: float = 1.6, midend_filters: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        if int(n_mels) < 3 or int(midend_filters) <= 0 or not frontend_filters > 0:
+            raise ParameterError(f"n_mels={n_mels!r} (>= 3), frontend_filters={frontend_filters!r} (> 0) and "
+                                 f"midend_filters={midend_filters!r} (> 0) are out of range")
+        self.n_mels, self.frontend_filters, self.midend_filters = int(n_mels), float(frontend_filters), int(midend_filters)
+        timbral, temporal = int(self.frontend_filters * 128), int(self.frontend_filters * 32)
+        self.timbral = [(keras.layers.Conv2D(timbral, (7, int(r * self.n_mels)), activation="relu",
+                                             name=f"timbral_{k}"), _bn(f"timbral_{k}_bn"))
+                        for k, r in (("74", 0.4), ("77", 0.7))]
+        self.temporal = [(keras.layers.Conv2D(temporal, (k, 1), padding="same", activation="relu",
+                                              name=f"temporal_{k}"), _bn(f"temporal_{k}_bn"))
+                         for k in (128, 64, 32)]
+        self.input_norm = _bn("input_bn")
+        self.midend = [(keras.layers.Conv1D(self.midend_filters, 7, activation="relu", name=f"midend_{i}"),
+                        _bn(f"midend_{i}_bn")) for i in (1, 2, 3)]
+        self.frontend_dim = 2 * timbral + 3 * temporal
+
+    def groups(self):
+        """``cnn_low``: input norm + the musically motivated front end; ``cnn_high``: the mid end."""
+        low = [self.input_norm] + [l for pair in self.timbral + self.temporal for l in pair]
+        return {"cnn_low": low, "cnn_high": [l for pair in self.midend for l in pair]}
+
+    def output_dim(self, n_mels=None, n_frames=None):
+        return 2 * (self.frontend_dim + 3 * self.midend_filters)
+
+    def build(self, segments_shape, frame_mask_shape=None):
+        n_mels = segments_shape[-1]
+        if n_mels != self.n_mels:
+            raise ParameterError(f"MusicnnCNN(n_mels={self.n_mels}) received {n_mels} mel bands")
+        self.input_norm.build((None, None, n_mels, 1))
+        for conv, norm in self.timbral:
+            conv.build((None, None, n_mels, 1))
+            norm.build((None, None, 1, conv.filters))
+        for conv, norm in self.temporal:
+            conv.build((None, None, n_mels, 1))
+            norm.build((None, None, n_mels, conv.filters))
+        width = self.frontend_dim
+        for i, (conv, norm) in enumerate(self.midend):
+            conv.build((None, None, width if i == 0 else self.midend_filters))
+            norm.build((None, None, self.midend_filters))
+
+    def call(self, segments, frame_mask, training=None):
+        shape = tf.shape(segments)
+        x = tf.reshape(segments, [-1, shape[2], self.n_mels])
+        y = self._patches(x, training) if training else _chunked(lambda c: self._patches(c, training), x)
+        return tf.reshape(y, [shape[0], shape[1], self.output_dim()]), tf.reduce_any(frame_mask, axis=-1)
+
+    def _patches(self, x, training):
+        """(N, frames, mels) → (N, 1506)."""
+        x = self.input_norm(x[..., None], training=training)  # (N, frames, mels, 1)
+        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]])  # 'same' in time, 'valid' in frequency
+        front = [_conv_bn_max(conv, norm, padded, training) for conv, norm in self.timbral]
+        front += [_conv_bn_max(conv, norm, x, training) for conv, norm in self.temporal]
+        front = tf.concat(front, -1)  # (N, frames, 561)
+        dense, h = [front], front
+        for i, (conv, norm) in enumerate(self.midend):
+            y = norm(conv(tf.pad(h, [[0, 0], [3, 3], [0, 0]])), training=training)
+            h = y if i == 0 else y + h  # residual connections in layers 2 and 3
+            dense.append(h)
+        features = tf.concat(dense, -1)  # (N, frames, 753)
+        pooled = tf.stack([tf.reduce_max(features, 1), tf.reduce_mean(features, 1)], -1)  # (N, 753, 2)
+        return tf.reshape(pooled, [-1, self.output_dim()])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"n_mels": self.n_mels, "frontend_filters": self.frontend_filters,
+                       "midend_filters": self.midend_filters})
+        return config
+
+
+_VGG_POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4)))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MusicnnVGG(keras.layers.Layer):
+    """musicnn's VGG-like baseline: five blocks of 3×3 conv → ReLU → batch norm → max-pool.
+
+    Pools over (time, mel): (4, 1) with stride 2, then (2, 2) three times, then (4, 4), so a
+    187 × 96 patch gives 2 × 1 × ``filters`` values (256 for the released weights).
+
+    Args:
+        filters: int > 0, filters per layer. Defaults to 128.
+        dropout: float in [0, 1), dropout after pools 1–4 (the original's 0.25). Defaults to 0.25.
+
+    Call arguments / Returns: as :class:`MusicnnCNN`.
+    """
+
+    level = "segment"
+
+    def __init__(self, filters: int = 128, dropout: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) <= 0 or not 0 <= dropout < 1:
+            raise ParameterError(f"filters={filters!r} must be > 0 and dropout={dropout!r} in [0, 1)")
+        self.filters, self.dropout = int(filters), float(dropout)
+        self.input_norm = _bn("input_bn")
+        self.convs = [keras.layers.Conv2D(self.filters, 3, padding="same", activation="relu", name=f"conv{i}")
+                      for i in range(1, 6)]
+        self.norms = [_bn(f"bn{i}") for i in range(1, 6)]
+        self.pooling = [keras.layers.MaxPooling2D(p, s, name=f"pool{i}") for i, (p, s) in enumerate(_VGG_POOLS, 1)]
+        self.drops = [keras.layers.Dropout(self.dropout) for _ in range(4)]
+
+    def groups(self):
+        """``cnn_low``: input norm + layers 1–2; ``cnn_high``: layers 3–5 (as for the thesis's CNN)."""
+        return {"cnn_low": [self.input_norm] + [l for i in (0, 1) for l in (self.convs[i], self.norms[i])],
+                "cnn_high": [l for i in (2, 3, 4) for l in (self.convs[i], self.norms[i])]}
+
+    def output_dim(self, n_mels, n_frames):
+        t, f = n_frames, n_mels
+        for (pt, pf), (st, sf) in _VGG_POOLS:
+            t, f = (t - pt) // st + 1, (f - pf) // sf + 1
+            if t < 1 or f < 1:
+                raise ParameterError(f"MusicnnVGG pools reduce a {n_frames}×{n_mels} patch to nothing")
+        return t * f * self.filters
+
+    def build(self, segments_shape, frame_mask_shape=None):
+        n_frames, n_mels = segments_shape[-2], segments_shape[-1]
+        self._dim = self.output_dim(n_mels, n_frames)
+        shape = (None, n_frames, n_mels, 1)
+        self.input_norm.build(shape)
+        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+            shape = pool.compute_output_shape(shape)
+
+    def call(self, segments, frame_mask, training=None):
+        shape = tf.shape(segments)
+        f, m = segments.shape[2], segments.shape[3]
+        x = tf.reshape(segments, [-1, f, m])
+        y = self._patches(x, training) if training else _chunked(lambda c: self._patches(c, training), x)
+        return tf.reshape(y, [shape[0], shape[1], self.output_dim(m, f)]), tf.reduce_any(frame_mask, axis=-1)
+
+    def _patches(self, x, training):
+        f, m = x.shape[1], x.shape[2]
+        x = self.input_norm(x[..., None], training=training)
+        for i, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooling)):
+            x = pool(norm(conv(x), training=training))
+            if i < 4 and self.dropout:
+                x = self.drops[i](x, training=training)
+        return tf.reshape(x, [-1, self.output_dim(m, f)])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "dropout": self.dropout})
+        return config
+
+
+@REDUCTIONS.register("musicnn")
+def _build_musicnn(config: ReductionConfig, name):
+    c = config.musicnn
+    return MusicnnCNN(c.n_mels, c.frontend_filters, c.midend_filters, name=name)
+
+
+@REDUCTIONS.register("vgg")
+def _build_vgg(config: ReductionConfig, name):
+    return MusicnnVGG(config.vgg.filters, config.vgg.dropout, name=name)

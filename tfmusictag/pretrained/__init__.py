@@ -1,0 +1,88 @@
+"""Pretrained source-task taggers: MagnaTagATune / MSD models of musicnn and Choi et al. (2016).
+
+The thesis transfers a network trained on a large tagged set (MagnaTagATune, the *source task*)
+to a small catalog (the *target task*, Sec. 3.2). This package turns published weights into
+ordinary tfmusictag models:
+
+=================  ==========================  =============================================
+name               weights                     network
+=================  ==========================  =============================================
+``MTT_musicnn``    ``musicnn`` 0.1.0 (PyPI)    musicnn, 50 MagnaTagATune tags, 3 s patches
+``MTT_vgg``        ``musicnn`` 0.1.0 (PyPI)    VGG-like CNN, 50 MagnaTagATune tags
+``MSD_musicnn``    ``musicnn`` 0.1.0 (PyPI)    musicnn, 50 MSD (last.fm) tags
+``MSD_vgg``        ``musicnn`` 0.1.0 (PyPI)    VGG-like CNN, 50 MSD tags
+``choi2016_cnn``   Choi et al.'s HDF5 files    the thesis's Algorithm 20 CNN, 50 MSD tags
+``choi2016_crnn``  Choi et al.'s HDF5 files    Choi's CRNN (4 conv + 2 GRU), 50 MSD tags
+=================  ==========================  =============================================
+
+Weights are fetched once by a command, never on import::
+
+    python -m tfmusictag.pretrained download musicnn      # pip download of the sdist (29 MB)
+    python -m tfmusictag.pretrained download choi2016     # or --from=<folder with the .h5 files>
+
+:func:`model_path` converts on first use and keeps the result as a model directory in
+``$TFMUSICTAG_HOME/pretrained/<name>`` (see :mod:`tfmusictag.pretrained.store`), so every
+command that takes a model directory takes a pretrained name as well::
+
+    python -m tfmusictag.predict --model=MTT_musicnn song.mp3
+    python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn ...
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.pretrained import choi2016, musicnn, store
+
+__all__ = ["SOURCES", "names", "is_pretrained", "download", "convert", "model_path", "load", "resolve"]
+
+#: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
+SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
+
+
+def names():
+    """Every pretrained model name."""
+    return [name for module in SOURCES.values() for name in module.MODELS]
+
+
+def _source(name: str):
+    for module in SOURCES.values():
+        if name in module.MODELS:
+            return module
+    raise ParameterError(f"{name!r} is not a pretrained model; choose one of {names()}")
+
+
+def is_pretrained(name) -> bool:
+    return isinstance(name, str) and name in names()
+
+
+def download(source: str, from_path: str = None, quiet: bool = False) -> str:
+    """Fetch the weights of ``source`` (``'musicnn'`` or ``'choi2016'``); returns their folder."""
+    if source not in SOURCES:
+        raise ParameterError(f"source={source!r} must be one of {sorted(SOURCES)}")
+    return SOURCES[source].download(from_path, quiet=quiet)
+
+
+def convert(name: str, force: bool = False) -> str:
+    """Convert ``name`` into a model directory (once; ``force`` redoes it); returns its path."""
+    target = store.model_dir(name)
+    if force or not os.path.exists(os.path.join(target, "model.keras")):
+        module = _source(name)
+        store.save_model_dir(module.convert(name), target, module.source_info(name))
+    return target
+
+
+def model_path(name_or_path: str) -> str:
+    """A model directory for a pretrained name (converted on first use) or an existing path."""
+    return convert(name_or_path) if is_pretrained(name_or_path) and not os.path.exists(name_or_path) else name_or_path
+
+
+resolve = model_path
+
+
+def load(name: str):
+    """The pretrained model ``name`` as a :class:`~tfmusictag.tagger.TrackTagger`."""
+    from tfmusictag.training import load_trained
+
+    return load_trained(convert(name))

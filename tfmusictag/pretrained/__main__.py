@@ -1,0 +1,60 @@
+"""Fetch, convert and export the pretrained taggers.
+
+Usage::
+
+    python -m tfmusictag.pretrained list
+    python -m tfmusictag.pretrained download musicnn [--from=musicnn-0.1.0.tar.gz]
+    python -m tfmusictag.pretrained download choi2016 [--from=<folder with Choi's .h5 files>]
+    python -m tfmusictag.pretrained convert MTT_musicnn [--force]
+    python -m tfmusictag.pretrained export MTT_musicnn [--base=saved_models] [--name=mtt_musicnn]
+
+``download`` is the only step that touches the network; converted models are kept in
+``$TFMUSICTAG_HOME/pretrained/<name>`` (default ``~/.cache/tfmusictag``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_string("from", None, "download: a local copy of the weights instead of fetching them.")
+    flags.DEFINE_bool("force", False, "convert: convert again even if a converted model exists.")
+    flags.DEFINE_string("base", "saved_models", "export: folder of exported models.")
+    flags.DEFINE_string("name", None, "export: model name under --base (default: the lower-cased model name).")
+    flags.DEFINE_integer("version", None, "export: version number (default: next free).")
+
+
+def main(argv):
+    from tfmusictag import pretrained
+
+    if len(argv) < 2 or argv[1] not in ("list", "download", "convert", "export"):
+        raise app.UsageError("usage: python -m tfmusictag.pretrained list|download SOURCE|convert NAME|export NAME")
+    command, args = argv[1], argv[2:]
+    if command == "list":
+        for source, module in pretrained.SOURCES.items():
+            for name in module.MODELS:
+                ready = os.path.exists(os.path.join(pretrained.store.model_dir(name), "model.keras"))
+                print(f"{name:16s} source={source:9s} {'converted' if ready else ''}")
+        return 0
+    if len(args) != 1:
+        raise app.UsageError(f"{command} takes exactly one name")
+    if command == "download":
+        print(pretrained.download(args[0], getattr(FLAGS, "from")))
+    elif command == "convert":
+        print(pretrained.convert(args[0], force=FLAGS.force))
+    else:
+        from tfmusictag.export import export_saved_model
+
+        model = pretrained.load(args[0])
+        print(export_saved_model(model, FLAGS.base, FLAGS.name or args[0].lower(), FLAGS.version))
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
