@@ -25,8 +25,8 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.features import MFCC, PCAWhitening
 from tfmusictag.registry import Registry
 
-__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "REDUCTIONS", "build_reduction",
-           "FrameReduction", "ChoiCNN"]
+__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig", "REDUCTIONS",
+           "build_reduction", "FrameReduction", "ChoiCNN", "ChoiCRNN"]
 
 _PACKAGE = "tfmusictag"
 
@@ -67,6 +67,7 @@ class CNNConfig:
     kernel_size: int = 3
     input_norm_axis: str = "freq"
     dropout: float = 0.0
+    bn_epsilon: float = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +89,21 @@ class VGGConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CRNNConfig:
+    """Choi et al.'s CRNN (:class:`ChoiCRNN`), sized to the released MSD weights."""
+
+    filters: Tuple[int, ...] = (64, 128, 128, 128)
+    pools: Tuple[Tuple[int, int], ...] = ((2, 2), (3, 3), (4, 4), (4, 4))
+    gru_units: Tuple[int, ...] = (32, 32)
+    time_pad: int = 37
+    dropout: float = 0.1
+    bn_epsilon: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
 class ReductionConfig:
     """One of the reductions, chosen by ``type``: ``'mfcc'``, ``'pca'``, ``'cnn'`` (the thesis's),
-    ``'identity'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``."""
+    ``'identity'``, Choi's ``'crnn'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``."""
 
     type: str = "mfcc"
     mfcc: MFCCConfig = dataclasses.field(default_factory=MFCCConfig)
@@ -98,6 +111,7 @@ class ReductionConfig:
     cnn: CNNConfig = dataclasses.field(default_factory=CNNConfig)
     musicnn: MusicnnConfig = dataclasses.field(default_factory=MusicnnConfig)
     vgg: VGGConfig = dataclasses.field(default_factory=VGGConfig)
+    crnn: CRNNConfig = dataclasses.field(default_factory=CRNNConfig)
 
 
 REDUCTIONS = Registry("reduction")
@@ -173,7 +187,7 @@ def _build_identity(config: ReductionConfig, name):
 def _build_cnn(config: ReductionConfig, name):
     c = config.cnn
     return ChoiCNN(filters=c.filters, pools=c.pools, kernel_size=c.kernel_size,
-                   input_norm_axis=c.input_norm_axis, dropout=c.dropout, name=name)
+                   input_norm_axis=c.input_norm_axis, dropout=c.dropout, bn_epsilon=c.bn_epsilon, name=name)
 
 
 _NORM_AXES = ("freq", "time")
@@ -198,6 +212,8 @@ class ChoiCNN(keras.layers.Layer):
         kernel_size: int, square kernel size. Defaults to 3.
         input_norm_axis: ``'freq'`` (thesis) or ``'time'`` (Choi's released weights).
         dropout: float in [0, 1), dropout after each pool. Defaults to 0.
+        bn_epsilon: float > 0, the batch norms' epsilon. Defaults to 1e-3 (Keras); Choi's
+            released weights were trained with Keras 1's 1e-6.
 
     Call arguments:
         segments: ``(batch, segments, frames, n_mels)`` log-mel segments.
@@ -210,7 +226,8 @@ class ChoiCNN(keras.layers.Layer):
     level = "segment"
 
     def __init__(self, filters=(32, 128, 128, 192, 256), pools=((2, 4), (2, 4), (2, 4), (3, 5), (4, 4)),
-                 kernel_size: int = 3, input_norm_axis: str = "freq", dropout: float = 0.0, **kwargs):
+                 kernel_size: int = 3, input_norm_axis: str = "freq", dropout: float = 0.0, bn_epsilon: float = 1e-3,
+                 **kwargs):
         super().__init__(**kwargs)
         filters, pools = tuple(int(f) for f in filters), tuple(tuple(int(x) for x in p) for p in pools)
         if len(filters) != len(pools) or not filters:
@@ -222,12 +239,14 @@ class ChoiCNN(keras.layers.Layer):
         self.filters, self.pools, self.kernel_size = filters, pools, int(kernel_size)
         self.input_norm_axis, self.dropout = input_norm_axis, float(dropout)
         # (N, n_mels, frames, 1): axis 1 is frequency, axis 2 time
+        self.bn_epsilon = float(bn_epsilon)
         self.input_norm = keras.layers.BatchNormalization(axis=1 if input_norm_axis == "freq" else 2,
+                                                          epsilon=self.bn_epsilon,
                                                           name="bn_0_freq")
         self.convs, self.norms, self.pooling, self.drops = [], [], [], []
         for i, (f, p) in enumerate(zip(filters, pools), start=1):
             self.convs.append(keras.layers.Conv2D(f, self.kernel_size, padding="same", name=f"conv{i}"))
-            self.norms.append(keras.layers.BatchNormalization(axis=-1, name=f"bn{i}"))
+            self.norms.append(keras.layers.BatchNormalization(axis=-1, epsilon=self.bn_epsilon, name=f"bn{i}"))
             self.pooling.append(keras.layers.MaxPooling2D(p, name=f"pool{i}"))
             self.drops.append(keras.layers.Dropout(self.dropout, name=f"dropout{i}"))
 
@@ -272,8 +291,118 @@ class ChoiCNN(keras.layers.Layer):
         config = super().get_config()
         config.update({"filters": list(self.filters), "pools": [list(p) for p in self.pools],
                        "kernel_size": self.kernel_size, "input_norm_axis": self.input_norm_axis,
-                       "dropout": self.dropout})
+                       "dropout": self.dropout, "bn_epsilon": self.bn_epsilon})
         return config
+
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+def keras1_hard_sigmoid(x):
+    """Keras 1's ``hard_sigmoid``: ``clip(0.2·x + 0.5, 0, 1)`` (Keras 3's has slope 1/6)."""
+    return tf.clip_by_value(0.2 * x + 0.5, 0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ChoiCRNN(keras.layers.Layer):
+    """Choi, Fazekas, Sandler & Cho's convolutional recurrent network (ICASSP 2017): 4 conv blocks
+    and 2 GRUs summarise each 29.12 s segment into one vector (32 values).
+
+    As released (``music_tagger_crnn``): the 96 × 1366 segment is zero-padded by 37 frames on
+    both sides (1440 frames), batch-normalised per time step, then per block 3×3 convolution →
+    batch norm → ELU → max-pool (2,2), (3,3), (4,4), (4,4) over (mel, time) → dropout; the
+    remaining 1 × 15 × 128 map is read as 15 steps of 128 values by two GRUs (Keras 1 GRU:
+    ``hard_sigmoid`` gates, reset gate applied before the recurrent product).
+
+    Args:
+        filters: per conv block. Defaults to ``(64, 128, 128, 128)``.
+        pools: (mel, time) pools. Defaults to ``((2,2), (3,3), (4,4), (4,4))``.
+        gru_units: units of each GRU. Defaults to ``(32, 32)``.
+        time_pad: frames of zero padding on each side. Defaults to 37.
+        dropout: after each pool. Defaults to 0.1.
+        bn_epsilon: the batch norms' epsilon. Defaults to 1e-6 (Keras 1).
+
+    Call arguments / Returns: as :class:`ChoiCNN` (``(batch, segments, gru_units[-1])``).
+    """
+
+    level = "segment"
+
+    def __init__(self, filters=(64, 128, 128, 128), pools=((2, 2), (3, 3), (4, 4), (4, 4)), gru_units=(32, 32),
+                 time_pad: int = 37, dropout: float = 0.1, bn_epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.pools = tuple(int(f) for f in filters), tuple(tuple(int(x) for x in p) for p in pools)
+        self.gru_units, self.time_pad = tuple(int(u) for u in gru_units), int(time_pad)
+        self.dropout, self.bn_epsilon = float(dropout), float(bn_epsilon)
+        if len(self.filters) != len(self.pools) or not self.filters or not self.gru_units:
+            raise ParameterError(f"filters={self.filters}, pools={self.pools}, gru_units={self.gru_units} must be "
+                                 "non-empty (filters and pools of equal length)")
+        self.input_norm = keras.layers.BatchNormalization(axis=2, epsilon=self.bn_epsilon, name="bn_0_freq")
+        self.convs = [keras.layers.Conv2D(f, 3, padding="same", name=f"conv{i}") for i, f in enumerate(self.filters, 1)]
+        self.norms = [keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name=f"bn{i}")
+                      for i in range(1, len(self.filters) + 1)]
+        self.pooling = [keras.layers.MaxPooling2D(p, name=f"pool{i}") for i, p in enumerate(self.pools, 1)]
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.grus = [keras.layers.GRU(u, recurrent_activation=keras1_hard_sigmoid, reset_after=False,
+                                      return_sequences=i < len(self.gru_units), name=f"gru{i}")
+                     for i, u in enumerate(self.gru_units, 1)]
+
+    def groups(self):
+        """``cnn_low``: input norm + blocks 1–2; ``cnn_high``: blocks 3–4 and the GRUs."""
+        pairs = [(c, n) for c, n in zip(self.convs, self.norms)]
+        return {"cnn_low": [self.input_norm] + [l for p in pairs[:2] for l in p],
+                "cnn_high": [l for p in pairs[2:] for l in p] + list(self.grus)}
+
+    def _map_shape(self, n_mels, n_frames):
+        h, w = n_mels, n_frames + 2 * self.time_pad
+        for ph, pw in self.pools:
+            h, w = h // ph, w // pw
+        if h < 1 or w < 1:
+            raise ParameterError(f"pools={self.pools} reduce a {n_mels}×{n_frames} segment to nothing")
+        return h, w
+
+    def output_dim(self, n_mels=None, n_frames=None):
+        return self.gru_units[-1]
+
+    def build(self, segments_shape, frame_mask_shape=None):
+        n_frames, n_mels = segments_shape[-2], segments_shape[-1]
+        shape = (None, n_mels, n_frames + 2 * self.time_pad, 1)
+        self.input_norm.build(shape)
+        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+            shape = pool.compute_output_shape(shape)
+        h, w = self._map_shape(n_mels, n_frames)
+        seq = (None, w, h * self.filters[-1])
+        for gru in self.grus:
+            gru.build(seq)
+            seq = (None, w, gru.units)
+
+    def call(self, segments, frame_mask, training=None):
+        shape = tf.shape(segments)
+        f, m = segments.shape[2], segments.shape[3]
+        x = tf.transpose(tf.reshape(segments, [-1, f, m]), [0, 2, 1])[..., None]  # (N, mels, frames, 1)
+        x = tf.pad(x, [[0, 0], [0, 0], [self.time_pad, self.time_pad], [0, 0]])
+        x = self.input_norm(x, training=training)
+        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
+            x = self.drop(pool(tf.nn.elu(norm(conv(x), training=training))), training=training)
+        h, w = self._map_shape(m, f)
+        x = tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [-1, w, h * self.filters[-1]])  # (N, time steps, features)
+        for gru in self.grus:
+            x = gru(x, training=training)
+        return tf.reshape(x, [shape[0], shape[1], self.gru_units[-1]]), tf.reduce_any(frame_mask, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": list(self.filters), "pools": [list(p) for p in self.pools],
+                       "gru_units": list(self.gru_units), "time_pad": self.time_pad, "dropout": self.dropout,
+                       "bn_epsilon": self.bn_epsilon})
+        return config
+
+
+@REDUCTIONS.register("crnn")
+def _build_crnn(config: ReductionConfig, name):
+    c = config.crnn
+    return ChoiCRNN(c.filters, c.pools, c.gru_units, c.time_pad, c.dropout, c.bn_epsilon, name=name)
 
 
 # The source-task CNNs of the pretrained models register themselves ('musicnn', 'vgg').

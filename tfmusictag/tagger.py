@@ -97,6 +97,9 @@ class TrackTagger(keras.Model):
               zero-padded to the longest; ``length`` counts real samples;
             * ``{"log_mel": (batch, frames, n_mels), "num_frames": (batch,)}`` — precomputed
               front-end output (e.g. a cached dataset), ``num_frames`` optional.
+            * ``{"segments": (batch, segments, dim), "segment_mask": (batch, segments)}`` —
+              precomputed output of a segment-level reduction (:meth:`reduce`): training a
+              black-box CNN variant computes the frozen CNN once per track, not once per step.
         training: bool.
 
     Returns:
@@ -187,7 +190,12 @@ class TrackTagger(keras.Model):
     # -- forward ------------------------------------------------------------------------------
 
     def _features(self, inputs):
-        """(log_mel (B, P, M), frames (B,)) from any accepted input form."""
+        """(log_mel (B, P, M), frames (B,)) from any accepted input form (segment features as is)."""
+        if isinstance(inputs, dict) and "segments" in inputs:
+            if self.reduction.level != "segment":
+                raise ParameterError(f"'segments' inputs need a segment-level reduction; {self.reduction.name} "
+                                     f"gives one vector per {self.reduction.level}")
+            return {"segments": inputs["segments"], "segment_mask": tf.cast(inputs["segment_mask"], tf.bool)}
         if isinstance(inputs, dict):
             if "log_mel" in inputs:
                 log_mel = tf.convert_to_tensor(inputs["log_mel"], tf.float32)
@@ -209,12 +217,23 @@ class TrackTagger(keras.Model):
             n = tf.minimum(self.front_end.num_frames(tf.cast(length, tf.int32)), tf.shape(log_mel)[1])
         return log_mel, n
 
+    def reduce(self, log_mel, num_frames=None, training=False):
+        """The reduction stage's output ``(Y, mask)`` for log-mel input (see :meth:`call`)."""
+        log_mel = tf.convert_to_tensor(log_mel, tf.float32)
+        n = tf.fill([tf.shape(log_mel)[0]], tf.shape(log_mel)[1]) if num_frames is None else tf.cast(num_frames, tf.int32)
+        return self.reduction(*self.segmenter(log_mel, n), training=training)
+
     def _forward(self, features, training=None, timeline=False):
-        log_mel, n_frames = features
-        segments, frame_mask = self.segmenter(log_mel, n_frames)
-        y, mask = self.reduction(segments, frame_mask, training=training)
+        if isinstance(features, dict):  # precomputed segment-level reduction output
+            y, mask = tf.convert_to_tensor(features["segments"], tf.float32), features["segment_mask"]
+            segment_mask = mask
+        else:
+            log_mel, n_frames = features
+            segments, frame_mask = self.segmenter(log_mel, n_frames)
+            y, mask = self.reduction(segments, frame_mask, training=training)
+            segment_mask = tf.reduce_any(frame_mask, -1)
         f = self.temporal(y, mask, training=training)
-        out = {"embedding": f, "segment_mask": tf.reduce_any(frame_mask, -1)}
+        out = {"embedding": f, "segment_mask": segment_mask}
         if getattr(self.temporal, "late_fusion", False):
             # the classifier tags every segment; the track's tags are their masked mean
             d = y.shape[-1]

@@ -33,7 +33,7 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.features import PCAWhitening
 from tfmusictag.reduction import FrameReduction
 from tfmusictag.registry import config_from_dict, config_to_dict, override
-from tfmusictag.tagger import TrackTagger
+from tfmusictag.tagger import TaggerConfig, TrackTagger
 from tfmusictag.temporal import BagOfFrames
 from tfmusictag.variants import variant_config
 
@@ -153,11 +153,36 @@ def load_trained(path: str) -> TrackTagger:
     raise ParameterError(f"init_from={path!r}: no trained model there (a model directory or a .keras file)")
 
 
+#: Reductions that turn a segment into one vector with a CNN: interchangeable as the "CNN" of the
+#: thesis's variants (its own Alg. 20 CNN, or the pretrained musicnn / VGG source models).
+SEGMENT_CNNS = ("cnn", "crnn", "musicnn", "vgg")
+
+
+def transfer_config(target: TaggerConfig, source: TaggerConfig) -> TaggerConfig:
+    """The target model's config when it starts from ``source`` (Sec. 3.2, Fig. 3.2).
+
+    The transferred stages only make sense on the input they were trained on, so the target
+    takes the source's front end, segmentation and reduction (type and sizes); its temporal
+    stage, classifier (new vocabulary) and frozen groups stay those of the chosen variant. A
+    variant whose reduction is "the CNN" accepts any segment CNN (the thesis's, musicnn's, VGG);
+    otherwise the reduction types must match.
+    """
+    t, s = target.reduction.type, source.reduction.type
+    if t != s and not (t in SEGMENT_CNNS and s in SEGMENT_CNNS):
+        raise ParameterError(f"the variant's reduction is {t!r} but the source model's is {s!r}; choose a variant "
+                             f"with the source's reduction (a CNN variant for a CNN source)")
+    return dataclasses.replace(target, front_end=source.front_end, segments=source.segments,
+                               reduction=source.reduction).validate()
+
+
 def transfer_weights(source: TrackTagger, target: TrackTagger, stages=("reduction", "temporal")) -> Dict[str, int]:
     """Copy the weights of ``stages`` from a source-task model into ``target`` (Sec. 3.2).
 
-    The classifier is never copied (the target vocabulary differs). A stage is copied when its
-    variables match in number and shapes; otherwise a :class:`ParameterError` explains why.
+    The classifier is never copied (the target vocabulary differs). The reduction must match in
+    variables and shapes (:func:`transfer_config` makes it so). The temporal stage is copied when
+    it matches too; a source without temporal weights (e.g. musicnn, whose tags are a mean over
+    patches) leaves it to be trained, unless the variant freezes it ("black-box LSTM"), which
+    would freeze untrained weights and is refused.
 
     Returns:
         ``{stage: number of variables copied}``.
@@ -167,6 +192,13 @@ def transfer_weights(source: TrackTagger, target: TrackTagger, stages=("reductio
         src, dst = getattr(source, stage).weights, getattr(target, stage).weights
         shapes_src, shapes_dst = [tuple(v.shape) for v in src], [tuple(v.shape) for v in dst]
         if shapes_src != shapes_dst:
+            if stage == "temporal" and not src:
+                if "temporal" in target.tagger_config.freeze:
+                    raise ParameterError(f"the variant freezes the temporal stage (black-box LSTM) but the source "
+                                         f"model {source.name!r} has no temporal weights to transfer; choose a "
+                                         f"variant that trains it (e.g. blackbox_cnn_finetuned_lstm)")
+                copied[stage] = 0
+                continue
             raise ParameterError(f"cannot transfer {stage}: source variables {shapes_src} differ from target "
                                  f"{shapes_dst}; use the source model's variant and sizes")
         for s, d in zip(src, dst):
@@ -175,9 +207,36 @@ def transfer_weights(source: TrackTagger, target: TrackTagger, stages=("reductio
     return copied
 
 
+def frozen_segment_reduction(model: TrackTagger) -> bool:
+    """True when the reduction gives segment vectors and none of its weights train (black-box CNN):
+    its output can then be computed once per track and cached."""
+    return model.reduction.level == "segment" and not model.reduction.trainable_weights
+
+
+def segment_features(model: TrackTagger, features: tf.data.Dataset) -> tf.data.Dataset:
+    """Unbatched ``({"segments", "segment_mask"}, labels)`` per track: the frozen reduction's output."""
+    def reduce(x, y):
+        v, m = model.reduce(x["log_mel"][None], x["num_frames"][None], training=False)
+        return {"segments": v[0], "segment_mask": m[0]}, y
+
+    return features.map(reduce).cache()
+
+
+def batch_segments(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Pad unbatched :func:`segment_features` into batches (padding masked out)."""
+    dim, n_tags = ds.element_spec[0]["segments"].shape[-1], ds.element_spec[1].shape[0]
+    return ds.padded_batch(batch_size, padded_shapes=({"segments": [None, dim], "segment_mask": [None]}, [n_tags]))
+
+
 def fit_unsupervised(model: TrackTagger, features: tf.data.Dataset) -> Dict[str, Any]:
-    """Fit PCA (Alg. 2) and then the BoF codebook (Alg. 8) on a dataset of batched inputs."""
+    """Fit PCA (Alg. 2) and then the BoF codebook (Alg. 8) on a dataset of batched inputs
+    (log-mel batches, or the segment batches of :func:`batch_segments`)."""
     done = {}
+    if "segments" in features.element_spec[0]:
+        if isinstance(model.temporal, BagOfFrames) and float(model.temporal.fitted.numpy()) == 0:
+            model.temporal.adapt(features.map(lambda x, y: (x["segments"], x["segment_mask"])))
+            done["bof"] = model.temporal.num_clusters
+        return done
     seg = features.map(lambda x, y: model.segmenter(x["log_mel"], x["num_frames"]))
     red = model.reduction
     if isinstance(red, FrameReduction) and isinstance(red.frame_layer, PCAWhitening):
@@ -221,17 +280,23 @@ def group_optimizers(model: TrackTagger, learning_rates: LearningRates, min_lear
     return out
 
 
-def make_train_step(model: TrackTagger, optimizers):
-    """A compiled step: BCE on a batch of log-mel inputs, each group's gradients to its optimizer."""
+def make_train_step(model: TrackTagger, optimizers, segments: bool = False):
+    """A compiled step: BCE on a batch of log-mel inputs (``segments``: of precomputed segment
+    features, see :func:`segment_features`), each group's gradients to its optimizer."""
     loss_fn = keras.losses.BinaryCrossentropy()
     variables = [v for _, _, vs in optimizers for v in vs]
     if not variables:
         return lambda inputs, labels: tf.constant(float("nan"))
     n_mels = model.front_end.front_end.n_mels
+    if segments:
+        dim = model.reduction.output_dim(n_mels, model.segmenter.segment_frames)
+        spec = {"segments": tf.TensorSpec([None, None, dim], tf.float32),
+                "segment_mask": tf.TensorSpec([None, None], tf.bool)}
+    else:
+        spec = {"log_mel": tf.TensorSpec([None, None, n_mels], tf.float32),
+                "num_frames": tf.TensorSpec([None], tf.int32)}
 
-    @tf.function(input_signature=[{"log_mel": tf.TensorSpec([None, None, n_mels], tf.float32),
-                                   "num_frames": tf.TensorSpec([None], tf.int32)},
-                                  tf.TensorSpec([None, len(model.tags)], tf.float32)])
+    @tf.function(input_signature=[spec, tf.TensorSpec([None, len(model.tags)], tf.float32)])
     def train_step(inputs, labels):
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(inputs, training=True))
@@ -261,11 +326,21 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
                                              manual_dir=config.manual_dir)
     model_config = variant_config(config.variant, dataset_tags, config.model_overrides)
+    source = load_trained(config.init_from) if config.init_from else None
+    if source is not None:
+        model_config = transfer_config(model_config, source.tagger_config)
     model = TrackTagger(model_config, name=config.variant)
     fe = model.front_end.front_end
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
     features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
+    cached_segments = frozen_segment_reduction(model)
+    if cached_segments:  # black-box CNN: its output, once per track (filled on first use, after the
+        # weights are transferred or restored below)
+        features = segment_features(model, features)
+        batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
+    else:
+        batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
     with open(os.path.join(model_dir, "train_config.json"), "w") as f:
         json.dump(config.to_dict(), f, indent=2)
     with open(os.path.join(model_dir, "model_config.json"), "w") as f:
@@ -281,15 +356,15 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("resumed %s at step %d", manager.latest_checkpoint, int(step.numpy()))
     else:
-        if config.init_from:
-            copied = transfer_weights(load_trained(config.init_from), model)
+        if source is not None:
+            copied = transfer_weights(source, model)
             logging.info("initialised from %s: %s", config.init_from, copied)
-        fitted = fit_unsupervised(model, data.batch_tracks(features, fe, pipe))
+        fitted = fit_unsupervised(model, batch(features))
         logging.info("fitted unsupervised stages: %s", fitted or "none")
         manager.save(checkpoint_number=0)
 
     # Epoch e is shuffled with seed + e: the data order depends on (seed, step) alone.
-    n_batches = int(data.batch_tracks(features, fe, pipe).reduce(0, lambda n, _: n + 1).numpy())
+    n_batches = int(batch(features).reduce(0, lambda n, _: n + 1).numpy())
     if n_batches == 0:
         raise ParameterError(f"the {config.train_split!r} split of {config.dataset} has no readable track")
     start = int(step.numpy())
@@ -298,10 +373,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         e, skip = divmod(start, n_batches)
         while True:
             ds = features.shuffle(config.shuffle_buffer, seed=config.seed + e) if config.shuffle_buffer else features
-            yield from data.batch_tracks(ds, fe, pipe).skip(skip).prefetch(2)
+            yield from batch(ds).skip(skip).prefetch(2)
             e, skip = e + 1, 0
 
-    train_step = make_train_step(model, optimizers)
+    train_step = make_train_step(model, optimizers, segments=cached_segments)
+    take = ("segments", "segment_mask") if cached_segments else ("log_mel", "num_frames")
 
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
     bar = keras.utils.Progbar(config.steps, stateful_metrics=["loss"]) if progress else None
@@ -311,7 +387,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         for inputs, labels in batches():
             if int(step.numpy()) >= config.steps:
                 break
-            loss = float(train_step({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, labels))
+            loss = float(train_step({k: inputs[k] for k in take}, labels))
             step.assign_add(1)
             s = int(step.numpy())
             tf.summary.scalar("loss", loss, step=s)
