@@ -67,13 +67,18 @@ class Tagger:
             model = load_trained(path)
             self.tags, self.front_end = list(model.tags), model.front_end.front_end
             seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
-            front = tf.function(model.front_end, reduce_retracing=True)
+            # One trace each for every length (like the SavedModel's signatures); the model's code
+            # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
+            wave = [tf.TensorSpec([None, None], tf.float32)]
+            spec = [tf.TensorSpec([None, None, self.front_end.n_mels], tf.float32), tf.TensorSpec([None], tf.int32)]
+            front = tf.function(model.front_end, input_signature=wave, autograph=False)
             probs = tf.function(lambda x, n: model({"log_mel": x, "num_frames": n}, training=False),
-                                reduce_retracing=True)
-            analyze = tf.function(model.analyze, reduce_retracing=True)
+                                input_signature=spec, autograph=False)
+            analyze = tf.function(lambda x, n: model.analyze({"log_mel": x, "num_frames": n}),
+                                  input_signature=spec, autograph=False)
 
             def timeline(x, n):
-                out = analyze({"log_mel": x, "num_frames": n})
+                out = analyze(x, n)
                 starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * seconds
                 return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
                         "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
