@@ -75,8 +75,11 @@ def plot(report, y, p, tags, out_dir, n_roc):
     plt.close(fig)
 
 
-def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=None, batch_size=4, roc_tags=8):
-    """Evaluate a trained model on a split and write the report; returns the report dict."""
+def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=None, batch_size=4, roc_tags=8,
+                 max_seconds=None):
+    """Evaluate a trained model on a split and write the report; returns the report dict.
+
+    Tracks are tagged whole (``max_seconds=None``) even when training cropped them."""
     from tfmusictag import data
     from tfmusictag.training import evaluate_model, load_trained
 
@@ -91,8 +94,7 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
     model = load_trained(model_dir)
     ds, dataset_tags = data.load_split(dataset, split, data_dir or train_cfg.get("data_dir"),
                                        manual_dir=train_cfg.get("manual_dir"))
-    pipe = data.PipelineConfig(batch_size=batch_size, shuffle_buffer=0, cache=None,
-                               max_seconds=train_cfg.get("max_seconds"))
+    pipe = data.PipelineConfig(batch_size=batch_size, shuffle_buffer=0, cache=None, max_seconds=max_seconds)
     batches = data.track_pipeline(ds, dataset_tags, model.tags, model.front_end.front_end, pipe)
     report, y, p, ids = evaluate_model(model, batches, model.tags)
     out_dir = out_dir or (os.path.join(model_dir, f"eval_{split}") if os.path.isdir(model_dir) else f"eval_{split}")
