@@ -1,14 +1,20 @@
 # tfmusictag — every target sets up what it needs from nothing.
-#   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track
+#   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track,
+#                 then the pretrained MagnaTagATune tagger exported and tagging the same track
 #   make test     virtual environment + pinned dependencies + musicnn's weights + the test suite
-#   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive)
+#   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive, and
+#                 builds musicnn's own environment for the comparison with the original)
+#   make transfer-demo   transfer from MagnaTagATune (musicnn) to the demo catalog, measured
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install pretrained demo test bench clean
+MUSICNN_VENV ?= .venv-musicnn
+MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
+
+.PHONY: install pretrained demo transfer-demo test bench musicnn-reference clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,11 +36,27 @@ test: pretrained
 demo: pretrained
 	$(PY) -m tfmusictag.demo
 
-bench: $(STAMP)
+# MFCC + BoF against black-box and fine-tuned MagnaTagATune CNN variants on the demo catalog
+transfer-demo: pretrained
+	$(PY) -m tfmusictag.transfer_demo
+
+# the ORIGINAL musicnn in its own environment (TensorFlow 2.15, numpy < 2): reference outputs
+# (tests/reference/musicnn_reference.py) and the speed comparison (benchmarks/bench_musicnn.py)
+$(MUSICNN_STAMP):
+	test -x $(MUSICNN_VENV)/bin/python || $(PYTHON) -m venv $(MUSICNN_VENV)
+	$(MUSICNN_VENV)/bin/pip install -q --disable-pip-version-check tensorflow-cpu==2.15.1 numpy==1.26.4 \
+		librosa==0.11.0 soundfile==0.14.0 soxr==1.1.0
+	$(MUSICNN_VENV)/bin/pip install -q --disable-pip-version-check --no-deps musicnn==0.1.0
+	touch $(MUSICNN_STAMP)
+
+musicnn-reference: $(MUSICNN_STAMP)
+
+bench: pretrained $(MUSICNN_STAMP)
+	$(PY) benchmarks/bench_musicnn.py --musicnn_python $(MUSICNN_VENV)/bin/python
 	$(PY) benchmarks/bench_frontend.py
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_pipeline.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(MUSICNN_VENV) build *.egg-info

@@ -246,3 +246,119 @@ def test_predict_takes_a_pretrained_name_and_reports_a_broken_file(tmp_path, cap
     good = next(r for r in rows if "tags" in r)
     assert len(good["tags"]) == 5 and [s["start_seconds"] for s in good["timeline"]] == [0.0, 2.99, 5.98, 8.98]
     assert "broken.mp3" in err.getvalue()
+
+
+# -- transfer learning (Sec. 3.2, 4.3.4) ---------------------------------------------------------------
+
+def test_transfer_config_adopts_the_source_input_and_reduction():
+    from tfmusictag.training import transfer_config
+    from tfmusictag.variants import variant_config
+
+    source = mn.tagger_config("MTT_musicnn")
+    target = transfer_config(variant_config("blackbox_cnn_bof", ["a", "b"]), source)
+    assert target.front_end == "musicnn" and target.segments.segment_frames == 187
+    assert target.reduction.type == "musicnn" and target.temporal.type == "bof"
+    assert target.tags == ("a", "b") and target.freeze == ("cnn_low", "cnn_high")
+    assert not target.classifier.input_norm  # the variant's classifier, not musicnn's back end
+    with pytest.raises(ParameterError, match="the variant's reduction is 'mfcc' but the source model's is 'musicnn'"):
+        transfer_config(variant_config("mfcc_bof", ["a"]), source)
+
+
+def test_precomputed_segment_features_give_the_same_tags():
+    """The input form training uses for a frozen CNN (its output, cached) is the same model."""
+    from tfmusictag.tagger import TrackTagger
+    from tfmusictag.training import transfer_config
+    from tfmusictag.variants import variant_config
+
+    model = TrackTagger(transfer_config(variant_config("blackbox_cnn_finetuned_lstm", ["a", "b", "c"],
+                                                       {"temporal.lstm.units": 8, "classifier.hidden": 8}),
+                                        mn.tagger_config("MTT_vgg")))
+    log_mel = tf.random.uniform((2, 187 * 3 + 20, 96)) * 3
+    n = tf.constant([187 * 3 + 20, 187 * 2])
+    segments, mask = model.reduce(log_mel, n)
+    direct = model({"log_mel": log_mel, "num_frames": n})
+    cached = model({"segments": segments, "segment_mask": mask})
+    np.testing.assert_allclose(cached, direct, atol=1e-6)
+
+
+def _train(data_dir, model_dir, variant, steps, *extra):
+    from tfmusictag.training import TrainConfig, train
+
+    config = TrainConfig(dataset="demo_catalog/tiny", data_dir=data_dir, variant=variant, steps=steps, batch_size=2,
+                         checkpoint_every=steps, init_from="MTT_vgg").with_overrides(dict(extra))
+    return train(config, str(model_dir), progress=False)
+
+
+@needs_musicnn
+def test_blackbox_transfer_keeps_the_source_cnn_and_trains_the_rest(demo_tiny, tmp_path):
+    from tfmusictag.training import load_trained
+
+    data_dir, _ = demo_tiny
+    _train(data_dir, tmp_path / "bb", "blackbox_cnn_finetuned_lstm", 3, ("model.temporal.lstm.units", 8),
+           ("model.classifier.hidden", 8))
+    model, source = load_trained(str(tmp_path / "bb")), pretrained.load("MTT_vgg")
+    assert model.tagger_config.front_end == "musicnn"
+    for a, b in zip(model.reduction.weights, source.reduction.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@needs_musicnn
+def test_finetuning_with_layers_1_2_frozen_changes_only_layers_3_5(demo_tiny, tmp_path):
+    from tfmusictag.training import load_trained
+
+    data_dir, _ = demo_tiny
+    _train(data_dir, tmp_path / "ft", "finetuned_cnn_finetuned_lstm", 2, ("model.temporal.lstm.units", 8),
+           ("model.classifier.hidden", 8), ("max_seconds", 7.0), ("learning_rates.cnn_low.learning_rate", 0.0),
+           ("learning_rates.cnn_high.learning_rate", 1e-3))
+    model, source = load_trained(str(tmp_path / "ft")), pretrained.load("MTT_vgg")
+    low, high = model.reduction.groups(), source.reduction.groups()
+    for layer, ref in zip(low["cnn_low"], high["cnn_low"]):
+        for a, b in zip(layer.trainable_weights, ref.trainable_weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    changed = [not np.array_equal(a.numpy(), b.numpy()) for layer, ref in zip(low["cnn_high"], high["cnn_high"])
+               for a, b in zip(layer.trainable_weights, ref.trainable_weights)]
+    assert any(changed)
+
+
+@needs_musicnn
+def test_a_blackbox_lstm_needs_a_source_with_an_lstm(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    with pytest.raises(ParameterError, match="has no temporal weights to transfer"):
+        _train(data_dir, tmp_path / "x", "blackbox_cnn_blackbox_lstm", 1)
+
+
+def test_training_front_end_equals_the_direct_form_with_its_gradients():
+    """conv(a·x + b) = a·conv(x) + b·conv(1): same outputs, input-norm gradients and moving
+    averages as normalising the input first, without a gradient through the spectrogram."""
+    from tfmusictag.musicnn import _TIME_PAD
+
+    rng = np.random.RandomState(3)
+    layer = MusicnnCNN(n_mels=24, frontend_filters=0.1, midend_filters=4)
+    layer.build((None, None, 40, 24))
+    _random_bn(layer, rng)
+    x = tf.constant(rng.normal(1.0, 2.0, (3, 40, 24, 1)), tf.float32)
+    bn = layer.input_norm
+    weights = [w for l in layer.groups()["cnn_low"] for w in l.trainable_weights]
+    start = [bn.moving_mean.numpy(), bn.moving_variance.numpy()]
+
+    def direct():
+        xx = bn(x, training=True)
+        p = tf.pad(xx, _TIME_PAD)
+        return ([tf.reduce_max(n(c(p), training=True), 2) for c, n in layer.timbral]
+                + [tf.reduce_max(n(c(xx), training=True), 2) for c, n in layer.temporal])
+
+    results = []
+    for fn in (direct, lambda: layer._front_train(x)):
+        bn.moving_mean.assign(start[0])
+        bn.moving_variance.assign(start[1])
+        with tf.GradientTape() as tape:
+            out = fn()
+            loss = tf.add_n([tf.reduce_sum(o * o) for o in out])
+        results.append((out, tape.gradient(loss, weights), bn.moving_mean.numpy(), bn.moving_variance.numpy()))
+    (o1, g1, m1, v1), (o2, g2, m2, v2) = results
+    for a, b in zip(o1, o2):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * float(tf.reduce_max(tf.abs(a))))
+    np.testing.assert_allclose(m2, m1, rtol=1e-6)
+    np.testing.assert_allclose(v2, v1, rtol=1e-5)

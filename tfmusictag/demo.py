@@ -5,7 +5,10 @@
    MFCC + fine-tuned hierarchical LSTM (Alg. 24);
 3. evaluates both on the test split (the thesis's weighted ROC-AUC, macro ROC/PR-AUC);
 4. exports the better one as a SavedModel to ``saved_models/demo_tagger/<version>``;
-5. renders a new track (not in the catalog) and tags it with the SavedModel.
+5. renders a new track (not in the catalog) and tags it with the SavedModel;
+6. exports the pretrained MagnaTagATune tagger (``MTT_musicnn``, :mod:`tfmusictag.pretrained`) to
+   ``saved_models/mtt_musicnn/<version>`` and tags the same track with MagnaTagATune's 50 tags
+   (skipped, with the command to run, if its weights have not been downloaded).
 
 Everything goes to ``--work_dir`` (default ``.demo``); a second run reuses the dataset.
 """
@@ -48,7 +51,7 @@ def main(argv):
     t0 = time.time()
     tfds_dir = os.path.join(FLAGS.work_dir, "tfds")
     dataset = f"demo_catalog/{FLAGS.config}"
-    print(f"[1/5] building {dataset} in {tfds_dir} ...", flush=True)
+    print(f"[1/6] building {dataset} in {tfds_dir} ...", flush=True)
     _, tags = data.load_split(dataset, "train", tfds_dir)
     print(f"      {len(tags)} tags: {', '.join(tags)}", flush=True)
 
@@ -56,12 +59,12 @@ def main(argv):
     for i, (variant, spec) in enumerate(VARIANTS.items(), start=1):
         run_dir = os.path.join(FLAGS.work_dir, "runs", variant)
         steps = max(2, int(spec["steps"] * FLAGS.scale))
-        print(f"[2/5] training {variant} ({i}/{len(VARIANTS)}, {steps} steps) in {run_dir} ...", flush=True)
+        print(f"[2/6] training {variant} ({i}/{len(VARIANTS)}, {steps} steps) in {run_dir} ...", flush=True)
         config = TrainConfig(dataset=dataset, data_dir=tfds_dir, variant=variant, steps=steps, batch_size=8,
                              checkpoint_every=max(1, steps // 4)).with_overrides(spec["set"])
         resume = os.path.isdir(os.path.join(run_dir, "checkpoints"))
         train(config, run_dir, resume=resume, progress=True)
-        print(f"[3/5] evaluating {variant} on the test split ...", flush=True)
+        print(f"[3/6] evaluating {variant} on the test split ...", flush=True)
         results[variant] = evaluate_dir(run_dir, split="test")
 
     print("\n| variant | weighted ROC-AUC | macro ROC-AUC | macro PR-AUC | test tracks |")
@@ -69,7 +72,7 @@ def main(argv):
     for v, r in results.items():
         print(f"| {v} | {r['weighted_roc_auc']:.3f} | {r['macro_roc_auc']:.3f} | {r['macro_pr_auc']:.3f} | {r['tracks']} |")
     best = max(results, key=lambda v: results[v]["weighted_roc_auc"])
-    print(f"\n[4/5] exporting {best} as a SavedModel ...", flush=True)
+    print(f"\n[4/6] exporting {best} as a SavedModel ...", flush=True)
     path = export_saved_model(load_trained(os.path.join(FLAGS.work_dir, "runs", best)), FLAGS.saved_models,
                               "demo_tagger")
     print(f"      {path}")
@@ -78,11 +81,26 @@ def main(argv):
     track_path = os.path.join(FLAGS.work_dir, "demo_track.flac")
     with open(track_path, "wb") as f:
         f.write(compose.encode(track.audio, track.sample_rate, "flac"))
-    print(f"[5/5] tagging {track_path} (a new house track; true tags: {', '.join(track.tags)}) ...", flush=True)
+    print(f"[5/6] tagging {track_path} (a new house track; true tags: {', '.join(track.tags)}) ...", flush=True)
     predict_files([track_path], path, sys.stdout, top_k=8)
+
+    from tfmusictag import pretrained
+
+    try:
+        pretrained.musicnn.weights_dir("MTT_musicnn")
+    except FileNotFoundError as exc:
+        print(f"[6/6] skipped the pretrained MagnaTagATune tagger: {exc}")
+        mtt = None
+    else:
+        print("[6/6] the pretrained MagnaTagATune tagger (musicnn): exporting, then tagging the same track ...",
+              flush=True)
+        mtt = export_saved_model(pretrained.load("MTT_musicnn"), FLAGS.saved_models, "mtt_musicnn")
+        print(f"      {mtt}")
+        predict_files([track_path], mtt, sys.stdout, top_k=8)
     print(f"\ndone in {time.time() - t0:.0f} s")
     with open(os.path.join(FLAGS.work_dir, "demo_results.json"), "w") as f:
-        json.dump({"results": results, "exported": path, "seconds": time.time() - t0}, f, indent=2, default=str)
+        json.dump({"results": results, "exported": path, "exported_pretrained": mtt, "seconds": time.time() - t0}, f,
+                  indent=2, default=str)
 
 
 if __name__ == "__main__":

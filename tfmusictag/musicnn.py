@@ -71,6 +71,9 @@ def _conv_bn_max(conv, norm, x, training):
     return tf.nn.relu(v) * scale + shift
 
 
+_TIME_PAD = [[0, 0], [3, 3], [0, 0], [0, 0]]
+
+
 def _bn(name):
     # TF1 ``tf.compat.v1.layers.batch_normalization`` defaults: epsilon 1e-3, momentum 0.99.
     return keras.layers.BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.99, name=name)
@@ -148,10 +151,7 @@ class MusicnnCNN(keras.layers.Layer):
 
     def _patches(self, x, training):
         """(N, frames, mels) → (N, 1506)."""
-        x = self.input_norm(x[..., None], training=training)  # (N, frames, mels, 1)
-        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]])  # 'same' in time, 'valid' in frequency
-        front = [_conv_bn_max(conv, norm, padded, training) for conv, norm in self.timbral]
-        front += [_conv_bn_max(conv, norm, x, training) for conv, norm in self.temporal]
+        front = self._front_train(x[..., None]) if training else self._front_infer(x[..., None])
         front = tf.concat(front, -1)  # (N, frames, 561)
         dense, h = [front], front
         for i, (conv, norm) in enumerate(self.midend):
@@ -161,6 +161,40 @@ class MusicnnCNN(keras.layers.Layer):
         features = tf.concat(dense, -1)  # (N, frames, 753)
         pooled = tf.stack([tf.reduce_max(features, 1), tf.reduce_mean(features, 1)], -1)  # (N, 753, 2)
         return tf.reshape(pooled, [-1, self.output_dim()])
+
+    def _front_infer(self, x):
+        x = self.input_norm(x, training=False)  # (N, frames, mels, 1)
+        padded = tf.pad(x, _TIME_PAD)  # 'same' in time, 'valid' in frequency
+        return ([_conv_bn_max(conv, norm, padded, False) for conv, norm in self.timbral]
+                + [_conv_bn_max(conv, norm, x, False) for conv, norm in self.temporal])
+
+    def _front_train(self, x):
+        """The front end in training, written so that no gradient flows into the spectrogram.
+
+        The input batch norm is one affine map ``a·x + b`` (a single channel), and convolution
+        is linear: ``conv(a·x + b) = a·conv(x) + b·conv(1)``, zero padding included. Written this
+        way the gradients of ``a`` and ``b`` (the input norm's γ, β) are sums over the feature
+        maps, and TensorFlow never computes the gradient with respect to the whole input through
+        the 7×38 and 7×67 convolutions — which made a fine-tuning step 3× slower (12.0 → 3.7 s
+        for 40 patches, all layers trained). Batch statistics and moving averages are Keras's.
+        """
+        bn = self.input_norm
+        if bn.trainable:
+            mean, var = tf.reduce_mean(x), tf.math.reduce_variance(x)
+            bn.moving_mean.assign(bn.moving_mean * bn.momentum + mean * (1.0 - bn.momentum))
+            bn.moving_variance.assign(bn.moving_variance * bn.momentum + var * (1.0 - bn.momentum))
+        else:
+            mean, var = bn.moving_mean, bn.moving_variance
+        a = bn.gamma * tf.math.rsqrt(var + bn.epsilon)
+        b = bn.beta - mean * a
+        ones = tf.ones_like(x[:1])
+        out = []
+        for convs, pad in ((self.timbral, _TIME_PAD), (self.temporal, None)):
+            raw, unit = (tf.pad(x, pad), tf.pad(ones, pad)) if pad else (x, ones)
+            for conv, norm in convs:
+                z = a * conv.convolution_op(raw, conv.kernel) + b * conv.convolution_op(unit, conv.kernel) + conv.bias
+                out.append(tf.reduce_max(norm(tf.nn.relu(z), training=True), axis=2))
+        return out
 
     def get_config(self):
         config = super().get_config()

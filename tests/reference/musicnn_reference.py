@@ -1,17 +1,19 @@
 """Reference outputs of the ORIGINAL musicnn package, for tfmusictag's parity tests.
 
-Runs only in musicnn's own environment (TensorFlow 2.15, numpy < 2), never in tfmusictag's::
+Runs only in musicnn's own environment (TensorFlow 2.15, numpy < 2), never in tfmusictag's;
+``make musicnn-reference`` builds it in ``.venv-musicnn`` (pinned: tensorflow-cpu 2.15.1, numpy
+1.26.4, librosa 0.11.0, soundfile 0.14.0, soxr 1.1.0, musicnn 0.1.0)::
 
-    python3 -m venv /tmp/musicnn-ref
-    /tmp/musicnn-ref/bin/pip install tensorflow-cpu==2.15.1 "numpy<2" librosa soundfile
-    /tmp/musicnn-ref/bin/pip install --no-deps musicnn==0.1.0
-    /tmp/musicnn-ref/bin/python tests/reference/musicnn_reference.py OUT.npz AUDIO [AUDIO ...]
+    make musicnn-reference
+    .venv-musicnn/bin/python tests/reference/musicnn_reference.py OUT.npz AUDIO [AUDIO ...]
 
 For every audio file and model it stores ``<stem>/<model>/taggram`` (patches × 50, what
 ``musicnn.extractor.extractor`` returns), ``<stem>/<model>/penultimate`` (musicnn models) and
 ``<stem>/log_mel`` (the first 400 frames of ``musicnn.extractor.batch_data``'s spectrogram),
 plus the versions used. ``tests/fixtures/musicnn_reference.npz`` was made from
-``tests/fixtures/demo_excerpt_22k.flac`` with this script.
+``tests/fixtures/demo_excerpt_22k.flac`` (12 s of a demo-catalog track, 22.05 kHz mono) with this
+script, ``tests/fixtures/musicnn_reference_bensound.npz`` (taggrams only) from the four MP3 clips in
+``../shared/pretrained/choi2016/audio/``.
 """
 
 import os
