@@ -74,7 +74,7 @@ def test_fast_inference_block_equals_the_direct_form():
     x = tf.constant(rng.normal(0, 1, (2, 193, 96, 1)), tf.float32)
     for conv, norm in layer.timbral + layer.temporal:
         direct = tf.reduce_max(norm(conv(x), training=False), axis=2)
-        np.testing.assert_allclose(_conv_bn_max(conv, norm, x, False), direct, atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(_conv_bn_max(conv, norm, x), direct, atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("layer_cls,dim", [(MusicnnCNN, 1506), (MusicnnVGG, 256)])
@@ -362,3 +362,13 @@ def test_training_front_end_equals_the_direct_form_with_its_gradients():
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3 * float(tf.reduce_max(tf.abs(a))))
     np.testing.assert_allclose(m2, m1, rtol=1e-6)
     np.testing.assert_allclose(v2, v1, rtol=1e-5)
+
+
+def test_cli_lists_models_and_reports_errors_without_a_traceback(tmp_path):
+    env = {**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    listed = subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "list"], env=env, capture_output=True,
+                            text=True, check=True)
+    assert all(name in listed.stdout for name in pretrained.names())
+    bad = subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "download", "choi2016",
+                          f"--from={tmp_path}"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr

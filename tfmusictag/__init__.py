@@ -9,19 +9,21 @@ Submodules are imported on first use, so ``import tfmusictag`` stays cheap:
 
 * :mod:`tfmusictag.audio` — decode any audio file to mono float32 (soundfile + soxr).
 * :mod:`tfmusictag.features` — Keras layers: log-mel, MFCC, PCA whitening, segments.
-* :mod:`tfmusictag.reduction`, :mod:`tfmusictag.temporal`, :mod:`tfmusictag.classifier` — the stages.
+* :mod:`tfmusictag.reduction`, :mod:`tfmusictag.temporal`, :mod:`tfmusictag.classifier` — the stages;
+  :mod:`tfmusictag.musicnn` — musicnn's CNNs as reductions.
+* :mod:`tfmusictag.pretrained` — musicnn's MagnaTagATune/MSD and Choi et al.'s MSD models, converted.
 * :mod:`tfmusictag.tagger`, :mod:`tfmusictag.variants` — the model and the thesis's variants.
 * :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.metrics` — data, training, evaluation.
 * :mod:`tfmusictag.errors` — the error types.
 
-Programs: ``python -m tfmusictag.train | evaluate | export | predict | demo``.
+Programs: ``python -m tfmusictag.train | evaluate | export | predict | demo | transfer_demo | pretrained``.
 """
 
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["audio", "features", "errors", "constants", "reduction", "temporal", "classifier", "tagger",
-           "variants", "data", "training", "metrics", "registry"]
+__all__ = ["audio", "features", "errors", "constants", "reduction", "musicnn", "temporal", "classifier", "tagger",
+           "variants", "data", "training", "metrics", "registry", "pretrained"]
 
 
 def __getattr__(name):

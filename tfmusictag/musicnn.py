@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction import REDUCTIONS, ReductionConfig
+from tfmusictag.reduction import REDUCTIONS, ReductionConfig, build_conv_blocks
 
 __all__ = ["MusicnnCNN", "MusicnnVGG"]
 
@@ -51,19 +51,17 @@ def _chunked(fn, x, chunk=PATCH_CHUNK):
     return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:n]
 
 
-def _conv_bn_max(conv, norm, x, training):
-    """``max over frequency of BN(ReLU(conv(x)))`` — musicnn's timbral and temporal blocks.
+def _conv_bn_max(conv, norm, x):
+    """``max over frequency of BN(ReLU(conv(x)))`` at inference — musicnn's front-end blocks.
 
     At inference batch norm is a per-filter affine map ``s·v + t`` and ReLU is monotonic, so the
     maximum over frequency commutes with both once the sign of ``s`` is known: it is
     ``s·ReLU(max z + b) + t`` where ``s ≥ 0`` and ``s·ReLU(min z + b) + t`` where ``s < 0``
     (``z``: the convolution without bias). The full-size feature map is then read twice
     (max, min) instead of being written and read by bias, ReLU, batch norm and the pooling; the
-    result is the same up to float rounding. In training batch norm uses the batch's statistics
-    of the full map, so the direct form is kept.
+    result is the same up to float rounding. (In training batch norm uses the statistics of the
+    full map, so :meth:`MusicnnCNN._front_train` keeps the direct form.)
     """
-    if training:
-        return tf.reduce_max(norm(conv(x), training=True), axis=2)
     z = conv.convolution_op(x, conv.kernel)
     scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
     shift = norm.beta - norm.moving_mean * scale
@@ -165,8 +163,8 @@ class MusicnnCNN(keras.layers.Layer):
     def _front_infer(self, x):
         x = self.input_norm(x, training=False)  # (N, frames, mels, 1)
         padded = tf.pad(x, _TIME_PAD)  # 'same' in time, 'valid' in frequency
-        return ([_conv_bn_max(conv, norm, padded, False) for conv, norm in self.timbral]
-                + [_conv_bn_max(conv, norm, x, False) for conv, norm in self.temporal])
+        return ([_conv_bn_max(conv, norm, padded) for conv, norm in self.timbral]
+                + [_conv_bn_max(conv, norm, x) for conv, norm in self.temporal])
 
     def _front_train(self, x):
         """The front end in training, written so that no gradient flows into the spectrogram.
@@ -249,14 +247,8 @@ class MusicnnVGG(keras.layers.Layer):
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
-        self._dim = self.output_dim(n_mels, n_frames)
-        shape = (None, n_frames, n_mels, 1)
-        self.input_norm.build(shape)
-        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            norm.build(shape)
-            shape = pool.compute_output_shape(shape)
+        self.output_dim(n_mels, n_frames)
+        build_conv_blocks(self.input_norm, self.convs, self.norms, self.pooling, (None, n_frames, n_mels, 1))
 
     def call(self, segments, frame_mask, training=None):
         shape = tf.shape(segments)

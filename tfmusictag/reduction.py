@@ -168,6 +168,18 @@ class FrameReduction(keras.layers.Layer):
         return cls(frame_layer=None if layer is None else keras.saving.deserialize_keras_object(layer), **config)
 
 
+def build_conv_blocks(input_norm, convs, norms, pooling, shape):
+    """Build ``input_norm`` then each (conv → norm → pool) block from ``shape``; returns the
+    shape after the last pool (shared by the CNNs of this module and :mod:`tfmusictag.musicnn`)."""
+    input_norm.build(shape)
+    for conv, norm, pool in zip(convs, norms, pooling):
+        conv.build(shape)
+        shape = conv.compute_output_shape(shape)
+        norm.build(shape)
+        shape = pool.compute_output_shape(shape)
+    return shape
+
+
 @REDUCTIONS.register("mfcc")
 def _build_mfcc(config: ReductionConfig, name):
     return FrameReduction(MFCC(config.mfcc.n_mfcc, name="mfcc"), name=name)
@@ -267,13 +279,7 @@ class ChoiCNN(keras.layers.Layer):
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
         self.output_dim(n_mels, n_frames)
-        shape = (None, n_mels, n_frames, 1)
-        self.input_norm.build(shape)
-        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            norm.build(shape)
-            shape = pool.compute_output_shape(shape)
+        build_conv_blocks(self.input_norm, self.convs, self.norms, self.pooling, (None, n_mels, n_frames, 1))
 
     def call(self, segments, frame_mask, training=None):
         shape = tf.shape(segments)
@@ -364,13 +370,8 @@ class ChoiCRNN(keras.layers.Layer):
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
-        shape = (None, n_mels, n_frames + 2 * self.time_pad, 1)
-        self.input_norm.build(shape)
-        for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            norm.build(shape)
-            shape = pool.compute_output_shape(shape)
+        build_conv_blocks(self.input_norm, self.convs, self.norms, self.pooling,
+                          (None, n_mels, n_frames + 2 * self.time_pad, 1))
         h, w = self._map_shape(n_mels, n_frames)
         seq = (None, w, h * self.filters[-1])
         for gru in self.grus:

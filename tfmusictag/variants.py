@@ -3,6 +3,8 @@
 "Black-box" (Sec. 3.2.2) means the stage's weights come from a source-task model and stay
 frozen on the target task: the variant lists those groups in ``freeze``. The weights themselves
 are loaded by training's ``--init_from`` (a trained source model or a converted pretrained one).
+"CNN" is the thesis's Alg. 20 network by default; with ``--init_from=MTT_musicnn`` (or another
+pretrained name) the variant takes the source's CNN instead (``training.transfer_config``).
 
 | name | thesis | reduction | temporal | frozen |
 |---|---|---|---|---|

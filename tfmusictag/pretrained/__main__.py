@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags
 
@@ -43,16 +44,25 @@ def main(argv):
         return 0
     if len(args) != 1:
         raise app.UsageError(f"{command} takes exactly one name")
+    try:
+        _run(command, args[0])
+    except (OSError, ValueError, RuntimeError) as exc:  # ParameterError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(command, name):
+    from tfmusictag import pretrained
+
     if command == "download":
-        print(pretrained.download(args[0], getattr(FLAGS, "from")))
+        print(pretrained.download(name, getattr(FLAGS, "from")))
     elif command == "convert":
-        print(pretrained.convert(args[0], force=FLAGS.force))
+        print(pretrained.convert(name, force=FLAGS.force))
     else:
         from tfmusictag.export import export_saved_model
 
-        model = pretrained.load(args[0])
-        print(export_saved_model(model, FLAGS.base, FLAGS.name or args[0].lower(), FLAGS.version))
-    return 0
+        print(export_saved_model(pretrained.load(name), FLAGS.base, FLAGS.name or name.lower(), FLAGS.version))
 
 
 if __name__ == "__main__":

@@ -80,8 +80,12 @@ def download(from_path: Optional[str] = None, quiet: bool = False) -> str:
         else:
             if not quiet:
                 print(f"fetching {UPSTREAM + fname}")
-            with urllib.request.urlopen(UPSTREAM + fname, timeout=60) as r, open(target + ".part", "wb") as f:
-                shutil.copyfileobj(r, f)
+            try:
+                with urllib.request.urlopen(UPSTREAM + fname, timeout=60) as r, open(target + ".part", "wb") as f:
+                    shutil.copyfileobj(r, f)
+            except OSError as exc:
+                raise RuntimeError(f"could not fetch {UPSTREAM + fname} ({exc}); download it yourself and pass "
+                                   f"--from=<folder holding {fname}>") from None
         got = store.sha256(target + ".part")
         if got != digest:
             os.remove(target + ".part")
