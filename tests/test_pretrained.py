@@ -372,3 +372,19 @@ def test_cli_lists_models_and_reports_errors_without_a_traceback(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "download", "choi2016",
                           f"--from={tmp_path}"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@needs_musicnn
+def test_a_converted_model_from_another_conversion_version_is_converted_again(tmp_path, monkeypatch):
+    weights = mn._root()
+    monkeypatch.setenv("TFMUSICTAG_HOME", str(tmp_path))
+    os.symlink(weights, tmp_path / "musicnn-0.1.0")
+    path = pretrained.convert("MTT_vgg")
+    info = os.path.join(path, "source.json")
+    with open(info) as f:
+        assert json.load(f)["conversion"] == pretrained.CONVERSION
+    with open(info, "w") as f:
+        json.dump({"conversion": pretrained.CONVERSION - 1}, f)  # as left by an older tfmusictag
+    pretrained.convert("MTT_vgg")
+    with open(info) as f:
+        assert json.load(f)["conversion"] == pretrained.CONVERSION

@@ -30,15 +30,18 @@ command that takes a model directory takes a pretrained name as well::
 
 from __future__ import annotations
 
+import json
 import os
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import choi2016, musicnn, store
 
-__all__ = ["SOURCES", "names", "is_pretrained", "download", "convert", "model_path", "load", "resolve"]
+__all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load"]
 
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
+#: Version of the conversion: a converted model made by another version is converted again.
+CONVERSION = 1
 
 
 def names():
@@ -64,12 +67,21 @@ def download(source: str, from_path: str = None, quiet: bool = False) -> str:
     return SOURCES[source].download(from_path, quiet=quiet)
 
 
+def _converted_version(target: str):
+    try:
+        with open(os.path.join(target, "source.json")) as f:
+            return json.load(f).get("conversion") if os.path.exists(os.path.join(target, "model.keras")) else None
+    except (OSError, ValueError):
+        return None
+
+
 def convert(name: str, force: bool = False) -> str:
-    """Convert ``name`` into a model directory (once; ``force`` redoes it); returns its path."""
+    """Convert ``name`` into a model directory (once per :data:`CONVERSION`; ``force`` redoes it);
+    returns its path."""
     target = store.model_dir(name)
-    if force or not os.path.exists(os.path.join(target, "model.keras")):
+    if force or _converted_version(target) != CONVERSION:
         module = _source(name)
-        store.save_model_dir(module.convert(name), target, module.source_info(name))
+        store.save_model_dir(module.convert(name), target, {**module.source_info(name), "conversion": CONVERSION})
     return target
 
 
@@ -77,8 +89,6 @@ def model_path(name_or_path: str) -> str:
     """A model directory for a pretrained name (converted on first use) or an existing path."""
     return convert(name_or_path) if is_pretrained(name_or_path) and not os.path.exists(name_or_path) else name_or_path
 
-
-resolve = model_path
 
 
 def load(name: str):
