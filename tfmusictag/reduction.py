@@ -25,8 +25,8 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.features import MFCC, PCAWhitening
 from tfmusictag.registry import Registry
 
-__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig", "REDUCTIONS",
-           "build_reduction", "FrameReduction", "ChoiCNN", "ChoiCRNN"]
+__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
+           "REDUCTIONS", "build_reduction", "build_conv_blocks", "FrameReduction", "ChoiCNN", "ChoiCRNN"]
 
 _PACKAGE = "tfmusictag"
 
@@ -73,7 +73,8 @@ class CNNConfig:
 @dataclasses.dataclass(frozen=True)
 class MusicnnConfig:
     """musicnn (Pons & Serra 2019, :class:`~tfmusictag.musicnn.MusicnnCNN`); defaults are the
-    released ``MTT_musicnn``/``MSD_musicnn`` sizes (``midend_filters=512`` for ``MSD_musicnn_big``)."""
+    released ``MTT_musicnn``/``MSD_musicnn`` sizes (``MSD_musicnn_big``, not in the PyPI sdist, has 512
+    mid-end filters)."""
 
     n_mels: int = 96
     frontend_filters: float = 1.6
