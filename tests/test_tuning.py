@@ -43,3 +43,34 @@ def test_bad_search_names():
         ThesisHyperModel("depth", ["a"])
     with pytest.raises(ParameterError, match="grid names"):
         ThesisHyperModel("lstm", ["a"], grid={"Z": [1]})
+
+
+def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path):
+    """Tables 4.7-4.8 on a source CNN: every trial starts from the converted MagnaTagATune model."""
+    import numpy as np
+
+    from tfmusictag.pretrained import musicnn
+
+    try:
+        musicnn.weights_dir("MTT_vgg")
+    except FileNotFoundError:
+        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    data_dir, builder = demo_tiny
+    names = data.tag_names(builder)
+    hm = ThesisHyperModel("learning_rate", names, steps=1, init_from="MTT_vgg",
+                          grid={"cnn_low_lr": [0.0], "cnn_low_step": [10], "cnn_high_lr": [1e-4], "cnn_high_step": [10]},
+                          overrides={"temporal.lstm.units": 8, "classifier.hidden": 8})
+    assert hm.front_end.sample_rate == 16000
+    import keras_tuner as kt
+
+    model = hm.build(kt.HyperParameters())
+    np.testing.assert_array_equal(model.reduction.convs[0].kernel.numpy(), hm.source.reduction.convs[0].kernel.numpy())
+
+    def pipe(split):
+        ds, _ = data.load_split("demo_catalog/tiny", split, data_dir)
+        return data.track_pipeline(ds, names, front_end=hm.front_end, config=data.PipelineConfig(
+            batch_size=2, shuffle_buffer=0, cache="", max_seconds=7.0))
+
+    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path))
+    trials = tuner.oracle.get_best_trials(num_trials=5)
+    assert len(trials) == 1 and 0 <= trials[0].score <= 1

@@ -8,7 +8,9 @@ A hypermodel only maps ``hp`` onto the package's own builders (``variant_config`
 the trainer's per-group optimizers); ``fit`` fits the unsupervised stages, runs the supervised
 steps and returns the validation set's weighted ROC-AUC, the thesis's criterion
 (``val_weighted_auc``, to maximise). The thesis's grids are the defaults; pass ``grid`` to search
-smaller ones.
+smaller ones. ``init_from`` starts every trial from a source-task model, e.g. the pretrained
+MagnaTagATune CNN (``'MTT_musicnn'``): the thesis's learning-rate searches (Tables 4.7–4.8) fine-tune
+a source CNN; feed the trials batches made with :attr:`ThesisHyperModel.front_end`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Dict, Sequence
 import keras_tuner as kt
 
 from tfmusictag.errors import ParameterError
+from tfmusictag.features import get_front_end
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import (GroupSchedule, LearningRates, evaluate_model, fit_unsupervised, group_optimizers,
-                                 make_train_step)
+                                 load_trained, make_train_step, transfer_config, transfer_weights)
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
@@ -49,10 +52,13 @@ class ThesisHyperModel(kt.HyperModel):
         variant: replaces the search's variant.
         steps: supervised steps per trial.
         learning_rates: the trainer's defaults for the groups the search does not vary.
+        init_from: a source-task model (pretrained name, model directory or ``.keras`` file)
+            every trial starts from (``train --init_from``'s transfer).
     """
 
     def __init__(self, search: str, tags: Sequence[str], grid: Dict = None, overrides: Dict = None,
-                 variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates()):
+                 variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates(),
+                 init_from: str = None):
         if search not in SEARCHES:
             raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
         super().__init__(name=f"thesis_{search}")
@@ -65,12 +71,25 @@ class ThesisHyperModel(kt.HyperModel):
         self.choices = {**choices, **(grid or {})}
         self.overrides = dict(overrides or {})
         self.learning_rates = learning_rates
+        self.source = load_trained(init_from) if init_from else None
+
+    @property
+    def front_end(self):
+        """The front end the trials' models take (the source's when ``init_from`` is given)."""
+        if self.source is not None:
+            return self.source.front_end.front_end
+        return get_front_end(variant_config(self.variant, self.tags, self.overrides).front_end)
 
     def build(self, hp):
         values = {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
         overrides = dict(self.overrides)
         overrides.update({_PATHS[k]: v for k, v in values.items() if k in _PATHS})
-        return TrackTagger(variant_config(self.variant, self.tags, overrides), name=self.variant)
+        config = variant_config(self.variant, self.tags, overrides)
+        if self.source is None:
+            return TrackTagger(config, name=self.variant)
+        model = TrackTagger(transfer_config(config, self.source.tagger_config), name=self.variant)
+        transfer_weights(self.source, model)
+        return model
 
     def _learning_rates(self, hp) -> LearningRates:
         lr = self.learning_rates
