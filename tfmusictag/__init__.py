@@ -16,7 +16,8 @@ Submodules are imported on first use, so ``import tfmusictag`` stays cheap:
 * :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.metrics` — data, training, evaluation.
 * :mod:`tfmusictag.errors` — the error types.
 
-Programs: ``python -m tfmusictag.train | evaluate | export | predict | demo | transfer_demo | pretrained``.
+Programs: ``python -m tfmusictag.train | evaluate | export | predict | tune | demo | transfer_demo |
+pretrained``.
 """
 
 import importlib

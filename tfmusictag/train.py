@@ -10,7 +10,7 @@ Examples::
 
     python -m tfmusictag.train --dataset=demo_catalog/small --variant=mfcc_bof --model_dir=runs/bof
     python -m tfmusictag.train --model_dir=runs/bof --resume          # after a crash or kill
-    python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=runs/source_cnn \\
+    python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn \\
         --set learning_rates.classifier.learning_rate=0.0001 --model_dir=runs/target
 """
 
@@ -33,7 +33,8 @@ def define_flags():
     flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
     flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
-    flags.DEFINE_string("init_from", None, "A trained source model (model directory or .keras) to transfer from.")
+    flags.DEFINE_string("init_from", None, "A source model to transfer from: a pretrained name (MTT_musicnn, ...), a "
+                        "model directory or a .keras file.")
     flags.DEFINE_multi_string("set", [], "Override a config field: path=value (JSON value).")
     flags.DEFINE_bool("resume", False, "Continue the run found in --model_dir.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")

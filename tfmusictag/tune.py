@@ -1,0 +1,90 @@
+"""``python -m tfmusictag.tune``: the thesis's KerasTuner grid searches from the command line.
+
+Runs one of :data:`tfmusictag.tuning.hypermodels.SEARCHES` — ``classifier`` (Z × H, Table 4.3),
+``lstm`` (T × p, Table 4.4), ``learning_rate`` (η and steps of CNN layers 1–2 and 3–5, Tables
+4.5–4.8) — with KerasTuner's ``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
+``--eval_split``. Prints every trial and the best, and writes ``best.json`` to ``--directory``
+(KerasTuner's own trial records are kept there too, so an interrupted search continues).
+
+Examples::
+
+    python -m tfmusictag.tune --search=classifier --dataset=demo_catalog/small \\
+        --grid=Z=64,128,256 --grid=H=64,128 --steps=300 --directory=runs/tune_zh
+    python -m tfmusictag.tune --search=learning_rate --init_from=MTT_musicnn --set max_seconds=15 \\
+        --grid=cnn_low_lr=0,1e-5 --grid=cnn_high_lr=1e-4 --grid=cnn_low_step=10000 \\
+        --grid=cnn_high_step=10000 --steps=100 --directory=runs/tune_lr
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_enum("search", None, ["classifier", "lstm", "learning_rate"], "Which of the thesis's searches.")
+    flags.DEFINE_string("dataset", "demo_catalog/small", "TFDS name.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset.")
+    flags.DEFINE_string("train_split", "train", "Split the trials train on.")
+    flags.DEFINE_string("eval_split", "validation", "Split the trials are scored on.")
+    flags.DEFINE_multi_string("grid", [], "name=v1,v2,... replaces the thesis's choices for one hyper-parameter.")
+    flags.DEFINE_multi_string("set", [], "Fixed model override path=value (e.g. temporal.bof.epochs=2); "
+                                         "max_seconds=S crops training tracks.")
+    flags.DEFINE_string("variant", None, "Replaces the search's variant.")
+    flags.DEFINE_string("init_from", None, "Start every trial from this source model (pretrained name or run).")
+    flags.DEFINE_integer("steps", 1000, "Supervised steps per trial.")
+    flags.DEFINE_integer("batch_size", 8, "Tracks per batch.")
+    flags.DEFINE_string("directory", None, "Where KerasTuner keeps the trials, and best.json.")
+    flags.DEFINE_bool("overwrite", False, "Start the search afresh.")
+
+
+def parse_grid(items):
+    """``["Z=64,128", "p=0,0.3"]`` → ``{"Z": [64, 128], "p": [0, 0.3]}`` (JSON numbers or strings)."""
+    grid = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise app.UsageError(f"--grid {item!r} must look like name=v1,v2")
+        grid[name.strip()] = [json.loads(v) if v.strip()[:1] in "-0123456789." else v.strip() for v in values.split(",")]
+    return grid
+
+
+def main(argv):
+    del argv
+    if not FLAGS.search or not FLAGS.directory:
+        raise app.UsageError("--search and --directory are required")
+    from tfmusictag import data
+    from tfmusictag.train import parse_set
+    from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search
+
+    overrides = parse_set(FLAGS.set)
+    max_seconds = overrides.pop("max_seconds", None)
+    train_ds, tags = data.load_split(FLAGS.dataset, FLAGS.train_split, FLAGS.data_dir, manual_dir=FLAGS.manual_dir)
+    eval_ds, _ = data.load_split(FLAGS.dataset, FLAGS.eval_split, FLAGS.data_dir, manual_dir=FLAGS.manual_dir)
+    hm = ThesisHyperModel(FLAGS.search, tags, grid=parse_grid(FLAGS.grid), overrides=overrides, variant=FLAGS.variant,
+                          steps=FLAGS.steps, init_from=FLAGS.init_from)
+
+    def batches(ds, seconds):
+        return data.track_pipeline(ds, tags, front_end=hm.front_end, config=data.PipelineConfig(
+            batch_size=FLAGS.batch_size, shuffle_buffer=0, cache="", max_seconds=seconds))
+
+    tuner = grid_search(hm, batches(train_ds, max_seconds), batches(eval_ds, None), FLAGS.directory, FLAGS.overwrite)
+    trials = tuner.oracle.get_best_trials(num_trials=10 ** 6)
+    names = sorted(hm.choices)
+    print("| " + " | ".join(names) + " | weighted ROC-AUC |")
+    print("|" + "---|" * (len(names) + 1))
+    for t in trials:
+        print("| " + " | ".join(str(t.hyperparameters.get(n)) for n in names) + f" | {t.score:.4f} |")
+    best = {"search": FLAGS.search, "dataset": FLAGS.dataset, "eval_split": FLAGS.eval_split,
+            "best": trials[0].hyperparameters.values, "weighted_roc_auc": trials[0].score, "trials": len(trials)}
+    with open(os.path.join(FLAGS.directory, "best.json"), "w") as f:
+        json.dump(best, f, indent=2)
+    print(json.dumps(best))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
