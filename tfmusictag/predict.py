@@ -67,7 +67,7 @@ class Tagger:
             model = load_trained(path)
             self.tags, self.front_end = list(model.tags), model.front_end.front_end
             seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
-            # One trace each for every length (like the SavedModel's signatures); the model's code
+            # One trace for all lengths (like the SavedModel's signatures); the model's code
             # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
             wave = [tf.TensorSpec([None, None], tf.float32)]
             spec = [tf.TensorSpec([None, None, self.front_end.n_mels], tf.float32), tf.TensorSpec([None], tf.int32)]
