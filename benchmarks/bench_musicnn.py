@@ -4,7 +4,7 @@ Both tag the same whole real recordings (the three longest tracks of Debian's
 ``wesnoth-1.16-music``, 6–9 min, Ogg Vorbis 44.1 kHz stereo), in one run:
 
 * the original: ``musicnn.extractor.extractor(file, model='MTT_musicnn')`` per file, in musicnn's
-  own virtual environment (``--musicnn_python``; recipe in ``tests/reference/musicnn_reference.py``),
+  own virtual environment (``--musicnn_python``; ``make musicnn-reference`` builds it),
   timed per call inside that process. musicnn rebuilds its graph on every call; that fixed cost
   (timed on a 3 s clip) is reported, and a ratio without it too;
 * tfmusictag: ``predict_files(files, 'MTT_musicnn', timeline=True)`` — parallel decoding, the
@@ -15,7 +15,8 @@ Runs alternate (ours, original, ours, original); the best of each is kept.
 
 Usage::
 
-    python benchmarks/bench_musicnn.py --musicnn_python /tmp/musicnn-ref/bin/python
+    make musicnn-reference      # builds .venv-musicnn (or: make bench, which runs this script)
+    .venv/bin/python benchmarks/bench_musicnn.py --musicnn_python .venv-musicnn/bin/python
 """
 
 import argparse
