@@ -388,3 +388,11 @@ def test_a_converted_model_from_another_conversion_version_is_converted_again(tm
     pretrained.convert("MTT_vgg")
     with open(info) as f:
         assert json.load(f)["conversion"] == pretrained.CONVERSION
+
+
+def test_predict_with_an_unknown_model_says_so_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tfmusictag.predict", "--model=no_such_model", EXCERPT],
+                         env={**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "'no_such_model' is not a trained model" in out.stderr and "MTT_musicnn" in out.stderr

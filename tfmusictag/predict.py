@@ -189,9 +189,14 @@ def main(argv):
     if not FLAGS.model:
         raise app.UsageError("--model is required")
     out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
+    from tfmusictag.errors import ParameterError
+
     try:
         ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
                                    stream_above_minutes=FLAGS.stream_above_minutes)
+    except (ParameterError, FileNotFoundError) as exc:  # the model cannot be loaded; files are reported one by one
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if out is not sys.stdout:
             out.close()

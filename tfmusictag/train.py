@@ -15,6 +15,7 @@ Examples::
 """
 
 import json
+import sys
 
 from absl import app, flags, logging
 
@@ -78,9 +79,14 @@ def main(argv):
         return
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required")
+    from tfmusictag.errors import ParameterError
     from tfmusictag.training import train
 
-    report = train(resolve_config(), FLAGS.model_dir, resume=FLAGS.resume, progress=FLAGS.progress)
+    try:
+        report = train(resolve_config(), FLAGS.model_dir, resume=FLAGS.resume, progress=FLAGS.progress)
+    except (ParameterError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.info("done: weighted ROC-AUC %.4f on %d tracks", report["weighted_roc_auc"], report["tracks"])
     print(json.dumps({k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}))
 

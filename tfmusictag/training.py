@@ -150,7 +150,10 @@ def load_trained(path: str) -> TrackTagger:
         raise ParameterError(f"{path} holds neither model.keras nor model_config.json with checkpoints/")
     if path.endswith(".keras") and os.path.exists(path):
         return keras.saving.load_model(path)
-    raise ParameterError(f"init_from={path!r}: no trained model there (a model directory or a .keras file)")
+    from tfmusictag.pretrained import names
+
+    raise ParameterError(f"{path!r} is not a trained model: expected a model directory, a .keras file or a "
+                         f"pretrained model name ({', '.join(names())})")
 
 
 #: Reductions that turn a segment into one vector with a CNN: interchangeable as the "CNN" of the
