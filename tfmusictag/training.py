@@ -336,13 +336,14 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     fe = model.front_end.front_end
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
-    features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
     cached_segments = frozen_segment_reduction(model)
-    if cached_segments:  # black-box CNN: its output, once per track (filled on first use, after the
-        # weights are transferred or restored below)
-        features = segment_features(model, features)
+    if cached_segments:  # black-box CNN: its output is cached once per track (filled on first use, after
+        # the weights are transferred or restored below) in place of the log-mel, which is then not kept
+        features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
+                                                               dataclasses.replace(pipe, cache=None)))
         batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
     else:
+        features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
         batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
     with open(os.path.join(model_dir, "train_config.json"), "w") as f:
         json.dump(config.to_dict(), f, indent=2)
