@@ -52,7 +52,7 @@ def make_tfmusictag_runner():
     import tensorflow as tf
 
     from tfmusictag import audio
-    from tfmusictag.features import LogMelSpectrogram
+    from tfmusictag.frontend import LogMelSpectrogram
 
     layer = LogMelSpectrogram()
     log_mel = tf.function(lambda a: layer(a[None])[0], input_signature=[tf.TensorSpec([None], tf.float32)])
@@ -94,7 +94,7 @@ if which == "librosa":
 else:
     import tensorflow as tf
     from tfmusictag import audio
-    from tfmusictag.features import LogMelSpectrogram
+    from tfmusictag.frontend import LogMelSpectrogram
     layer = LogMelSpectrogram()
     layer(np.zeros((1, 12000), np.float32))
     base = rss_mb()

@@ -48,7 +48,7 @@ def run_original(python, model, files):
 
 
 def run_ours(model, files):
-    from tfmusictag.predict import predict_files
+    from tfmusictag.cli.predict import predict_files
 
     out = io.StringIO()
     t = time.perf_counter()

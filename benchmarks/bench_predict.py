@@ -37,8 +37,9 @@ def ensure_model(path):
     target = os.path.join(work, "saved_models", "bench_tagger", "1")
     if os.path.exists(target):
         return target
-    from tfmusictag.export import export_saved_model
-    from tfmusictag.training import TrainConfig, load_trained, train
+    from tfmusictag.serving import export_saved_model
+    from tfmusictag.pretrained import load_model as load_trained
+    from tfmusictag.training import TrainConfig, train
 
     run = os.path.join(work, "bench_run")
     cfg = TrainConfig(dataset="demo_catalog/tiny", data_dir=os.path.join(work, "tfds"), variant="mfcc_bof",
@@ -76,7 +77,7 @@ def main():
     args = ap.parse_args()
 
     from tfmusictag import audio
-    from tfmusictag.predict import predict_files
+    from tfmusictag.cli.predict import predict_files
 
     files = fetch()
     if args.max_tracks:

@@ -89,7 +89,7 @@ def test_offset_and_duration(format_files):
 
 @pytest.mark.parametrize("signal", ["silence", "dc", "clipped"])
 def test_silence_dc_and_clipping_are_valid(audio_dir, signal):
-    from tfmusictag.features import LogMelSpectrogram
+    from tfmusictag.frontend import LogMelSpectrogram
 
     n = 12000 * 3
     x = {"silence": np.zeros(n), "dc": np.full(n, 0.25),
@@ -220,17 +220,31 @@ def test_audio_dataset_reports_bad_files_and_keeps_the_rest(format_files, tmp_pa
              str(tmp_path / "missing.ogg"), format_files["opus-48k-stereo"]]
     out = list(audio.audio_dataset(paths, num_parallel_calls=2).as_numpy_iterator())
     assert [o["path"].decode() for o in out] == paths  # order kept
-    errs = [o["error"].decode() for o in out]
-    assert errs[0] == errs[2] == errs[5] == ""
-    assert errs[1].startswith("UnsupportedAudioFormatError: ") and str(broken) in errs[1]
-    assert errs[3].startswith("EmptyAudioFileError: ") and str(empty) in errs[3]
-    assert errs[4].startswith("AudioFileNotFoundError: ")
+    errs = [audio.error_from(o["path"], o["error_type"], o["error_reason"]) for o in out]
+    assert errs[0] is None and errs[2] is None and errs[5] is None
+    assert type(errs[1]) is errors.UnsupportedAudioFormatError and errs[1].path == str(broken)
+    assert type(errs[3]) is errors.EmptyAudioFileError and errs[3].path == str(empty)
+    assert type(errs[4]) is errors.AudioFileNotFoundError
     np.testing.assert_array_equal(out[0]["audio"], audio.load(paths[0]))
     assert out[1]["audio"].shape == (0,)
     with pytest.raises(errors.EmptyAudioFileError) as e:
-        audio.raise_for_error(out[3]["error"])
+        audio.raise_for_error(out[3])
     assert e.value.path == str(empty) and e.value.reason == "the file has 0 bytes"
-    audio.raise_for_error(out[0]["error"])  # no error: no exception
+    audio.raise_for_error(out[0])  # no error: no exception
+
+
+def test_typed_errors_survive_paths_with_separators(tmp_path):
+    """The error's path and reason travel as separate tensors: a path containing ': ' (or any
+    text) comes back exactly, and so does the error class."""
+    folder = tmp_path / "Artist: Album: Live"
+    folder.mkdir()
+    bad = folder / "01: Intro: Part 1.flac"
+    bad.write_bytes(b"fLaC but not really")
+    (item,) = audio.audio_dataset([str(bad)]).as_numpy_iterator()
+    with pytest.raises(errors.AudioFileError) as e:
+        audio.raise_for_error(item)
+    assert e.value.path == str(bad) and str(bad) in str(e.value)
+    assert type(e.value) in errors.AUDIO_ERROR_TYPES and type(e.value) is not errors.AudioFileError
 
 
 def test_iter_audio_files(format_files, audio_dir):

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfmusictag import audio, data
 from tfmusictag.datasets.demo_catalog import compose
-from tfmusictag.features import LogMelSpectrogram
+from tfmusictag.frontend import LogMelSpectrogram
 
 
 def test_demo_catalog_tags_are_exact_and_balanced(demo_tiny):
@@ -43,7 +43,7 @@ def test_pipeline_batches_whole_tracks_with_exact_lengths(demo_tiny):
         for i, tid in enumerate(inputs["track_id"]):
             ex = examples[tid]
             y = audio.decode(ex["audio"], tid.decode())
-            n = layer.front_end.num_frames(len(y))
+            n = layer.config.num_frames(len(y))
             assert inputs["num_frames"][i] == n
             np.testing.assert_allclose(inputs["log_mel"][i, :n], layer(y[None])[0].numpy(), atol=1e-4)
             assert (inputs["log_mel"][i, n:] == np.float32(np.log(1e-10))).all()

@@ -1,4 +1,4 @@
-"""tfmusictag.features: agreement with librosa, frame counts, PCA whitening, segments, serialisation.
+"""tfmusictag.frontend and tfmusictag.reduction.frame: agreement with librosa, frame counts, PCA whitening, segments, serialisation.
 
 Tolerances (float32 TensorFlow against librosa's float32/float64 reference, signals that stay
 well above the log floor): natural-log mel |Δ| <= 1e-3, dB |Δ| <= 1e-2 dB, log10(1+C·x) |Δ| <= 1e-3,
@@ -17,7 +17,8 @@ import pytest
 import tensorflow as tf
 
 from tfmusictag import constants, errors
-from tfmusictag.features import (FRONT_ENDS, MFCC, LogMelSpectrogram, PCAWhitening, SegmentFrames,
+from tfmusictag.reduction import MFCC, PCAWhitening
+from tfmusictag.frontend import (FRONT_ENDS, LogMelSpectrogram, SegmentFrames,
                                  hz_to_mel, mel_filterbank, mel_to_hz)
 
 SR = 12000
@@ -106,7 +107,7 @@ def test_mfcc_matches_librosa():
                                                    (512, False, 1), (511, False, 0)])
 def test_frame_counts(samples, center, frames):
     layer = LogMelSpectrogram(center=center)
-    assert layer.front_end.num_frames(samples) == frames
+    assert layer.config.num_frames(samples) == frames
     assert layer.num_frames(tf.constant(samples)).numpy() == frames
     assert layer(np.zeros((1, samples), np.float32)).shape == (1, frames, 96)
     assert layer.compute_output_shape((1, samples)) == (1, frames, 96)
@@ -337,10 +338,10 @@ def test_chunked_stft_without_centring_handles_too_short_input():
 @pytest.mark.parametrize("front_end", ["thesis", "musicnn"])
 @pytest.mark.parametrize("seconds,block,chunk", [(0.01, 1000, 7), (3.0, 777, 5), (7.3, 5000, 64), (7.3, 100000, 16)])
 def test_streaming_log_mel_equals_one_call(front_end, seconds, block, chunk):
-    from tfmusictag.features import streaming_log_mel
+    from tfmusictag.frontend import streaming_log_mel
 
     layer = LogMelSpectrogram(front_end)
-    sr = layer.front_end.sample_rate
+    sr = layer.config.sample_rate
     y = music_like(seconds, sr=sr, seed=9)
     blocks = [y[i:i + block] for i in range(0, len(y), block)]
     whole = layer(y[None])[0].numpy()
@@ -350,7 +351,7 @@ def test_streaming_log_mel_equals_one_call(front_end, seconds, block, chunk):
 
 
 def test_streaming_log_mel_refuses_top_db():
-    from tfmusictag.features import streaming_log_mel
+    from tfmusictag.frontend import streaming_log_mel
 
     with pytest.raises(errors.ParameterError, match="top_db"):
         streaming_log_mel([np.zeros(100, np.float32)], lambda w: w, "choi2016")

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfmusictag import errors
 from tfmusictag.classifier import TwoLayerPerceptron
 from tfmusictag.reduction import ChoiCNN, FrameReduction
-from tfmusictag.features import MFCC, PCAWhitening
+from tfmusictag.reduction import MFCC, PCAWhitening
 from tfmusictag.tagger import TaggerConfig, TrackTagger
 from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, kmeans_plus_plus
 from tfmusictag.variants import THESIS_VARIANTS, VARIANTS, build_variant, variant_config

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfmusictag import audio, pretrained
 from tfmusictag.errors import ParameterError
-from tfmusictag.musicnn import MusicnnCNN, MusicnnVGG, _conv_bn_max
+from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG, _conv_bn_max
 from tfmusictag.pretrained import musicnn as mn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -161,7 +161,7 @@ def test_download_rejects_a_wrong_file(tmp_path, monkeypatch):
 
 @needs_musicnn
 def test_front_end_matches_musicnn_log_mel(reference):
-    from tfmusictag.features import LogMelSpectrogram
+    from tfmusictag.frontend import LogMelSpectrogram
 
     y = audio.load(EXCERPT, 16000)
     ours = LogMelSpectrogram("musicnn")(y[None])[0].numpy()
@@ -200,7 +200,7 @@ def test_parity_on_real_mp3s(clip, models):
 
 @needs_musicnn
 def test_converted_model_directory_round_trip(models):
-    from tfmusictag.training import load_trained
+    from tfmusictag.pretrained import load_model as load_trained
 
     path = pretrained.convert("MTT_musicnn")
     assert sorted(os.listdir(path)) == ["model.keras", "model_config.json", "source.json", "tags.txt"]
@@ -214,7 +214,7 @@ def test_converted_model_directory_round_trip(models):
 
 @needs_musicnn
 def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_path, reference):
-    from tfmusictag.export import export_saved_model
+    from tfmusictag.serving import export_saved_model
 
     path = export_saved_model(pretrained.load("MTT_musicnn"), str(tmp_path), "mtt_musicnn")
     wave = audio.load(EXCERPT, 16000)
@@ -235,7 +235,7 @@ def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_pat
 def test_predict_takes_a_pretrained_name_and_reports_a_broken_file(tmp_path, capsys):
     import io
 
-    from tfmusictag.predict import predict_files
+    from tfmusictag.cli.predict import predict_files
 
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"ID3" + b"\0" * 100)
@@ -291,7 +291,7 @@ def _train(data_dir, model_dir, variant, steps, *extra):
 
 @needs_musicnn
 def test_blackbox_transfer_keeps_the_source_cnn_and_trains_the_rest(demo_tiny, tmp_path):
-    from tfmusictag.training import load_trained
+    from tfmusictag.pretrained import load_model as load_trained
 
     data_dir, _ = demo_tiny
     _train(data_dir, tmp_path / "bb", "blackbox_cnn_finetuned_lstm", 3, ("model.temporal.lstm.units", 8),
@@ -304,7 +304,7 @@ def test_blackbox_transfer_keeps_the_source_cnn_and_trains_the_rest(demo_tiny, t
 
 @needs_musicnn
 def test_finetuning_with_layers_1_2_frozen_changes_only_layers_3_5(demo_tiny, tmp_path):
-    from tfmusictag.training import load_trained
+    from tfmusictag.pretrained import load_model as load_trained
 
     data_dir, _ = demo_tiny
     _train(data_dir, tmp_path / "ft", "finetuned_cnn_finetuned_lstm", 2, ("model.temporal.lstm.units", 8),
@@ -330,7 +330,7 @@ def test_a_blackbox_lstm_needs_a_source_with_an_lstm(demo_tiny, tmp_path):
 def test_training_front_end_equals_the_direct_form_with_its_gradients():
     """conv(a·x + b) = a·conv(x) + b·conv(1): same outputs, input-norm gradients and moving
     averages as normalising the input first, without a gradient through the spectrogram."""
-    from tfmusictag.musicnn import _TIME_PAD
+    from tfmusictag.reduction.musicnn import _TIME_PAD
 
     rng = np.random.RandomState(3)
     layer = MusicnnCNN(n_mels=24, frontend_filters=0.1, midend_filters=4)

@@ -132,7 +132,7 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
     """)
     out = json.loads(subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
                                     check=True).stdout.strip().splitlines()[-1])
-    from tfmusictag.training import load_trained
+    from tfmusictag.pretrained import load_model as load_trained
 
     model = load_trained(model_dir)
     expected = model(wav[None]).numpy()
@@ -147,8 +147,8 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
 def test_export_is_atomic(trained, tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from tfmusictag.export import export_saved_model
-    from tfmusictag.training import load_trained
+    from tfmusictag.serving import export_saved_model
+    from tfmusictag.pretrained import load_model as load_trained
 
     model = load_trained(trained[0])
     real_save = tf.saved_model.save
@@ -212,7 +212,7 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(demo_tiny
         run_module("tfmusictag.train", *train_args(data_dir, killed, steps))
     assert "--resume" in e.value.stderr
     run_module("tfmusictag.train", *train_args(data_dir, killed, steps, ["--resume"]))
-    from tfmusictag.training import load_trained
+    from tfmusictag.pretrained import load_model as load_trained
 
     a, b = load_trained(reference), load_trained(killed)
     for va, vb in zip(a.weights, b.weights):
@@ -222,7 +222,7 @@ def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(demo_tiny
 def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):
     import io
 
-    from tfmusictag.predict import predict_files
+    from tfmusictag.cli.predict import predict_files
 
     t = compose.make_track(seed=31337, seconds=70.0, style="pop")
     path = tmp_path / "long.ogg"

@@ -85,7 +85,7 @@ def test_tune_command_runs_a_grid_and_writes_the_best(demo_tiny, tmp_path):
     data_dir, _ = demo_tiny
     out = subprocess.run(
         [sys.executable, "-m", "tfmusictag.tune", "--search=classifier", "--dataset=demo_catalog/tiny",
-         f"--data_dir={data_dir}", "--grid=Z=8,16", "--grid=H=8", "--set=temporal.bof.epochs=1", "--steps=2",
+         f"--data_dir={data_dir}", "--grid=Z=8,16", "--grid=H=8", "--set=model.temporal.bof.epochs=1", "--steps=2",
          "--batch_size=3", f"--directory={tmp_path}"],
         capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert out.stdout.count("| 8 |") == 2  # both trials listed (Z=8 and Z=16, each with H=8)
@@ -94,7 +94,7 @@ def test_tune_command_runs_a_grid_and_writes_the_best(demo_tiny, tmp_path):
 
 
 def test_grid_flag_parsing():
-    from tfmusictag.tune import parse_grid
+    from tfmusictag.cli.tune import parse_grid
 
     assert parse_grid(["Z=64,128", "p=0,0.3", "cnn_low_lr=0,1e-5"]) == {"Z": [64, 128], "p": [0, 0.3],
                                                                         "cnn_low_lr": [0, 1e-5]}

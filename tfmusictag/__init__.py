@@ -5,26 +5,33 @@ Automatic tagging of music tracks": audio → log-mel spectrogram (representatio
 or CNN (reduction) → Bag of Frames or LSTM over 29.1 s segments (temporal approximation) →
 two-layer perceptron (classifier).
 
-Submodules are imported on first use, so ``import tfmusictag`` stays cheap:
+Submodules are imported on first use, so ``import tfmusictag`` stays cheap. They follow the
+pipeline, and import one way only (programs → training/evaluation/serving → pretrained → rundir →
+tagger → stages → frontend/audio):
 
-* :mod:`tfmusictag.audio` — decode any audio file to mono float32 (soundfile + soxr).
-* :mod:`tfmusictag.features` — Keras layers: log-mel, MFCC, PCA whitening, segments.
-* :mod:`tfmusictag.reduction`, :mod:`tfmusictag.temporal`, :mod:`tfmusictag.classifier` — the stages;
-  :mod:`tfmusictag.musicnn` — musicnn's CNNs as reductions.
-* :mod:`tfmusictag.pretrained` — musicnn's MagnaTagATune/MSD and Choi et al.'s MSD models, converted.
+* :mod:`tfmusictag.audio` — decode any audio file to mono float32 (soundfile + soxr);
+  :mod:`tfmusictag.audio.tfdata` — the typed bridge into ``tf.data``.
+* :mod:`tfmusictag.frontend` — representation: log-mel spectrogram, 29.12 s segments, streaming.
+* :mod:`tfmusictag.stages` — the contract of reduction and temporal stages.
+* :mod:`tfmusictag.reduction` (MFCC, PCA, the CNNs), :mod:`tfmusictag.temporal` (BoF, LSTMs,
+  pooling), :mod:`tfmusictag.classifier` — the stages.
 * :mod:`tfmusictag.tagger`, :mod:`tfmusictag.variants` — the model and the thesis's variants.
-* :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.metrics` — data, training, evaluation.
+* :mod:`tfmusictag.rundir` — the run directory: a run's files, and loading a trained model.
+* :mod:`tfmusictag.pretrained` — musicnn's MagnaTagATune/MSD and Choi et al.'s MSD models, converted.
+* :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.evaluation`,
+  :mod:`tfmusictag.serving`, :mod:`tfmusictag.metrics` — data, training, evaluation, export.
+* :mod:`tfmusictag.datasets` (TFDS builders), :mod:`tfmusictag.tuning` (KerasTuner hypermodels).
 * :mod:`tfmusictag.errors` — the error types.
 
-Programs: ``python -m tfmusictag.train | evaluate | export | predict | tune | demo | transfer_demo |
-pretrained``.
+Programs (:mod:`tfmusictag.cli`): ``python -m tfmusictag.train | evaluate | export | predict | tune |
+demo | transfer_demo | pretrained``.
 """
 
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["audio", "features", "errors", "constants", "reduction", "musicnn", "temporal", "classifier", "tagger",
-           "variants", "data", "training", "metrics", "registry", "pretrained"]
+__all__ = ["audio", "frontend", "errors", "constants", "stages", "reduction", "temporal", "classifier", "tagger",
+           "variants", "rundir", "data", "training", "evaluation", "serving", "metrics", "registry", "pretrained"]
 
 
 def __getattr__(name):

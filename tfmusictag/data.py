@@ -19,11 +19,11 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
-from tfmusictag import audio
-from tfmusictag.errors import AudioFileError, ParameterError
-from tfmusictag.features import LogMelSpectrogram, get_front_end
+from tfmusictag.audio import usable_cores
+from tfmusictag.audio.tfdata import decode_op
+from tfmusictag.errors import ParameterError
+from tfmusictag.frontend import LogMelSpectrogram, get_front_end
 
 __all__ = ["PipelineConfig", "load_split", "tag_names", "track_features", "batch_tracks", "track_pipeline",
            "label_mapping"]
@@ -85,21 +85,6 @@ def label_mapping(dataset_tags: Sequence[str], model_tags: Sequence[str]) -> np.
     return np.array([position.get(t, -1) for t in dataset_tags], np.int32)
 
 
-def _decode_or_skip(data, track_id, sample_rate, max_samples):
-    name = track_id.decode("utf-8", "replace")
-    try:
-        y = audio.decode(data, name, int(sample_rate))
-    except AudioFileError as exc:
-        logging.warning("skipping track %s: %s", name, exc)
-        return np.zeros(0, np.float32), False
-    except Exception as exc:  # noqa: BLE001 - one broken track must not stop training
-        logging.warning("skipping track %s: unexpected decoding failure: %r", name, exc)
-        return np.zeros(0, np.float32), False
-    if max_samples > 0:
-        y = y[:max_samples]
-    return y, True
-
-
 def track_features(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,
                    front_end="thesis", config: PipelineConfig = PipelineConfig()) -> tf.data.Dataset:
     """Unbatched ``(inputs, labels)`` per track, decoded, log-mel computed, cached if configured.
@@ -112,14 +97,12 @@ def track_features(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags:
     n_tags = len(model_tags)
     layer = LogMelSpectrogram(fe)
     max_samples = int(config.max_seconds * fe.sample_rate) if config.max_seconds else 0
-    parallel = config.num_parallel_calls or audio.usable_cores()
+    parallel = config.num_parallel_calls or usable_cores()
 
     def decode(example):
-        waveform, ok = tf.numpy_function(
-            _decode_or_skip, [example["audio"], example["track_id"], np.int64(fe.sample_rate), np.int64(max_samples)],
-            [tf.float32, tf.bool], stateful=False)
-        waveform.set_shape([None])
-        ok.set_shape([])
+        decoded = decode_op(example["audio"], fe.sample_rate, name=example["track_id"], from_bytes=True,
+                            max_samples=max_samples, log_errors=True)
+        waveform, ok = decoded["audio"], decoded["error_type"] == 0
         idx = tf.gather(mapping, tf.cast(example["tags"], tf.int32))
         idx = tf.boolean_mask(idx, idx >= 0)
         labels = tf.reduce_max(tf.one_hot(idx, n_tags, dtype=tf.float32), axis=0)
@@ -171,7 +154,7 @@ def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags:
         dataset_tags: the dataset's tag names (class-index order).
         model_tags: the model's vocabulary (default: ``dataset_tags``). Dataset tags outside it
             are ignored; model tags the dataset lacks stay 0.
-        front_end: the model's front end (name, dict or :class:`~tfmusictag.features.FrontEndConfig`).
+        front_end: the model's front end (name, dict or :class:`~tfmusictag.frontend.FrontEndConfig`).
         config: :class:`PipelineConfig`.
 
     Returns:

@@ -81,10 +81,11 @@ class NonFiniteAudioError(AudioFileError):
     kind = "non-finite"
 
 
-#: Name → class, used to turn the error strings of :func:`tfmusictag.audio.audio_dataset`
-#: back into exceptions.
-AUDIO_ERROR_TYPES = {
-    cls.__name__: cls
+#: Every audio error class, in a fixed order: :mod:`tfmusictag.audio.tfdata` carries a failure
+#: through a tf.data pipeline as its index here (1-based; 0 means no error), with path and reason
+#: as separate strings, so it is rebuilt exactly (no message parsing).
+AUDIO_ERROR_TYPES = tuple(
+    cls
     for cls in (
         AudioFileError,
         AudioFileNotFoundError,
@@ -94,4 +95,4 @@ AUDIO_ERROR_TYPES = {
         CorruptAudioFileError,
         NonFiniteAudioError,
     )
-}
+)

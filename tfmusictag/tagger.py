@@ -1,10 +1,12 @@
 """The task model: a whole track → tag probabilities, assembled from a :class:`TaggerConfig`.
 
 ``pred = C(T(D(R(a))))`` (thesis Algorithm 21): representation ``R``
-(:class:`~tfmusictag.features.LogMelSpectrogram`), 29.12 s segments
-(:class:`~tfmusictag.features.SegmentFrames`), reduction ``D`` (:mod:`tfmusictag.reduction`),
+(:class:`~tfmusictag.frontend.LogMelSpectrogram`), 29.12 s segments
+(:class:`~tfmusictag.frontend.SegmentFrames`), reduction ``D`` (:mod:`tfmusictag.reduction`),
 temporal approximation ``T`` (:mod:`tfmusictag.temporal`) and classifier ``C``
-(:mod:`tfmusictag.classifier`). Each stage is chosen by name through its registry.
+(:mod:`tfmusictag.classifier`). Each stage is chosen by name through its registry and speaks
+through the contract of :mod:`tfmusictag.stages`; the model fits its own unsupervised stages
+(:meth:`TrackTagger.fit_unsupervised`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import tensorflow as tf
 from tfmusictag import constants
 from tfmusictag.classifier import ClassifierConfig, TwoLayerPerceptron
 from tfmusictag.errors import ParameterError
-from tfmusictag.features import LogMelSpectrogram, SegmentFrames, get_front_end
+from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
 from tfmusictag.registry import config_from_dict, config_to_dict
+from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal
 
 __all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS"]
@@ -32,7 +35,7 @@ LAYER_GROUPS = ("cnn_low", "cnn_high", "reduction", "temporal", "classifier")
 
 @dataclasses.dataclass(frozen=True)
 class SegmentConfig:
-    """How a track is cut into segments (see :class:`~tfmusictag.features.SegmentFrames`)."""
+    """How a track is cut into segments (see :class:`~tfmusictag.frontend.SegmentFrames`)."""
 
     segment_frames: int = constants.SEGMENT_FRAMES
     hop_frames: Any = None
@@ -122,12 +125,15 @@ class TrackTagger(keras.Model):
         cfg = config if isinstance(config, TaggerConfig) else TaggerConfig.from_dict(config)
         self.tagger_config = cfg.validate()
         self.front_end = LogMelSpectrogram(cfg.front_end, name="front_end")
-        fe = self.front_end.front_end
+        fe = self.front_end.config
         s = cfg.segments
         self.segmenter = SegmentFrames(s.segment_frames, s.hop_frames, s.tail, pad_value=fe.silence_value(),
                                        name="segments")
         self.reduction = build_reduction(cfg.reduction, name="reduction")
         self.temporal = build_temporal(cfg.temporal, name="temporal")
+        for stage, base in ((self.reduction, ReductionStage), (self.temporal, TemporalStage)):
+            if not isinstance(stage, base):
+                raise ParameterError(f"{type(stage).__name__} must subclass tfmusictag.stages.{base.__name__}")
         if self.reduction.level not in self.temporal.accepts:
             raise ParameterError(
                 f"temporal={cfg.temporal.type!r} needs {' or '.join(self.temporal.accepts)}-level features but "
@@ -147,8 +153,13 @@ class TrackTagger(keras.Model):
         return self.tagger_config.tags
 
     @property
+    def front_end_config(self):
+        """The :class:`~tfmusictag.frontend.FrontEndConfig` the model's inputs are computed with."""
+        return self.front_end.config
+
+    @property
     def sample_rate(self) -> int:
-        return self.front_end.front_end.sample_rate
+        return self.front_end.config.sample_rate
 
     def layer_groups(self) -> Dict[str, list]:
         """Layers per group (Tables 4.5–4.8): ``cnn_low`` (input norm, conv 1–2), ``cnn_high``
@@ -172,7 +183,7 @@ class TrackTagger(keras.Model):
         """Create every weight from the configured shapes (inputs may have any length)."""
         if self.built:
             return
-        n_frames, n_mels = self.segmenter.segment_frames, self.front_end.front_end.n_mels
+        n_frames, n_mels = self.segmenter.segment_frames, self.front_end.config.n_mels
         self.reduction.build((None, None, n_frames, n_mels))
         dim = self.reduction.output_dim(n_mels, n_frames)
         features = (None, None, n_frames, dim) if self.reduction.level == "frame" else (None, None, dim)
@@ -234,7 +245,7 @@ class TrackTagger(keras.Model):
             segment_mask = tf.reduce_any(frame_mask, -1)
         f = self.temporal(y, mask, training=training)
         out = {"embedding": f, "segment_mask": segment_mask}
-        if getattr(self.temporal, "late_fusion", False):
+        if self.temporal.late_fusion:
             # the classifier tags every segment; the track's tags are their masked mean
             d = y.shape[-1]
             seg = tf.reshape(self.classifier(tf.reshape(y, [-1, d]), training=training),
@@ -265,6 +276,39 @@ class TrackTagger(keras.Model):
             ``(B, S)`` (False for padding).
         """
         return self._forward(self._features(inputs), training=training, timeline=True)
+
+    # -- unsupervised stages --------------------------------------------------------------------
+
+    def needs_fitting(self) -> bool:
+        """True while a stage still has to be fitted on training data (see :meth:`fit_unsupervised`)."""
+        return self.reduction.needs_fitting() or self.temporal.needs_fitting()
+
+    def fit_unsupervised(self, batches: tf.data.Dataset) -> Dict[str, Any]:
+        """Fit the unsupervised stages in pipeline order on batched training data (thesis Sec. 2).
+
+        PCA (Algorithm 2) is fitted on the segmented log-mel frames, then the BoF codebook
+        (Algorithm 8) on the reduction's output, so the codebook sees the features it will
+        quantise. Stages that are fitted already (restored, transferred) are left alone.
+
+        Args:
+            batches: ``(inputs, labels)`` batches of :func:`tfmusictag.data.track_pipeline`
+                (``log_mel``, ``num_frames``), or of precomputed segment features
+                (``segments``, ``segment_mask``) of a frozen segment-level reduction.
+
+        Returns:
+            ``{stage: summary}`` of what was fitted (empty when nothing needed it).
+        """
+        done = {}
+        if "segments" in batches.element_spec[0]:
+            features = batches.map(lambda x, y: (x["segments"], x["segment_mask"]))
+        else:
+            segmented = batches.map(lambda x, y: self.segmenter(x["log_mel"], x["num_frames"]))
+            if self.reduction.needs_fitting():
+                done["reduction"] = self.reduction.adapt(segmented)
+            features = segmented.map(lambda s, m: self.reduction(s, m, training=False))
+        if self.temporal.needs_fitting():
+            done["temporal"] = self.temporal.adapt(features)
+        return done
 
     def get_config(self):
         return {"config": self.tagger_config.to_dict(), "name": self.name}

@@ -10,7 +10,7 @@
 * :class:`HierarchicalLSTM` — Algorithm 24: a sequence-to-one LSTM over the frames of each
   1366-frame segment, then a sequence-to-one LSTM over the segments.
 
-Every layer takes ``(features, mask)`` from the reduction stage: frame-level
+Every layer is a :class:`~tfmusictag.stages.TemporalStage` and takes ``(features, mask)`` from the reduction stage: frame-level
 ``(batch, segments, frames, dim)`` with a ``(batch, segments, frames)`` mask, or segment-level
 ``(batch, segments, dim)`` with a ``(batch, segments)`` mask. Padding (masked entries) never
 changes the output. The LSTMs' output ``h_W`` is used as ``f`` directly: the projection
@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.registry import Registry
+from tfmusictag.stages import TemporalStage
 
 __all__ = ["TemporalConfig", "BoFConfig", "LSTMConfig", "TEMPORALS", "build_temporal", "BagOfFrames", "Pooling",
            "LSTMStack", "HierarchicalLSTM", "TagMean", "kmeans_plus_plus"]
@@ -127,7 +128,7 @@ def _minibatch_update(x, centers, totals):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class BagOfFrames(keras.layers.Layer):
+class BagOfFrames(TemporalStage):
     """Bag of Frames (Algorithms 7–8): histogram of nearest k-means centres over a whole track.
 
     ``adapt`` fits the codebook ``μ_0..μ_{Z−1}`` on the frames of a dataset (Algorithm 8),
@@ -166,6 +167,9 @@ class BagOfFrames(keras.layers.Layer):
         self.centers = self.add_weight(name="centers", shape=(self.num_clusters, features_shape[-1]),
                                        initializer="zeros", trainable=False)
         self.fitted = self.add_weight(name="fitted", shape=(), initializer="zeros", trainable=False)
+
+    def needs_fitting(self) -> bool:
+        return not self.built or float(self.fitted.numpy()) == 0
 
     def _vectors(self, element):
         """Valid vectors ``(N, D)`` of one dataset element: a tensor, or ``(features, mask)``."""
@@ -220,6 +224,7 @@ class BagOfFrames(keras.layers.Layer):
                 totals = tf.tensor_scatter_nd_update(totals, empty[:, None], tf.ones_like(empty, tf.float32))
         self.centers.assign(centers)
         self.fitted.assign(1.0)
+        return {"num_clusters": self.num_clusters, "vectors_seeded": int(sample.shape[0])}
 
     def assign(self, vectors, chunk: int = 16384):
         """Nearest centre of each vector ``(..., D)`` → int32 ``(...)``.
@@ -271,7 +276,7 @@ _POOL_MODES = ("mean", "max")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class Pooling(keras.layers.Layer):
+class Pooling(TemporalStage):
     """Mean or max over all valid frames (or segments) of a track.
 
     Args:
@@ -366,7 +371,7 @@ def _check_lstm_args(units, dropout, num_layers=1):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class LSTMStack(keras.layers.Layer):
+class LSTMStack(TemporalStage):
     """``num_layers − 1`` sequence-to-sequence LSTMs, then a sequence-to-one LSTM (Alg. 9–11, 25).
 
     ``num_layers=1`` is Algorithm 9; ``num_layers=2`` is Algorithm 10 as used in Algorithm 25
@@ -417,7 +422,7 @@ class LSTMStack(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class HierarchicalLSTM(keras.layers.Layer):
+class HierarchicalLSTM(TemporalStage):
     """Algorithm 24: sequence-to-one LSTM over each segment's frames, then over the segments.
 
     ``F[i] = Drop_p(Seq2One_LSTM(Y_i | Φ_R2))`` for every 1366-frame segment ``i`` (all segments

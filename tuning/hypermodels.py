@@ -21,10 +21,11 @@ from typing import Dict, Sequence
 import keras_tuner as kt
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.features import get_front_end
+from tfmusictag.evaluation import evaluate_model
+from tfmusictag.frontend import get_front_end
+from tfmusictag.pretrained import load_model
 from tfmusictag.tagger import TrackTagger
-from tfmusictag.training import (GroupSchedule, LearningRates, evaluate_model, fit_unsupervised, group_optimizers,
-                                 load_trained, make_train_step, transfer_config, transfer_weights)
+from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
@@ -71,13 +72,13 @@ class ThesisHyperModel(kt.HyperModel):
         self.choices = {**choices, **(grid or {})}
         self.overrides = dict(overrides or {})
         self.learning_rates = learning_rates
-        self.source = load_trained(init_from) if init_from else None
+        self.source = load_model(init_from) if init_from else None
 
     @property
     def front_end(self):
         """The front end the trials' models take (the source's when ``init_from`` is given)."""
         if self.source is not None:
-            return self.source.front_end.front_end
+            return self.source.front_end_config
         return get_front_end(variant_config(self.variant, self.tags, self.overrides).front_end)
 
     def build(self, hp):
@@ -101,14 +102,13 @@ class ThesisHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, train_batches, validation_batches, **kwargs):
         """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
-        fit_unsupervised(model, train_batches)
-        step = make_train_step(model, group_optimizers(model, self._learning_rates(hp)))
-        done = 0
-        while done < self.steps:
-            for inputs, labels in train_batches:
-                step({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}, labels)
-                done += 1
-                if done >= self.steps:
+        model.fit_unsupervised(train_batches)
+        trainer = Trainer(model, self._learning_rates(hp))
+        batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))
+        while int(trainer.step.numpy()) < self.steps:
+            for inputs, labels in trainer.distribute(batches):
+                trainer.train_step(inputs, labels)
+                if int(trainer.step.numpy()) >= self.steps:
                     break
         report = evaluate_model(model, validation_batches, model.tags)[0]
         return {"val_weighted_auc": report["weighted_roc_auc"]}

@@ -32,6 +32,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """Composed demo tracks with exact tags: configs ``tiny`` (tests), ``small`` (demo), ``full``."""
 
     VERSION = tfds.core.Version("1.1.0")
+    # README/checksums live beside this file (TFDS would otherwise look under the top-level package's folder)
+    pkg_dir_path = tfds.core.Path(__file__).parent
     RELEASE_NOTES = {"1.0.0": "First release: six styles, 22 tags, per-section tags.",
                      "1.1.0": "Validation and test splits stratified by style."}
     BUILDER_CONFIGS = [

@@ -59,6 +59,8 @@ class Builder(BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """Any tagged music catalog (configs ``default`` and ``thesis_target``)."""
 
     VERSION = tfds.core.Version("1.0.0")
+    # README/checksums live beside this file (TFDS would otherwise look under the top-level package's folder)
+    pkg_dir_path = tfds.core.Path(__file__).parent
     RELEASE_NOTES = {"1.0.0": "First release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = [

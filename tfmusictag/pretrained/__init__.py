@@ -30,13 +30,14 @@ command that takes a model directory takes a pretrained name as well::
 
 from __future__ import annotations
 
-import json
 import os
 
+from tfmusictag import rundir
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import choi2016, musicnn, store
 
-__all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load"]
+__all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load",
+           "load_model"]
 
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
@@ -68,10 +69,10 @@ def download(source: str, from_path: str = None, quiet: bool = False) -> str:
 
 
 def _converted_version(target: str):
+    run = rundir.RunDir(target)
     try:
-        with open(os.path.join(target, "source.json")) as f:
-            return json.load(f).get("conversion") if os.path.exists(os.path.join(target, "model.keras")) else None
-    except (OSError, ValueError):
+        return run.read_source().get("conversion") if os.path.exists(run.file(rundir.MODEL)) else None
+    except (OSError, ValueError):  # ParameterError is a ValueError
         return None
 
 
@@ -81,7 +82,7 @@ def convert(name: str, force: bool = False) -> str:
     target = store.model_dir(name)
     if force or _converted_version(target) != CONVERSION:
         module = _source(name)
-        store.save_model_dir(module.convert(name), target, {**module.source_info(name), "conversion": CONVERSION})
+        rundir.write_model_dir(module.convert(name), target, {**module.source_info(name), "conversion": CONVERSION})
     return target
 
 
@@ -90,9 +91,16 @@ def model_path(name_or_path: str) -> str:
     return convert(name_or_path) if is_pretrained(name_or_path) and not os.path.exists(name_or_path) else name_or_path
 
 
-
 def load(name: str):
     """The pretrained model ``name`` as a :class:`~tfmusictag.tagger.TrackTagger`."""
-    from tfmusictag.training import load_trained
+    return rundir.load_model(convert(name))
 
-    return load_trained(convert(name))
+
+def load_model(name_or_path: str):
+    """A model from a pretrained name, a run directory or a ``.keras`` file — what every command's
+    ``--model``/``--model_dir``/``--init_from`` accepts."""
+    path = model_path(name_or_path)
+    if not os.path.exists(path):
+        raise ParameterError(f"{name_or_path!r} is not a trained model: expected a model directory, a .keras file "
+                             f"or a pretrained model name ({', '.join(names())})")
+    return rundir.load_model(path)

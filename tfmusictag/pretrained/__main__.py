@@ -60,7 +60,7 @@ def _run(command, name):
     elif command == "convert":
         print(pretrained.convert(name, force=FLAGS.force))
     else:
-        from tfmusictag.export import export_saved_model
+        from tfmusictag.serving import export_saved_model
 
         print(export_saved_model(pretrained.load(name), FLAGS.base, FLAGS.name or name.lower(), FLAGS.version))
 

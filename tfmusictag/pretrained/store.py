@@ -4,8 +4,8 @@ Everything goes under one folder, ``$TFMUSICTAG_HOME`` (default ``~/.cache/tfmus
 
 * ``downloads/`` — what was fetched (the ``musicnn`` sdist, Choi's HDF5 files), checked against
   the SHA-256 recorded in the source module;
-* ``pretrained/<MODEL>/`` — the converted model as a *model directory*, the same layout a
-  training run writes (``model.keras``, ``model_config.json``, ``tags.txt``) plus
+* ``pretrained/<MODEL>/`` — the converted model as a *model directory*
+  (:mod:`tfmusictag.rundir`: ``model.keras``, ``model_config.json``, ``tags.txt``) plus
   ``source.json`` (where the weights came from and their published results). Any command that
   takes a model directory (``predict``, ``export``, ``evaluate``, ``train --init_from``)
   therefore takes a converted pretrained model too.
@@ -14,13 +14,9 @@ Everything goes under one folder, ``$TFMUSICTAG_HOME`` (default ``~/.cache/tfmus
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import tempfile
-from typing import Any, Dict
 
-__all__ = ["home", "downloads_dir", "model_dir", "sha256", "save_model_dir"]
+__all__ = ["home", "downloads_dir", "model_dir", "sha256"]
 
 
 def home() -> str:
@@ -43,25 +39,3 @@ def sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def save_model_dir(model, target: str, source: Dict[str, Any]) -> str:
-    """Write ``model`` as a model directory at ``target`` atomically (temp dir, then rename)."""
-    parent = os.path.dirname(os.path.abspath(target))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(target)}-")
-    try:
-        model.save(os.path.join(tmp, "model.keras"))
-        with open(os.path.join(tmp, "model_config.json"), "w") as f:
-            f.write(model.tagger_config.to_json())
-        with open(os.path.join(tmp, "tags.txt"), "w") as f:
-            f.write("\n".join(model.tags) + "\n")
-        with open(os.path.join(tmp, "source.json"), "w") as f:
-            json.dump(source, f, indent=2)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target

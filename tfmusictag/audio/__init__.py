@@ -2,7 +2,7 @@
 
 This is step 0 of the thesis's pipeline (Section 4.3, Algorithm 22: ``a ∈ R^{12000·t}``): the
 signal is decoded, mixed to mono and down-sampled to 12 kHz before the representation
-stage (:mod:`tfmusictag.features`).
+stage (:mod:`tfmusictag.frontend`).
 
 Decoding uses libsndfile (through ``soundfile``: WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3) and
 resampling uses libsoxr (``soxr``, streaming). ``tensorflow-io`` is deliberately not used: its
@@ -13,8 +13,9 @@ streaming resampler, so peak memory is the *output* plus one block, never the wh
 input (a 2-hour 48 kHz stereo file needs ~346 MB of 12 kHz mono output, not 2.8 GB of input).
 
 Every failure is raised as a subclass of :class:`tfmusictag.errors.AudioFileError` that names
-the file and the cause; :func:`audio_dataset` turns the same failures into per-file error
-strings inside a ``tf.data`` pipeline so one broken file never stops a batch job.
+the file and the cause; :mod:`tfmusictag.audio.tfdata` carries the same failures, typed, through
+a ``tf.data`` pipeline so one broken file never stops a batch job (``audio_dataset``,
+``decode_op``, ``raise_for_error`` are re-exported here).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import soxr
 
 from tfmusictag import constants
 from tfmusictag.errors import (
-    AUDIO_ERROR_TYPES,
     AudioFileError,
     AudioFileNotFoundError,
     CorruptAudioFileError,
@@ -42,7 +42,8 @@ from tfmusictag.errors import (
     UnsupportedAudioFormatError,
 )
 
-__all__ = ["load", "decode", "stream", "AudioInfo", "info", "audio_dataset", "decode_audio", "raise_for_error", "AUDIO_EXTENSIONS"]
+__all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "audio_dataset",
+           "decode_op", "raise_for_error", "AUDIO_EXTENSIONS"]
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -386,129 +387,12 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
             _check_not_truncated(path, f, n_in, None if name is None else source)
 
 
-# --------------------------------------------------------------------------------------------
-# tf.data entry point
-# --------------------------------------------------------------------------------------------
-
-def _load_or_error(path, sample_rate, resample_quality):
-    """numpy_function body: (audio, error) — error is b'' on success, else b'Type: message'."""
-    try:
-        y = load(path, int(sample_rate), resample_quality=resample_quality.decode())
-        return y, b""
-    except AudioFileError as exc:
-        return np.zeros(0, np.float32), f"{type(exc).__name__}: {exc}".encode()
-    except Exception as exc:  # noqa: BLE001 - a batch job must survive anything one file does
-        return np.zeros(0, np.float32), f"AudioFileError: {_fspath(path)}: unreadable audio file: {exc!r}".encode()
-
-
-def decode_audio(path, sample_rate: int = constants.SAMPLE_RATE, resample_quality: str = "HQ"):
-    """Graph op: decode one file to mono float32 at ``sample_rate``; never raises.
-
-    Usable inside any ``tf.data.Dataset.map``. The decoding itself runs in Python
-    (``tf.numpy_function``) with the GIL released by libsndfile and libsoxr, so a parallel
-    map decodes on all cores.
-
-    Parameters
-    ----------
-    path : tf.Tensor [shape=(), dtype=string]
-    sample_rate : int > 0
-    resample_quality : str
-
-    Returns
-    -------
-    audio : tf.Tensor [shape=(n,), dtype=float32]
-        Empty when the file failed.
-    error : tf.Tensor [shape=(), dtype=string]
-        ``''`` on success, else ``'<ErrorClass>: <path>: <cause>'`` (see :func:`raise_for_error`).
-    """
-    import tensorflow as tf
-
-    audio, error = tf.numpy_function(
-        _load_or_error, [path, np.int64(sample_rate), resample_quality], [tf.float32, tf.string],
-        stateful=False, name="decode_audio")
-    audio.set_shape([None])
-    error.set_shape([])
-    return audio, error
-
-
-def audio_dataset(
-    paths: Union[Sequence[PathLike], "tf.Tensor", "tf.data.Dataset"],
-    sample_rate: int = constants.SAMPLE_RATE,
-    *,
-    num_parallel_calls: Optional[int] = None,
-    deterministic: bool = True,
-    resample_quality: str = "HQ",
-):
-    """A ``tf.data.Dataset`` that decodes audio files in parallel, one element per file.
-
-    Parameters
-    ----------
-    paths : sequence of paths, a string tensor, or a ``tf.data.Dataset`` of strings
-    sample_rate : int > 0
-    num_parallel_calls : int or None
-        Files decoded at once; ``None`` means one per usable core. (A fixed value is used rather
-        than ``tf.data.AUTOTUNE``, whose ramp-up cost up to 40 % of the throughput of short
-        jobs in ``benchmarks/bench_frontend.py``.)
-    deterministic : bool
-        Keep the input order (default). ``False`` lets a fast file overtake a slow one.
-    resample_quality : str
-        See :func:`load`.
-
-    Returns
-    -------
-    tf.data.Dataset
-        Elements ``{"path": string[], "audio": float32[n], "error": string[]}``. A file that
-        fails yields an empty ``audio`` and a non-empty ``error`` naming the file and the cause;
-        the other files are unaffected. Keep the good ones with
-        ``ds.filter(lambda x: x["error"] == "")``.
-
-    Examples
-    --------
-    >>> ds = audio_dataset(["a.mp3", "b.flac"])          # doctest: +SKIP
-    >>> for x in ds:                                     # doctest: +SKIP
-    ...     if x["error"] != b"": print(x["error"].numpy().decode())
-    """
-    import tensorflow as tf
-
-    if isinstance(paths, tf.data.Dataset):
-        ds = paths
-    else:
-        if not isinstance(paths, tf.Tensor):
-            paths = [_fspath(p) for p in paths]
-        ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, dtype=tf.string) if isinstance(paths, list) else paths)
-
-    def _decode(path):
-        audio, error = decode_audio(path, sample_rate, resample_quality)
-        return {"path": path, "audio": audio, "error": error}
-
-    return ds.map(_decode, num_parallel_calls=num_parallel_calls or usable_cores(), deterministic=deterministic)
-
-
 def usable_cores() -> int:
     """CPU cores this process may run on (respects affinity masks and container limits)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def raise_for_error(error) -> None:
-    """Re-raise the typed exception behind an ``error`` string of :func:`audio_dataset`.
-
-    Does nothing for an empty string.
-    """
-    if hasattr(error, "numpy"):
-        error = error.numpy()
-    if isinstance(error, bytes):
-        error = error.decode("utf-8", "replace")
-    if not error:
-        return
-    name, _, rest = error.partition(": ")
-    cls = AUDIO_ERROR_TYPES.get(name, AudioFileError)
-    path, _, detail = rest.partition(": ")
-    # detail reads "<kind> audio file: <reason>"
-    reason = detail.split(" audio file: ", 1)[-1]
-    raise cls(path, reason)
 
 
 def iter_audio_files(roots: Iterable[PathLike], extensions: Sequence[str] = AUDIO_EXTENSIONS):
@@ -527,3 +411,12 @@ def iter_audio_files(roots: Iterable[PathLike], extensions: Sequence[str] = AUDI
             yield from sorted(glob.glob(root, recursive=True))
         else:
             yield root
+
+
+# The tf.data bridge (imports TensorFlow only when used).
+def __getattr__(name):
+    if name in ("audio_dataset", "decode_op", "raise_for_error", "error_from"):
+        from tfmusictag.audio import tfdata
+
+        return getattr(tfdata, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

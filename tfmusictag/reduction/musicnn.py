@@ -2,7 +2,7 @@
 
 These are the networks behind the only MagnaTagATune-trained weights that can be obtained here
 (the ``musicnn`` package on PyPI, :mod:`tfmusictag.pretrained`): the thesis's *source task*
-(Sec. 3.2, MagnaTagATune → target catalog). Like :class:`~tfmusictag.reduction.ChoiCNN` they map
+(Sec. 3.2, MagnaTagATune → target catalog). Like :class:`~tfmusictag.reduction.choi.ChoiCNN` they map
 every segment (here a 3 s patch of 187 frames × 96 mel bands, ``log10(1 + 10000·x)``; front end
 ``'musicnn'``) to one vector, so they can replace the thesis's CNN in any variant, black-box or
 fine-tuned, and train with the thesis's per-group learning rates (Tables 4.5–4.8).
@@ -29,7 +29,9 @@ import keras
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction import REDUCTIONS, ReductionConfig, build_conv_blocks
+from tfmusictag.reduction.choi import build_conv_blocks
+from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
+from tfmusictag.stages import ReductionStage
 
 __all__ = ["MusicnnCNN", "MusicnnVGG"]
 
@@ -78,7 +80,7 @@ def _bn(name):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MusicnnCNN(keras.layers.Layer):
+class MusicnnCNN(ReductionStage):
     """musicnn's front and mid end (Pons & Serra 2019): one 1506-d vector per patch.
 
     Args:
@@ -205,7 +207,7 @@ _VGG_POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2,
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MusicnnVGG(keras.layers.Layer):
+class MusicnnVGG(ReductionStage):
     """musicnn's VGG-like baseline: five blocks of 3×3 conv → ReLU → batch norm → max-pool.
 
     Pools over (time, mel): (4, 1) with stride 2, then (2, 2) three times, then (4, 4), so a

@@ -1,177 +1,28 @@
-"""Reduction stage ``Y = D(X)``: MFCC, PCA(-whitening) or the 5-layer 2D CNN (thesis Sec. 2.2).
+"""Choi et al.'s CNNs as reductions: the thesis's 5-layer 2D CNN (Algorithm 20) and the CRNN.
 
-Every reduction takes the segmented log-mel spectrogram ``(batch, segments, frames, n_mels)``
-with its frame mask (:class:`tfmusictag.features.SegmentFrames`) and returns features at one of
-two levels, named by its ``level`` attribute:
-
-* ``'frame'`` — one vector per frame, ``(batch, segments, frames, dim)`` with the frame mask
-  (MFCC, Alg. 4–5; PCA, Alg. 2–3; ``identity``: the log-mel frames themselves);
-* ``'segment'`` — one vector per 29.12 s segment, ``(batch, segments, dim)`` with the segment
-  mask (the CNN of Alg. 20).
-
-Configs are dataclasses; :data:`REDUCTIONS` maps ``ReductionConfig.type`` to a builder.
+Both map every 29.12 s segment (1366 frames × 96 mel bands) to one vector
+(:class:`~tfmusictag.stages.ReductionStage` of level ``'segment'``); their sizes are those of
+Choi's released MSD weights (:mod:`tfmusictag.pretrained.choi2016`).
 """
 
 from __future__ import annotations
-
-import dataclasses
-from typing import Optional, Tuple
 
 import keras
 import tensorflow as tf
 
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
-from tfmusictag.features import MFCC, PCAWhitening
-from tfmusictag.registry import Registry
+from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
+from tfmusictag.stages import ReductionStage
 
-__all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
-           "REDUCTIONS", "build_reduction", "build_conv_blocks", "FrameReduction", "ChoiCNN", "ChoiCRNN"]
+__all__ = ["ChoiCNN", "ChoiCRNN", "keras1_hard_sigmoid", "build_conv_blocks"]
 
 _PACKAGE = "tfmusictag"
 
 
-@dataclasses.dataclass(frozen=True)
-class MFCCConfig:
-    """Algorithm 4–5: ``n_mfcc`` DCT-II coefficients of the log-mel bands (thesis: 90 of 96)."""
-
-    n_mfcc: int = constants.N_MFCC
-
-
-@dataclasses.dataclass(frozen=True)
-class PCAConfig:
-    """Algorithms 2–3: PCA fitted with ``adapt`` on training frames; ``whiten`` for PCA whitening."""
-
-    n_components: int = 64
-    whiten: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class CNNConfig:
-    """Algorithm 20 (Choi, Fazekas & Sandler 2016), sized to the published MSD weights.
-
-    The thesis's Algorithm 20 lists MaxPool (2, 4) after every layer, no pool after layer 5 and
-    a 1024-d output. Those sizes do not fit any released weights and 1366 frames pooled by 4
-    five times do not give 1024 values; the layer sizes here are those of Choi's published
-    ``music_tagger_cnn`` weights (filters 32/128/128/192/256, pools (2,4), (2,4), (2,4), (3,5),
-    (4,4) over (mel, time)), which reduce a 96 × 1366 segment to a 256-d vector.
-
-    ``input_norm_axis``: the first batch normalisation. The thesis (and Choi's paper) normalise
-    each *frequency* band (``'freq'``, 96 parameters); Choi's released TensorFlow weights
-    normalise each *time* step (``'time'``, 1366 parameters: the ``freq_axis`` of the Theano code
-    applied to TensorFlow's dimension order). Use ``'time'`` to load those weights.
-    """
-
-    filters: Tuple[int, ...] = (32, 128, 128, 192, 256)
-    pools: Tuple[Tuple[int, int], ...] = ((2, 4), (2, 4), (2, 4), (3, 5), (4, 4))
-    kernel_size: int = 3
-    input_norm_axis: str = "freq"
-    dropout: float = 0.0
-    bn_epsilon: float = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class MusicnnConfig:
-    """musicnn (Pons & Serra 2019, :class:`~tfmusictag.musicnn.MusicnnCNN`); defaults are the
-    released ``MTT_musicnn``/``MSD_musicnn`` sizes (``MSD_musicnn_big``, not in the PyPI sdist, has 512
-    mid-end filters)."""
-
-    n_mels: int = 96
-    frontend_filters: float = 1.6
-    midend_filters: int = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class VGGConfig:
-    """musicnn's VGG-like CNN (:class:`~tfmusictag.musicnn.MusicnnVGG`): 128 filters per layer."""
-
-    filters: int = 128
-    dropout: float = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class CRNNConfig:
-    """Choi et al.'s CRNN (:class:`ChoiCRNN`), sized to the released MSD weights."""
-
-    filters: Tuple[int, ...] = (64, 128, 128, 128)
-    pools: Tuple[Tuple[int, int], ...] = ((2, 2), (3, 3), (4, 4), (4, 4))
-    gru_units: Tuple[int, ...] = (32, 32)
-    time_pad: int = 37
-    dropout: float = 0.1
-    bn_epsilon: float = 1e-6
-
-
-@dataclasses.dataclass(frozen=True)
-class ReductionConfig:
-    """One of the reductions, chosen by ``type``: ``'mfcc'``, ``'pca'``, ``'cnn'`` (the thesis's),
-    ``'identity'``, Choi's ``'crnn'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``."""
-
-    type: str = "mfcc"
-    mfcc: MFCCConfig = dataclasses.field(default_factory=MFCCConfig)
-    pca: PCAConfig = dataclasses.field(default_factory=PCAConfig)
-    cnn: CNNConfig = dataclasses.field(default_factory=CNNConfig)
-    musicnn: MusicnnConfig = dataclasses.field(default_factory=MusicnnConfig)
-    vgg: VGGConfig = dataclasses.field(default_factory=VGGConfig)
-    crnn: CRNNConfig = dataclasses.field(default_factory=CRNNConfig)
-
-
-REDUCTIONS = Registry("reduction")
-
-
-def build_reduction(config: ReductionConfig, name: str = "reduction"):
-    return REDUCTIONS.get(config.type)(config, name)
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class FrameReduction(keras.layers.Layer):
-    """Apply a frame-wise layer (MFCC, PCA, identity) to segmented frames; keeps the frame mask.
-
-    Args:
-        frame_layer: a Keras layer mapping ``(..., n_mels)`` to ``(..., dim)``, or ``None`` for
-            the identity (log-mel frames are the features).
-
-    Call arguments:
-        segments: ``(batch, segments, frames, n_mels)``.
-        frame_mask: ``(batch, segments, frames)`` bool.
-
-    Returns:
-        ``(features, frame_mask)``, features ``(batch, segments, frames, dim)``.
-    """
-
-    level = "frame"
-
-    def __init__(self, frame_layer: Optional[keras.layers.Layer] = None, **kwargs):
-        super().__init__(**kwargs)
-        self.frame_layer = frame_layer
-
-    def build(self, segments_shape, frame_mask_shape=None):
-        if self.frame_layer is not None and not self.frame_layer.built:
-            self.frame_layer.build(segments_shape)
-
-    def call(self, segments, frame_mask, training=None):
-        y = segments if self.frame_layer is None else self.frame_layer(segments)
-        return y, frame_mask
-
-    def output_dim(self, n_mels, n_frames=None):
-        if self.frame_layer is None:
-            return n_mels
-        return self.frame_layer.compute_output_shape((None, n_mels))[-1]
-
-    def get_config(self):
-        config = super().get_config()
-        config["frame_layer"] = None if self.frame_layer is None else keras.saving.serialize_keras_object(self.frame_layer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        layer = config.pop("frame_layer")
-        return cls(frame_layer=None if layer is None else keras.saving.deserialize_keras_object(layer), **config)
-
-
 def build_conv_blocks(input_norm, convs, norms, pooling, shape):
     """Build ``input_norm`` then each (conv → norm → pool) block from ``shape``; returns the
-    shape after the last pool (shared by the CNNs of this module and :mod:`tfmusictag.musicnn`)."""
+    shape after the last pool (shared by the CNNs of this module and :mod:`tfmusictag.reduction.musicnn`)."""
     input_norm.build(shape)
     for conv, norm, pool in zip(convs, norms, pooling):
         conv.build(shape)
@@ -179,21 +30,6 @@ def build_conv_blocks(input_norm, convs, norms, pooling, shape):
         norm.build(shape)
         shape = pool.compute_output_shape(shape)
     return shape
-
-
-@REDUCTIONS.register("mfcc")
-def _build_mfcc(config: ReductionConfig, name):
-    return FrameReduction(MFCC(config.mfcc.n_mfcc, name="mfcc"), name=name)
-
-
-@REDUCTIONS.register("pca")
-def _build_pca(config: ReductionConfig, name):
-    return FrameReduction(PCAWhitening(config.pca.n_components, whiten=config.pca.whiten, name="pca"), name=name)
-
-
-@REDUCTIONS.register("identity")
-def _build_identity(config: ReductionConfig, name):
-    return FrameReduction(None, name=name)
 
 
 @REDUCTIONS.register("cnn")
@@ -207,7 +43,7 @@ _NORM_AXES = ("freq", "time")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ChoiCNN(keras.layers.Layer):
+class ChoiCNN(ReductionStage):
     """The 5-layer 2D CNN of Algorithm 20: one vector per 29.12 s segment.
 
     ``BatchNorm`` over the input bands, then per layer ``k``: 3×3 convolution → batch norm over
@@ -310,7 +146,7 @@ def keras1_hard_sigmoid(x):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ChoiCRNN(keras.layers.Layer):
+class ChoiCRNN(ReductionStage):
     """Choi, Fazekas, Sandler & Cho's convolutional recurrent network (ICASSP 2017): 4 conv blocks
     and 2 GRUs summarise each 29.12 s segment into one vector (32 values).
 
@@ -405,7 +241,3 @@ class ChoiCRNN(keras.layers.Layer):
 def _build_crnn(config: ReductionConfig, name):
     c = config.crnn
     return ChoiCRNN(c.filters, c.pools, c.gru_units, c.time_pad, c.dropout, c.bn_epsilon, name=name)
-
-
-# The source-task CNNs of the pretrained models register themselves ('musicnn', 'vgg').
-from tfmusictag import musicnn as _musicnn  # noqa: E402,F401  (import for registration)

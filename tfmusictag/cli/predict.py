@@ -1,0 +1,137 @@
+"""``python -m tfmusictag.predict PATH...``: tag audio files, folders or globs.
+
+Prints one result per track (JSON lines, or CSV with ``--format=csv``) as soon as it is tagged.
+Files are decoded on all cores inside ``tf.data`` while the model tags the previous ones; only a
+few tracks are in memory at once, whatever the size of the catalog. Files longer than
+``--stream_above_minutes`` (20) are decoded and turned into features block by block
+(:func:`tfmusictag.frontend.streaming_log_mel`), same result, bounded memory. A file that cannot be read
+is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged.
+The exit status is 0 when every file was tagged, 1 when some were skipped.
+
+The model is a SavedModel version folder (``saved_models/<name>/<version>``, as exported) — then
+nothing but TensorFlow runs the model — or a training run's directory.
+
+Examples::
+
+    python -m tfmusictag.predict ~/Music --model=saved_models/demo_tagger/1 --top_k=5
+    python -m tfmusictag.predict "album/*.flac" --model=runs/bof --timeline --format=jsonl
+"""
+
+import csv
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from tfmusictag.cli.common import user_errors
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program, so importing stays side-effect free)."""
+    flags.DEFINE_string("model", None, "SavedModel version folder, a training run's directory, or a pretrained "
+                        "model name (MTT_musicnn, MTT_vgg, MSD_musicnn, MSD_vgg, choi2016_cnn, choi2016_crnn).")
+    flags.DEFINE_enum("format", "jsonl", ["jsonl", "csv"], "Output format.")
+    flags.DEFINE_integer("top_k", 10, "Tags per track (0: all tags).")
+    flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
+    flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
+    flags.DEFINE_float("stream_above_minutes", 20.0, "Decode longer files block by block (bounded memory).")
+
+
+def _top(tags, probs, k):
+    order = probs.argsort()[::-1][: (k or len(tags))]
+    return {tags[i]: round(float(probs[i]), 4) for i in order}
+
+
+def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
+                  stream_above_minutes=20.0):
+    """Tag every audio file under ``paths``; write results to ``out``. Returns (tagged, failed).
+
+    Files up to ``stream_above_minutes`` are decoded whole, several at once on all cores, ahead of
+    the model; longer ones are decoded and turned into features block by block, so memory stays
+    bounded whatever the length (the output is the same either way).
+    """
+    import tensorflow as tf
+
+    from tfmusictag import audio
+    from tfmusictag.errors import AudioFileError
+    from tfmusictag.serving import Tagger
+
+    tagger = Tagger(model_path)
+    files = list(audio.iter_audio_files(paths))
+    stream = {}
+    for f in files:
+        try:
+            stream[f] = tagger.streamable() and audio.info(f).duration > 60 * stream_above_minutes
+        except AudioFileError:
+            stream[f] = False  # the decoder reports the error in order
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer:
+        writer.writerow(["path", "duration_seconds", "tags", "error"])
+    whole = iter(audio.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate)
+                 .prefetch(1).as_numpy_iterator())
+    ok = failed = 0
+    for path in files:
+        try:
+            if stream[path]:
+                log_mel = tagger.stream_log_mel(path)
+            else:
+                item = next(whole)
+                audio.raise_for_error(item)
+                log_mel = tagger.log_mel(item["audio"][None])[0]
+        except AudioFileError as exc:
+            failed += 1
+            error = f"{type(exc).__name__}: {exc}"
+            print(f"skipped {error}", file=err)
+            if writer:
+                writer.writerow([path, "", "", error])
+            else:
+                out.write(json.dumps({"path": path, "error": error}) + "\n")
+            out.flush()
+            continue
+        duration = (log_mel.shape[0] - 1) * tagger.front_end.hop_length / tagger.sample_rate
+        log_mel = tf.convert_to_tensor(log_mel)  # the array is freed: one copy of the features at a time
+        probs, tl = tagger.tag(log_mel, timeline)
+        result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
+        if timeline:
+            seg, mask = tl["segment_probabilities"][0].numpy(), tl["segment_mask"][0].numpy()
+            starts = tl["segment_start_seconds"].numpy()
+            result["timeline"] = [{"start_seconds": round(float(starts[s]), 2), "tags": _top(tagger.tags, seg[s], top_k)}
+                                  for s in range(len(mask)) if mask[s]]
+        ok += 1
+        if writer:
+            writer.writerow([path, result["duration_seconds"],
+                             ";".join(f"{t}:{p:.3f}" for t, p in result["tags"].items()), ""])
+        else:
+            out.write(json.dumps(result) + "\n")
+        out.flush()
+    return ok, failed
+
+
+@user_errors
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise app.UsageError("give at least one audio file, folder or glob")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required")
+    out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
+    try:  # a model that cannot be loaded is one error line (user_errors); files are reported one by one
+        ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
+                                   stream_above_minutes=FLAGS.stream_above_minutes)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"tagged {ok} tracks, skipped {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run(argv=None):
+    define_flags()
+    app.run(main, argv)
+
+
+if __name__ == "__main__":
+    run()

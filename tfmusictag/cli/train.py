@@ -1,0 +1,113 @@
+"""``python -m tfmusictag.train``: train any variant on any tfmusictag TFDS dataset.
+
+Configuration is resolved in a fixed order: the defaults of :class:`~tfmusictag.training.TrainConfig`,
+then ``--config`` (a JSON file of its fields), then ``--variant``/``--dataset``/``--steps``/... flags,
+then every ``--set path=value`` (see :mod:`tfmusictag.cli.common`). The resolved config is
+written to the run directory with the model's config and tag vocabulary.
+
+A run directory *is* the run: ``--resume`` alone continues it with its own saved config (from
+its latest checkpoint, or from the start if it was killed before the first one). Flags given
+with ``--resume`` must agree with that config; only ``--steps`` (to train longer),
+``--checkpoint_every`` and ``eval_every`` may change — anything else is an error naming both
+values.
+
+Examples::
+
+    python -m tfmusictag.train --dataset=demo_catalog/small --variant=mfcc_bof --model_dir=runs/bof
+    python -m tfmusictag.train --model_dir=runs/bof --resume              # after a crash or kill
+    python -m tfmusictag.train --model_dir=runs/bof --resume --steps=2000 # train longer
+    python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn \\
+        --set learning_rates.classifier.learning_rate=0.0001 --model_dir=runs/target
+"""
+
+import json
+
+from absl import app, flags
+
+from tfmusictag.cli.common import flatten_config_dict, parse_set, say, user_errors
+
+FLAGS = flags.FLAGS
+
+#: Flags that set a TrainConfig field of the same name.
+CONFIG_FLAGS = ("dataset", "data_dir", "manual_dir", "variant", "steps", "batch_size", "seed", "checkpoint_every",
+                "init_from")
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program, so importing stays side-effect free)."""
+    flags.DEFINE_string("model_dir", None, "The run directory: checkpoints, logs, config, tags and the final model.")
+    flags.DEFINE_string("config", None, "JSON file with TrainConfig fields.")
+    flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset (tagged_catalog, magnatagatune).")
+    flags.DEFINE_string("variant", None, "Model variant (see --list_variants).")
+    flags.DEFINE_integer("steps", None, "Training iterations.")
+    flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
+    flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
+    flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
+    flags.DEFINE_string("init_from", None, "A source model to transfer from: a pretrained name (MTT_musicnn, ...), a "
+                        "model directory or a .keras file.")
+    flags.DEFINE_multi_string("set", [], "Override a config field: path=value (JSON value; model.* for the model).")
+    flags.DEFINE_bool("resume", False, "Continue the run in --model_dir with its own saved config.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar.")
+    flags.DEFINE_bool("list_variants", False, "Print the registered variants and exit.")
+
+
+def given_settings(f=None):
+    """``{dotted path: value}`` of everything the command line sets (``--config``, flags, ``--set``)."""
+    f = f or FLAGS
+    given = {}
+    if f.config:
+        try:
+            with open(f.config) as fh:
+                given.update(flatten_config_dict(json.load(fh)))
+        except OSError as exc:
+            raise FileNotFoundError(f"--config={f.config}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise app.UsageError(f"--config={f.config} is not valid JSON: {exc}") from None
+    given.update({name: getattr(f, name) for name in CONFIG_FLAGS if getattr(f, name) is not None})
+    given.update(parse_set(f.set))
+    return given
+
+
+def resolve_config(f=None):
+    """The run's :class:`~tfmusictag.training.TrainConfig`: a new one from the defaults and the
+    command line, or — with ``--resume`` — the run's saved one, checked against the command line."""
+    from tfmusictag.rundir import RunDir
+    from tfmusictag.training import TrainConfig, resume_config
+
+    f = f or FLAGS
+    given = given_settings(f)
+    run = RunDir(f.model_dir)
+    if f.resume and run.has_run():
+        names = {name: f"--{name}" for name in CONFIG_FLAGS}
+        return resume_config(TrainConfig.from_dict(run.read_train_config()), given, run.read_model_config(), names)
+    return TrainConfig().with_overrides(given).validate()
+
+
+@user_errors
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    if FLAGS.list_variants:
+        from tfmusictag.variants import VARIANTS
+
+        print("\n".join(VARIANTS.names()))
+        return 0
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required")
+    from tfmusictag.training import train
+
+    report = train(resolve_config(), FLAGS.model_dir, resume=FLAGS.resume, progress=FLAGS.progress, log=say)
+    say(f"done: weighted ROC-AUC {report['weighted_roc_auc']:.4f} on {report['tracks']} tracks")
+    print(json.dumps({k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}))
+    return 0
+
+
+def run(argv=None):
+    define_flags()
+    app.run(main, argv)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,109 @@
+"""``python -m tfmusictag.tune``: the thesis's KerasTuner grid searches from the command line.
+
+Runs one of :data:`tfmusictag.tuning.hypermodels.SEARCHES` — ``classifier`` (Z × H, Table 4.3),
+``lstm`` (T × p, Table 4.4), ``learning_rate`` (η and steps of CNN layers 1–2 and 3–5, Tables
+4.5–4.8) — with KerasTuner's ``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
+``--eval_split``. Prints every trial and the best, and writes ``best.json`` to ``--directory``
+(KerasTuner's own trial records are kept there too, so an interrupted search continues).
+
+Examples::
+
+    python -m tfmusictag.tune --search=classifier --dataset=demo_catalog/small \\
+        --grid=Z=64,128,256 --grid=H=64,128 --steps=300 --directory=runs/tune_zh
+    python -m tfmusictag.tune --search=learning_rate --init_from=MTT_musicnn --set max_seconds=15 \\
+        --grid=cnn_low_lr=0,1e-5 --grid=cnn_high_lr=1e-4 --grid=cnn_low_step=10000 \\
+        --grid=cnn_high_step=10000 --steps=100 --directory=runs/tune_lr
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from tfmusictag.cli.common import parse_set, user_errors
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_enum("search", None, ["classifier", "lstm", "learning_rate"], "Which of the thesis's searches.")
+    flags.DEFINE_string("dataset", None, "TFDS name (default demo_catalog/small).")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset.")
+    flags.DEFINE_string("train_split", None, "Split the trials train on (default train).")
+    flags.DEFINE_string("eval_split", None, "Split the trials are scored on (default validation).")
+    flags.DEFINE_multi_string("grid", [], "name=v1,v2,... replaces the thesis's choices for one hyper-parameter.")
+    flags.DEFINE_multi_string("set", [], "Fixed setting path=value, as in train: model.* for the model (e.g. "
+                                         "model.temporal.bof.epochs=2), max_seconds=15 crops training tracks.")
+    flags.DEFINE_string("variant", None, "Replaces the search's variant.")
+    flags.DEFINE_string("init_from", None, "Start every trial from this source model (pretrained name or run).")
+    flags.DEFINE_integer("steps", None, "Supervised steps per trial (default 1000).")
+    flags.DEFINE_integer("batch_size", None, "Tracks per batch (default 8).")
+    flags.DEFINE_string("directory", None, "Where KerasTuner keeps the trials, and best.json.")
+    flags.DEFINE_bool("overwrite", False, "Start the search afresh.")
+
+
+def parse_grid(items):
+    """``["Z=64,128", "p=0,0.3"]`` → ``{"Z": [64, 128], "p": [0, 0.3]}`` (JSON numbers or strings)."""
+    grid = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise app.UsageError(f"--grid {item!r} must look like name=v1,v2")
+        grid[name.strip()] = [json.loads(v) if v.strip()[:1] in "-0123456789." else v.strip() for v in values.split(",")]
+    return grid
+
+
+def base_config():
+    """The fixed settings every trial shares, as a :class:`~tfmusictag.training.TrainConfig`."""
+    from tfmusictag.training import TrainConfig
+
+    direct = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir, "manual_dir": FLAGS.manual_dir,
+              "train_split": FLAGS.train_split, "eval_split": FLAGS.eval_split, "steps": FLAGS.steps,
+              "batch_size": FLAGS.batch_size, "init_from": FLAGS.init_from}
+    return TrainConfig().with_overrides({k: v for k, v in direct.items() if v is not None}).with_overrides(
+        parse_set(FLAGS.set)).validate()
+
+
+@user_errors
+def main(argv):
+    del argv
+    if not FLAGS.search or not FLAGS.directory:
+        raise app.UsageError("--search and --directory are required")
+    from tfmusictag import data
+    from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search
+
+    config = base_config()
+    train_ds, tags = data.load_split(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
+    eval_ds, _ = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
+    hm = ThesisHyperModel(FLAGS.search, tags, grid=parse_grid(FLAGS.grid), overrides=config.model_overrides,
+                          variant=FLAGS.variant, steps=config.steps, learning_rates=config.learning_rates,
+                          init_from=config.init_from)
+
+    def batches(ds, seconds):
+        return data.track_pipeline(ds, tags, front_end=hm.front_end, config=data.PipelineConfig(
+            batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=seconds))
+
+    tuner = grid_search(hm, batches(train_ds, config.max_seconds), batches(eval_ds, None), FLAGS.directory,
+                        FLAGS.overwrite)
+    trials = tuner.oracle.get_best_trials(num_trials=10 ** 6)
+    names = sorted(hm.choices)
+    print("| " + " | ".join(names) + " | weighted ROC-AUC |")
+    print("|" + "---|" * (len(names) + 1))
+    for t in trials:
+        print("| " + " | ".join(str(t.hyperparameters.get(n)) for n in names) + f" | {t.score:.4f} |")
+    best = {"search": FLAGS.search, "dataset": config.dataset, "eval_split": config.eval_split,
+            "best": trials[0].hyperparameters.values, "weighted_roc_auc": trials[0].score, "trials": len(trials)}
+    with open(os.path.join(FLAGS.directory, "best.json"), "w") as f:
+        json.dump(best, f, indent=2)
+    print(json.dumps(best))
+    return 0
+
+
+def run(argv=None):
+    define_flags()
+    app.run(main, argv)
+
+
+if __name__ == "__main__":
+    run()

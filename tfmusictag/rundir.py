@@ -1,0 +1,193 @@
+"""The run directory: one folder that *is* a training run (or a converted pretrained model).
+
+Every file a run consists of is named, written and read here, and nowhere else:
+
+==========================  ====================================================================
+``train_config.json``       the resolved :class:`~tfmusictag.training.TrainConfig` (how to continue)
+``model_config.json``       the :class:`~tfmusictag.tagger.TaggerConfig` (what the model is)
+``tags.txt``                the vocabulary, one tag per line, in output order
+``checkpoints/``            model, optimizers and step every ``checkpoint_every`` steps
+``logs/``                   TensorBoard events
+``model.keras``             the final model (written last, atomically)
+``metrics.json``            the final evaluation, the step, and the steps it was resumed at
+``source.json``             pretrained models only: where the weights came from
+==========================  ====================================================================
+
+Writes are atomic (a temporary file renamed into place), so a run killed at any moment —
+even inside the final ``model.save`` — leaves either the old file or the new one, never half a
+file, and ``train --resume`` completes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.tagger import TaggerConfig, TrackTagger
+
+__all__ = ["RunDir", "load_model", "write_model_dir", "atomic_write"]
+
+TRAIN_CONFIG, MODEL_CONFIG, TAGS = "train_config.json", "model_config.json", "tags.txt"
+MODEL, METRICS, SOURCE = "model.keras", "metrics.json", "source.json"
+CHECKPOINTS, LOGS = "checkpoints", "logs"
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class RunDir:
+    """The files of one run directory (see the module docstring).
+
+    Args:
+        path: the folder (created by the first write).
+    """
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def checkpoints(self) -> str:
+        return self.file(CHECKPOINTS)
+
+    @property
+    def logs(self) -> str:
+        return self.file(LOGS)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def has_run(self) -> bool:
+        """True when a training run was started here (its config is written before anything else)."""
+        return os.path.exists(self.file(TRAIN_CONFIG)) or self.latest_checkpoint() is not None
+
+    def latest_checkpoint(self) -> Optional[str]:
+        return tf.train.latest_checkpoint(self.checkpoints) if os.path.isdir(self.checkpoints) else None
+
+    def is_model(self) -> bool:
+        """True when a model can be loaded from here (final model, or config and a checkpoint)."""
+        return os.path.exists(self.file(MODEL)) or (
+            os.path.exists(self.file(MODEL_CONFIG)) and self.latest_checkpoint() is not None)
+
+    # -- configs ------------------------------------------------------------------------------
+
+    def write_configs(self, train_config: Optional[Dict[str, Any]], model_config: TaggerConfig) -> None:
+        """Write the run's identity: the training config (if any), the model config and the tags."""
+        os.makedirs(self.path, exist_ok=True)
+        atomic_write(self.file(MODEL_CONFIG), model_config.to_json())
+        atomic_write(self.file(TAGS), "\n".join(model_config.tags) + "\n")
+        if train_config is not None:  # last: its presence marks a started run
+            atomic_write(self.file(TRAIN_CONFIG), json.dumps(train_config, indent=2))
+
+    def read_train_config(self) -> Dict[str, Any]:
+        """The saved training config as a dict (``TrainConfig.from_dict`` turns it into the config)."""
+        return self._read_json(TRAIN_CONFIG, "a training run (train_config.json)")
+
+    def read_model_config(self) -> TaggerConfig:
+        return TaggerConfig.from_dict(self._read_json(MODEL_CONFIG, "a model (model_config.json)"))
+
+    def read_tags(self) -> Sequence[str]:
+        with open(self.file(TAGS)) as f:
+            return [t for t in f.read().splitlines() if t]
+
+    def _read_json(self, name: str, what: str) -> Dict[str, Any]:
+        path = self.file(name)
+        if not os.path.exists(path):
+            raise ParameterError(f"{self.path} holds no {what}")
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except ValueError as exc:
+            raise ParameterError(f"{path} is not valid JSON: {exc}") from None
+
+    # -- results ------------------------------------------------------------------------------
+
+    def write_metrics(self, metrics: Dict[str, Any]) -> None:
+        atomic_write(self.file(METRICS), json.dumps(metrics, indent=2))
+
+    def read_metrics(self) -> Dict[str, Any]:
+        return self._read_json(METRICS, "metrics (metrics.json)")
+
+    def write_source(self, source: Dict[str, Any]) -> None:
+        atomic_write(self.file(SOURCE), json.dumps(source, indent=2))
+
+    def read_source(self) -> Dict[str, Any]:
+        return self._read_json(SOURCE, "source (source.json)")
+
+    def save_model(self, model: TrackTagger) -> str:
+        """Save the final model atomically (a kill mid-save leaves no ``model.keras`` at all)."""
+        os.makedirs(self.path, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".model-", suffix=".keras")
+        os.close(fd)
+        try:
+            model.save(tmp)
+            os.replace(tmp, self.file(MODEL))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return self.file(MODEL)
+
+    def load_model(self) -> TrackTagger:
+        """The final model, or — for a run still in progress — the model at its latest checkpoint."""
+        if os.path.exists(self.file(MODEL)):
+            return keras.saving.load_model(self.file(MODEL))
+        ckpt = self.latest_checkpoint()
+        if os.path.exists(self.file(MODEL_CONFIG)) and ckpt:
+            model = TrackTagger(self.read_model_config())
+            tf.train.Checkpoint(model=model).restore(ckpt).expect_partial()
+            return model
+        raise ParameterError(f"{self.path} holds neither {MODEL} nor {MODEL_CONFIG} with {CHECKPOINTS}/")
+
+
+def load_model(path: str) -> TrackTagger:
+    """A trained model from a run directory (:meth:`RunDir.load_model`) or a ``.keras`` file.
+
+    For pretrained names as well, use :func:`tfmusictag.pretrained.load_model`.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return RunDir(path).load_model()
+    if path.endswith(".keras") and os.path.exists(path):
+        return keras.saving.load_model(path)
+    raise ParameterError(f"{path!r} is not a trained model: expected a model directory or a .keras file")
+
+
+def write_model_dir(model: TrackTagger, target: str, source: Optional[Dict[str, Any]] = None) -> str:
+    """Write ``model`` as a complete model directory at ``target`` atomically (temporary folder,
+    then rename); replaces an existing one. Used for converted pretrained models."""
+    parent = os.path.dirname(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(target)}-")
+    try:
+        run = RunDir(tmp)
+        run.save_model(model)
+        run.write_configs(None, model.tagger_config)
+        if source is not None:
+            run.write_source(source)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

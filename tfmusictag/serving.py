@@ -1,0 +1,190 @@
+"""Serving: a trained model as a SavedModel for TF Serving, and the model behind ``predict``.
+
+:func:`export_saved_model` (``python -m tfmusictag.export``) writes a SavedModel; :class:`Tagger`
+gives ``predict`` one interface over an exported SavedModel (nothing but TensorFlow runs it), a run
+directory or a pretrained model.
+
+Written to ``<base_dir>/<name>/<version>/`` (TF Serving's layout), atomically: the model is
+saved to a hidden temporary folder beside the target and renamed into place, so a killed
+export never leaves a half-written version (TF Serving only loads folders named by an integer).
+
+Signatures (input ``waveform``: float32 ``[batch, samples]``, mono at the model's sample rate,
+every row a whole track of any length — usually one track per request):
+
+* ``serving_default`` → ``probabilities`` ``[batch, L]``
+* ``top_k`` → ``tags`` (string) and ``scores`` ``[batch, k]`` (``k`` fixed at export, default 10)
+* ``timeline`` → ``segment_probabilities`` ``[batch, S, L]``, ``segment_start_seconds`` ``[S]``,
+  ``segment_mask`` ``[batch, S]`` (each 29.12 s segment tagged on its own)
+* ``embedding`` → ``embedding`` ``[batch, Z]`` (the track feature ``f``)
+* ``front_end`` → ``log_mel`` ``[batch, frames, n_mels]``; ``tags_from_log_mel`` and
+  ``timeline_from_log_mel`` (inputs ``log_mel``, ``num_frames``): the same model in two steps,
+  for clients that compute the front end piecewise (hour-long tracks) or cache it
+
+Assets: ``tags.txt`` (one tag per line, output order) and ``tfmusictag.json`` (model config,
+sample rate, segment length). Loading needs TensorFlow only.
+
+Example::
+
+    python -m tfmusictag.export --model_dir=runs/bof --name=demo_tagger
+"""
+
+import json
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tfmusictag import audio
+from tfmusictag.frontend import get_front_end, streaming_log_mel
+from tfmusictag.pretrained import load_model, model_path
+
+__all__ = ["export_saved_model", "next_version", "Tagger"]
+
+
+def next_version(model_base: str) -> int:
+    versions = [int(d) for d in os.listdir(model_base) if d.isdigit()] if os.path.isdir(model_base) else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model, base_dir: str, name: str, version: int = None, top_k: int = 10) -> str:
+    """Export a :class:`~tfmusictag.tagger.TrackTagger`; returns the version directory."""
+    model_base = os.path.join(base_dir, name)
+    os.makedirs(model_base, exist_ok=True)
+    version = next_version(model_base) if version is None else int(version)
+    target = os.path.join(model_base, str(version))
+    if os.path.exists(target):
+        raise FileExistsError(f"{target} already exists; choose another --version")
+    tags = list(model.tags)
+    k = max(1, min(int(top_k), len(tags)))
+    seg = model.segmenter
+    seconds_per_frame = model.front_end_config.hop_length / model.sample_rate
+    hop_seconds = (seg.hop_frames or seg.segment_frames) * seconds_per_frame
+    wave = tf.TensorSpec([None, None], tf.float32, name="waveform")
+
+    with tempfile.TemporaryDirectory(dir=model_base, prefix=f".tmp-{version}-") as tmp:
+        tags_file = os.path.join(tmp, "tags.txt")
+        info_file = os.path.join(tmp, "tfmusictag.json")
+        with open(tags_file, "w") as f:
+            f.write("\n".join(tags) + "\n")
+        with open(info_file, "w") as f:
+            json.dump({"model": model.tagger_config.to_dict(), "name": model.name, "sample_rate": model.sample_rate,
+                       "segment_seconds": seg.segment_frames * seconds_per_frame, "top_k": k}, f, indent=2)
+
+        module = tf.Module()
+        module.model = model
+        module.tags_asset = tf.saved_model.Asset(tags_file)
+        module.info_asset = tf.saved_model.Asset(info_file)
+        module.tag_names = tf.constant(tags)
+
+        @tf.function(input_signature=[wave])
+        def serving_default(waveform):
+            return {"probabilities": model(waveform, training=False)}
+
+        @tf.function(input_signature=[wave])
+        def top(waveform):
+            scores, idx = tf.math.top_k(model(waveform, training=False), k=k)
+            return {"tags": tf.gather(module.tag_names, idx), "scores": scores}
+
+        @tf.function(input_signature=[wave])
+        def timeline(waveform):
+            out = model.analyze(waveform)
+            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
+            return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts,
+                    "segment_mask": out["segment_mask"]}
+
+        @tf.function(input_signature=[wave])
+        def embedding(waveform):
+            return {"embedding": model.analyze(waveform)["embedding"]}
+
+        # The same model in two steps, for clients that compute the front end in pieces (hour-long
+        # tracks: tfmusictag.frontend.streaming_log_mel) or cache it.
+        log_mel = tf.TensorSpec([None, None, model.front_end_config.n_mels], tf.float32, name="log_mel")
+        num_frames = tf.TensorSpec([None], tf.int32, name="num_frames")
+
+        @tf.function(input_signature=[wave])
+        def front_end(waveform):
+            return {"log_mel": model.front_end(waveform)}
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def tags_from_log_mel(log_mel, num_frames):
+            return {"probabilities": model({"log_mel": log_mel, "num_frames": num_frames}, training=False)}
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def timeline_from_log_mel(log_mel, num_frames):
+            out = model.analyze({"log_mel": log_mel, "num_frames": num_frames})
+            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
+            return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
+                    "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
+
+        signatures = {"serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
+                      "front_end": front_end, "tags_from_log_mel": tags_from_log_mel,
+                      "timeline_from_log_mel": timeline_from_log_mel}
+        for key, fn in signatures.items():
+            setattr(module, key, fn)
+        staging = os.path.join(tmp, "model")
+        tf.saved_model.save(module, staging, signatures=signatures)
+        os.rename(staging, target)  # atomic on one file system: the version appears whole or not at all
+    return target
+
+
+class Tagger:
+    """Uniform access to an exported SavedModel or a trained Keras model, in two steps:
+    ``log_mel(waveform)`` (the model's own front end) and ``tag(log_mel)``."""
+
+    def __init__(self, path: str):
+        path = model_path(path)  # a pretrained model's name → its converted model directory
+        if os.path.exists(os.path.join(path, "saved_model.pb")):
+            loaded = tf.saved_model.load(path)
+            with open(os.path.join(path, "assets", "tfmusictag.json")) as f:
+                info = json.load(f)
+            with open(os.path.join(path, "assets", "tags.txt")) as f:
+                self.tags = [t for t in f.read().splitlines() if t]
+            self._loaded = loaded
+            self.front_end = get_front_end(info["model"]["front_end"])
+            sig = loaded.signatures
+            self.log_mel = lambda w: sig["front_end"](waveform=tf.constant(w))["log_mel"].numpy()
+            self._tags = lambda x, n: sig["tags_from_log_mel"](log_mel=x, num_frames=n)
+            self._timeline = lambda x, n: sig["timeline_from_log_mel"](log_mel=x, num_frames=n)
+        else:
+            model = load_model(path)
+            self.tags, self.front_end = list(model.tags), model.front_end_config
+            seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
+            # One trace for all lengths (like the SavedModel's signatures); the model's code
+            # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
+            wave = [tf.TensorSpec([None, None], tf.float32)]
+            spec = [tf.TensorSpec([None, None, self.front_end.n_mels], tf.float32), tf.TensorSpec([None], tf.int32)]
+            front = tf.function(model.front_end, input_signature=wave, autograph=False)
+            probs = tf.function(lambda x, n: model({"log_mel": x, "num_frames": n}, training=False),
+                                input_signature=spec, autograph=False)
+            analyze = tf.function(lambda x, n: model.analyze({"log_mel": x, "num_frames": n}),
+                                  input_signature=spec, autograph=False)
+
+            def timeline(x, n):
+                out = analyze(x, n)
+                starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * seconds
+                return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
+                        "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
+
+            self.log_mel = lambda w: front(tf.constant(w)).numpy()
+            self._tags = lambda x, n: {"probabilities": probs(x, n)}
+            self._timeline = timeline
+        self.sample_rate = self.front_end.sample_rate
+
+    def streamable(self) -> bool:
+        return self.front_end.center and not (self.front_end.compression == "db" and self.front_end.top_db)
+
+    def stream_log_mel(self, path, chunk_frames=4096):
+        """Log-mel of a file of any length, decoded and computed piecewise (bounded memory)."""
+        expected = self.front_end.num_frames(int(audio.info(path).duration * self.sample_rate))
+        return streaming_log_mel(audio.stream(path, self.sample_rate), self.log_mel, self.front_end, chunk_frames,
+                                 expected_frames=expected)
+
+    def tag(self, log_mel, timeline=False):
+        """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
+        (a tensor or an array)."""
+        x = tf.convert_to_tensor(log_mel)[None]
+        n = tf.shape(x)[1:2]
+        if timeline:
+            out = self._timeline(x, n)
+            return out["probabilities"][0].numpy(), out
+        return self._tags(x, n)["probabilities"][0].numpy(), None

@@ -1,0 +1,17 @@
+"""Training (thesis Sec. 4.3): configs, the step decay per layer group, transfer, and the trainer.
+
+* :mod:`~tfmusictag.training.config` — :class:`TrainConfig`, the learning-rate groups, and the
+  rules for continuing a run (:func:`resume_config`);
+* :mod:`~tfmusictag.training.schedules` — :class:`StepDecay` and one Adam per layer group;
+* :mod:`~tfmusictag.training.transfer` — a source-task model's stages into a target model;
+* :mod:`~tfmusictag.training.trainer` — :class:`Trainer` over a ``tf.distribute.Strategy`` and
+  :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir`.
+"""
+
+from tfmusictag.training.config import RESUMABLE, GroupSchedule, LearningRates, TrainConfig, resume_config
+from tfmusictag.training.schedules import StepDecay, group_optimizers
+from tfmusictag.training.trainer import Trainer, train
+from tfmusictag.training.transfer import SEGMENT_CNNS, transfer_config, transfer_weights
+
+__all__ = ["TrainConfig", "GroupSchedule", "LearningRates", "RESUMABLE", "resume_config", "StepDecay",
+           "group_optimizers", "Trainer", "train", "SEGMENT_CNNS", "transfer_config", "transfer_weights"]

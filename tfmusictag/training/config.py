@@ -1,0 +1,162 @@
+"""Training configuration: the resolved config of a run, its learning-rate groups, and the rules
+for continuing a run (``--resume``).
+
+Thesis Section 4.3.2: Adam with default parameters except the learning rate ``η``, which is
+multiplied by ``γ = 0.1`` every ``step`` iterations and never goes below ``1e-6``; each section
+of the network has its own ``(η, step)`` (Tables 4.2, 4.5–4.8). Defaults are the thesis's
+*target-task* settings: classifier and LSTM ``(1e-3; 3000)`` (Table 4.2, Sec. 4.3.3), CNN layers
+1–2 ``(1e-5; 10K)`` and 3–5 ``(1e-4; 10K)`` (Table 4.8). A learning rate of 0 freezes a group, as
+does ``freeze`` in the model config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Optional
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.registry import config_from_dict, config_to_dict, override
+from tfmusictag.tagger import TaggerConfig
+
+__all__ = ["GroupSchedule", "LearningRates", "TrainConfig", "RESUMABLE", "resume_config"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupSchedule:
+    """``η`` (0 freezes the group), multiplied by ``decay_rate`` every ``decay_steps`` steps."""
+
+    learning_rate: float = 1e-3
+    decay_steps: int = 3000
+    decay_rate: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRates:
+    """One schedule per layer group (see :meth:`tfmusictag.tagger.TrackTagger.layer_groups`)."""
+
+    cnn_low: GroupSchedule = GroupSchedule(1e-5, 10000)
+    cnn_high: GroupSchedule = GroupSchedule(1e-4, 10000)
+    reduction: GroupSchedule = GroupSchedule(1e-3, 3000)
+    temporal: GroupSchedule = GroupSchedule(1e-3, 3000)
+    classifier: GroupSchedule = GroupSchedule(1e-3, 3000)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; written to ``<model_dir>/train_config.json``.
+
+    ``--set`` paths of every command are paths into this config: ``steps``, ``max_seconds``,
+    ``learning_rates.classifier.learning_rate``, and ``model.<path>`` for the model
+    (``model.temporal.bof.num_clusters``), kept in ``model_overrides``.
+    """
+
+    dataset: str = "demo_catalog/small"
+    data_dir: Optional[str] = None
+    manual_dir: Optional[str] = None
+    train_split: str = "train"
+    eval_split: str = "validation"
+    variant: str = "mfcc_bof"
+    model_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    steps: int = 1000
+    batch_size: int = 8
+    max_seconds: Optional[float] = None
+    shuffle_buffer: int = 256
+    cache: Optional[str] = ""
+    learning_rates: LearningRates = dataclasses.field(default_factory=LearningRates)
+    min_learning_rate: float = 1e-6
+    checkpoint_every: int = 100
+    eval_every: int = 0
+    seed: int = 0
+    init_from: Optional[str] = None
+    deterministic: bool = True
+
+    def validate(self) -> "TrainConfig":
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        return self
+
+    def to_dict(self):
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return config_from_dict(cls, d)
+
+    def get(self, path: str) -> Any:
+        """The value at a dotted ``path`` (``'learning_rates.classifier.learning_rate'``)."""
+        value = self
+        for part in path.split("."):
+            if not dataclasses.is_dataclass(value) or part not in {f.name for f in dataclasses.fields(value)}:
+                raise ParameterError(f"unknown config field {path!r}")
+            value = getattr(value, part)
+        return value
+
+    def with_overrides(self, pairs: Dict[str, Any]) -> "TrainConfig":
+        """Apply ``{'steps': 10, 'model.temporal.lstm.units': 64, ...}`` (``model.*`` → the model)."""
+        config = self
+        for path, value in pairs.items():
+            if path.startswith("model."):
+                config = dataclasses.replace(config, model_overrides={**config.model_overrides, path[6:]: value})
+            else:
+                config = override(config, path, value)
+        return config
+
+
+#: Fields that may change when a run is continued: they decide how long it runs and how often it
+#: saves or evaluates, never what a step computes. ``steps`` may grow (train longer) but not fall
+#: below the step the run has reached.
+RESUMABLE = ("steps", "checkpoint_every", "eval_every")
+
+
+def _model_value(model_config: TaggerConfig, path: str):
+    value = model_config
+    for part in path.split("."):
+        if not dataclasses.is_dataclass(value) or part not in {f.name for f in dataclasses.fields(value)}:
+            raise ParameterError(f"unknown model config field {path!r}")
+        value = getattr(value, part)
+    return value
+
+
+def _same(a, b) -> bool:
+    norm = lambda v: tuple(norm(x) for x in v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def resume_config(saved: TrainConfig, given: Dict[str, Any], model_config: Optional[TaggerConfig] = None,
+                  flag_names: Optional[Dict[str, str]] = None) -> TrainConfig:
+    """The config to continue a run with: ``saved``, with only :data:`RESUMABLE` fields changed.
+
+    Args:
+        saved: the run's own config (``train_config.json``).
+        given: ``{dotted path: value}`` the user gave along with ``--resume`` (flags, ``--set``,
+            ``--config``). A value equal to the saved one is fine; a different one for a field
+            outside :data:`RESUMABLE` is an error that names both values.
+        model_config: the run's model config, to check ``model.*`` paths against what the
+            model really is (the variant's defaults included).
+        flag_names: how to name a path in the error (``{"steps": "--steps"}``).
+
+    Raises:
+        ParameterError: a given value contradicts the run.
+    """
+    flag_names = flag_names or {}
+    config, conflicts = saved, []
+    for path, value in given.items():
+        if path.startswith("model."):
+            if model_config is None:
+                current = saved.model_overrides.get(path[6:])
+            else:
+                current = _model_value(model_config, path[6:])
+        else:
+            current = saved.get(path)
+        if _same(current, value):
+            continue
+        if path in RESUMABLE:
+            config = config.with_overrides({path: value})
+        else:
+            conflicts.append(f"{flag_names.get(path, path)}={value!r} (the run has {current!r})")
+    if conflicts:
+        raise ParameterError("--resume continues the run with its own config; these values contradict it: "
+                             + "; ".join(conflicts) + f". Only {', '.join(RESUMABLE)} may change; drop the others "
+                             "or start a new run in another --model_dir")
+    return config.validate()

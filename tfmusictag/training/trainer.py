@@ -1,0 +1,295 @@
+"""Training: binary cross-entropy, one Adam per layer group, the thesis's step decay, resumable.
+
+:class:`Trainer` runs the supervised steps of one model over a ``tf.distribute.Strategy`` (the
+default strategy — one device — unless one is given): the batches are distributed with
+``strategy.experimental_distribute_dataset``, each replica computes its step with
+``strategy.run``, and the loss is averaged over the *global* batch
+(``tf.nn.compute_average_loss``), so the gradients are those of one big batch whatever the
+number of replicas. Keras 3's ``fit`` does not support ``MultiWorkerMirroredStrategy``
+(keras-team/keras#20585), hence this custom loop.
+
+:func:`train` is a whole run (thesis Sec. 4.3): seed → data → model (variant + overrides, tags
+from the dataset) → ``init_from`` (transfer, :mod:`~tfmusictag.training.transfer`) → the
+unsupervised stages fitted on the training split (:meth:`TrackTagger.fit_unsupervised`: PCA,
+then the BoF codebook) → supervised steps → final model and metrics, everything kept in one
+:class:`~tfmusictag.rundir.RunDir`. Checkpoints (model, optimizers, step) every
+``checkpoint_every`` steps; the data order is a pure function of (seed, step), so a run killed at
+any point continues exactly with ``resume=True``, losing at most one interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Dict, Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tfmusictag import data
+from tfmusictag.errors import ParameterError
+from tfmusictag.evaluation import evaluate_model
+from tfmusictag.pretrained import load_model
+from tfmusictag.rundir import RunDir
+from tfmusictag.tagger import TrackTagger
+from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
+from tfmusictag.training.schedules import group_optimizers
+from tfmusictag.training.transfer import transfer_config, transfer_weights
+from tfmusictag.variants import variant_config
+
+__all__ = ["Trainer", "train", "frozen_segment_reduction", "segment_features", "batch_segments"]
+
+
+class Trainer:
+    """The supervised steps of ``model`` over a ``tf.distribute.Strategy``.
+
+    Build the model inside ``strategy.scope()`` (a no-op for the default strategy); the
+    trainer creates the step counter and one Adam per trainable layer group
+    (:func:`~tfmusictag.training.schedules.group_optimizers`) in the same scope.
+
+    Args:
+        model: a :class:`~tfmusictag.tagger.TrackTagger`.
+        learning_rates: one :class:`~tfmusictag.training.config.GroupSchedule` per layer group.
+        min_learning_rate: the floor of every schedule (thesis: 1e-6).
+        strategy: a ``tf.distribute.Strategy``; ``None`` is the current (default) strategy.
+
+    Example::
+
+        trainer = Trainer(model, LearningRates())
+        for inputs, labels in trainer.distribute(batches):
+            loss = trainer.train_step(inputs, labels)
+    """
+
+    def __init__(self, model: TrackTagger, learning_rates: LearningRates = LearningRates(),
+                 min_learning_rate: float = 1e-6, strategy: Optional[tf.distribute.Strategy] = None):
+        self.model = model
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.optimizers = group_optimizers(model, learning_rates, min_learning_rate)
+        self.variables = [v for _, _, vs in self.optimizers for v in vs]
+        self._loss = keras.losses.BinaryCrossentropy(reduction=None)
+        self._step_fn = None
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """Everything a resumed run needs: the model, every optimizer, the step."""
+        return tf.train.Checkpoint(model=self.model, step=self.step, **{f"opt_{g}": o for g, o, _ in self.optimizers})
+
+    def distribute(self, batches: tf.data.Dataset):
+        """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks)."""
+        return self.strategy.experimental_distribute_dataset(batches)
+
+    def _replica_step(self, inputs, labels):
+        with tf.GradientTape() as tape:
+            per_track = self._loss(labels, self.model(inputs, training=True))
+            loss = tf.nn.compute_average_loss(per_track)  # sum / global batch size
+        grads = tape.gradient(loss, self.variables)
+        i = 0
+        for _, opt, vs in self.optimizers:
+            opt.apply_gradients(zip(grads[i:i + len(vs)], vs))
+            i += len(vs)
+        return loss
+
+    def _distributed_step(self, batch):
+        per_replica = self.strategy.run(self._replica_step, args=batch)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def train_step(self, inputs, labels) -> float:
+        """One step on a (distributed) batch; returns the mean loss over the global batch."""
+        if not self.variables:  # everything frozen: nothing to learn, the step still counts
+            self.step.assign_add(1)
+            return float("nan")
+        if self._step_fn is None:  # one trace for every batch and track length
+            spec = tf.nest.map_structure(_relaxed_spec, (inputs, labels))
+            self._step_fn = tf.function(self._distributed_step, input_signature=[spec])
+        loss = self._step_fn((inputs, labels))
+        self.step.assign_add(1)
+        return float(loss)
+
+
+def _relaxed_spec(value):
+    spec = tf.type_spec_from_value(value)
+    if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
+        return tf.TensorSpec([None] * spec.shape.rank, spec.dtype)
+    return spec
+
+
+def frozen_segment_reduction(model: TrackTagger) -> bool:
+    """True when the reduction gives segment vectors and none of its weights train (black-box CNN):
+    its output can then be computed once per track and cached."""
+    return model.reduction.level == "segment" and not model.reduction.trainable_weights
+
+
+def segment_features(model: TrackTagger, features: tf.data.Dataset) -> tf.data.Dataset:
+    """Unbatched ``({"segments", "segment_mask"}, labels)`` per track: the frozen reduction's output."""
+    def reduce(x, y):
+        v, m = model.reduce(x["log_mel"][None], x["num_frames"][None], training=False)
+        return {"segments": v[0], "segment_mask": m[0]}, y
+
+    return features.map(reduce).cache()
+
+
+def batch_segments(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Pad unbatched :func:`segment_features` into batches (padding masked out)."""
+    dim, n_tags = ds.element_spec[0]["segments"].shape[-1], ds.element_spec[1].shape[0]
+    return ds.padded_batch(batch_size, padded_shapes=({"segments": [None, dim], "segment_mask": [None]}, [n_tags]))
+
+
+def _flat(config, prefix="") -> Dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_flat(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def _check_same_run(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
+    """``config`` if it continues ``saved`` (only resumable fields differ), else a ParameterError."""
+    new, old = _flat(config), _flat(saved)
+    given = {k: v for k, v in new.items() if k != "model_overrides" and v != old.get(k)}
+    for path, value in config.model_overrides.items():
+        if saved.model_overrides.get(path) != value:
+            given[f"model.{path}"] = value
+    for path in saved.model_overrides:
+        if path not in config.model_overrides:
+            given[f"model.{path}"] = None
+    return resume_config(saved, given)
+
+
+def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: bool = True,
+          strategy: Optional[tf.distribute.Strategy] = None,
+          log: Callable[[str], None] = logging.info) -> Dict[str, Any]:
+    """Run (or continue) a training run in ``model_dir``; returns the final evaluation report.
+
+    Args:
+        config: the run's config. With ``resume``, it must be the run's own config
+            (``train_config.json``) up to the fields of :data:`~tfmusictag.training.config.RESUMABLE`
+            (use :func:`~tfmusictag.training.config.resume_config` to derive it).
+        model_dir: the run directory (:class:`~tfmusictag.rundir.RunDir`).
+        resume: continue the run found in ``model_dir`` (from its latest checkpoint; from the
+            start, with its own config, if it was killed before the first one).
+        progress: show a progress bar.
+        strategy: a ``tf.distribute.Strategy`` (default: one device).
+        log: where progress messages go (default: absl's INFO log).
+
+    Raises:
+        ParameterError: ``model_dir`` holds a run and ``resume`` is false, or holds none and
+            ``resume`` is true, or ``config`` contradicts the run being resumed.
+    """
+    config = config.validate()
+    run = RunDir(model_dir)
+    if run.has_run() and not resume:
+        raise ParameterError(f"{model_dir} already holds a training run; pass resume=True (--resume) to continue "
+                             "it, or choose another model_dir")
+    if resume and not run.has_run():
+        raise ParameterError(f"{model_dir} holds no training run to resume (no train_config.json)")
+    resuming = run.has_run()
+    if resuming:
+        config = _check_same_run(config, TrainConfig.from_dict(run.read_train_config()))
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy or tf.distribute.get_strategy()
+
+    train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
+                                             manual_dir=config.manual_dir)
+    source = None
+    if resuming:
+        model_config = run.read_model_config()  # the run's model, whatever the variant's defaults are now
+    else:
+        model_config = variant_config(config.variant, dataset_tags, config.model_overrides)
+        if config.init_from:
+            source = load_model(config.init_from)
+            model_config = transfer_config(model_config, source.tagger_config)
+    run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
+
+    with strategy.scope():
+        model = TrackTagger(model_config, name=config.variant)
+    trainer = Trainer(model, config.learning_rates, config.min_learning_rate, strategy)
+    fe = model.front_end_config
+    pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
+                               cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
+    cached_segments = frozen_segment_reduction(model)
+    if cached_segments:  # black-box CNN: its output is cached once per track (filled on first use, after
+        # the weights are transferred or restored below) in place of the log-mel, which is then not kept
+        features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
+                                                               dataclasses.replace(pipe, cache=None)))
+        batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
+        take = ("segments", "segment_mask")
+    else:
+        features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
+        batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
+        take = ("log_mel", "num_frames")
+
+    manager = tf.train.CheckpointManager(trainer.checkpoint(), run.checkpoints, max_to_keep=2)
+    resumed_at = None
+    if manager.latest_checkpoint:
+        trainer.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        resumed_at = int(trainer.step.numpy())
+        log(f"resumed {model_dir} at step {resumed_at}")
+    else:
+        if config.init_from:
+            source = source or load_model(config.init_from)
+            log(f"initialised from {config.init_from}: {transfer_weights(source, model)}")
+        fitted = model.fit_unsupervised(batch(features))
+        log(f"fitted unsupervised stages: {fitted or 'none'}")
+        manager.save(checkpoint_number=0)
+    start = int(trainer.step.numpy())
+    if start > config.steps:
+        raise ParameterError(f"steps={config.steps} is below the step the run has reached ({start}); give --steps "
+                             f">= {start}")
+
+    # Epoch e is shuffled with seed + e: the data order depends on (seed, step) alone.
+    n_batches = int(batch(features).reduce(0, lambda n, _: n + 1).numpy())
+    if n_batches == 0:
+        raise ParameterError(f"the {config.train_split!r} split of {config.dataset} has no readable track")
+
+    def batches():
+        e, skip = divmod(start, n_batches)
+        while True:
+            ds = features.shuffle(config.shuffle_buffer, seed=config.seed + e) if config.shuffle_buffer else features
+            ds = batch(ds).skip(skip).map(lambda x, y: ({k: x[k] for k in take}, y)).prefetch(2)
+            yield from trainer.distribute(ds)
+            e, skip = e + 1, 0
+
+    writer = tf.summary.create_file_writer(run.logs)
+    bar = keras.utils.Progbar(config.steps, stateful_metrics=["loss"]) if progress else None
+    if bar and start:
+        bar.update(start)
+    eval_ds, report = None, {}
+    with writer.as_default():
+        for inputs, labels in (batches() if start < config.steps else ()):
+            loss = trainer.train_step(inputs, labels)
+            s = int(trainer.step.numpy())
+            tf.summary.scalar("loss", loss, step=s)
+            for g, opt, _ in trainer.optimizers:
+                tf.summary.scalar(f"learning_rate/{g}", opt.learning_rate, step=s)
+            if bar:
+                bar.update(s, [("loss", loss)] if math.isfinite(loss) else None)
+            if s % config.checkpoint_every == 0 or s == config.steps:
+                manager.save(checkpoint_number=s)
+            if (config.eval_every and s % config.eval_every == 0) or s == config.steps:
+                eval_ds = eval_ds or _eval_dataset(config, model)
+                report = evaluate_model(model, eval_ds, model.tags)[0]
+                tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
+                log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
+            if s >= config.steps:
+                break
+    writer.flush()
+    run.save_model(model)
+    if not report:
+        report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
+    run.write_metrics({"split": config.eval_split, "step": int(trainer.step.numpy()), "resumed_at_step": resumed_at,
+                       **report})
+    return report
+
+
+def _eval_dataset(config: TrainConfig, model: TrackTagger):
+    ds, tags = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
+    pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=config.max_seconds)
+    return data.track_pipeline(ds, tags, model.tags, model.front_end_config, pipe)
