@@ -52,13 +52,15 @@ def make_tfmusictag_runner():
     import tensorflow as tf
 
     from tfmusictag import audio
+
+    from tfmusictag.audio import tfdata
     from tfmusictag.frontend import LogMelSpectrogram
 
     layer = LogMelSpectrogram()
     log_mel = tf.function(lambda a: layer(a[None])[0], input_signature=[tf.TensorSpec([None], tf.float32)])
 
     def run(files):
-        ds = audio.audio_dataset(files).map(lambda x: log_mel(x["audio"]), num_parallel_calls=audio.usable_cores())
+        ds = tfdata.audio_dataset(files).map(lambda x: log_mel(x["audio"]), num_parallel_calls=audio.usable_cores())
         for _ in ds.prefetch(2):
             pass
 

@@ -77,6 +77,7 @@ def main():
     args = ap.parse_args()
 
     from tfmusictag import audio
+    from tfmusictag.audio import tfdata
     from tfmusictag.cli.predict import predict_files
 
     files = fetch()
@@ -90,7 +91,7 @@ def main():
     decode_runs, tag_runs = [], []
     for _ in range(2):  # alternate, keep the best of each: robust to a busy neighbour
         t = time.perf_counter()
-        for _ in audio.audio_dataset(files).prefetch(1):
+        for _ in tfdata.audio_dataset(files).prefetch(1):
             pass
         decode_runs.append(seconds / (time.perf_counter() - t))
         t = time.perf_counter()

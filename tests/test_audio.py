@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 
 from conftest import FORMATS, tone, write_audio
-from tfmusictag import audio, errors
+from tfmusictag import audio
+from tfmusictag.audio import tfdata, errors
 
 
 def peak_frequency(y, sr):
@@ -218,9 +219,9 @@ def test_audio_dataset_reports_bad_files_and_keeps_the_rest(format_files, tmp_pa
     empty.write_bytes(b"")
     paths = [format_files["flac-44k-stereo"], str(broken), format_files["mp3-22k-mono"], str(empty),
              str(tmp_path / "missing.ogg"), format_files["opus-48k-stereo"]]
-    out = list(audio.audio_dataset(paths, num_parallel_calls=2).as_numpy_iterator())
+    out = list(tfdata.audio_dataset(paths, num_parallel_calls=2).as_numpy_iterator())
     assert [o["path"].decode() for o in out] == paths  # order kept
-    errs = [audio.error_from(o["path"], o["error_type"], o["error_reason"]) for o in out]
+    errs = [tfdata.error_from(o["path"], o["error_type"], o["error_reason"]) for o in out]
     assert errs[0] is None and errs[2] is None and errs[5] is None
     assert type(errs[1]) is errors.UnsupportedAudioFormatError and errs[1].path == str(broken)
     assert type(errs[3]) is errors.EmptyAudioFileError and errs[3].path == str(empty)
@@ -228,9 +229,9 @@ def test_audio_dataset_reports_bad_files_and_keeps_the_rest(format_files, tmp_pa
     np.testing.assert_array_equal(out[0]["audio"], audio.load(paths[0]))
     assert out[1]["audio"].shape == (0,)
     with pytest.raises(errors.EmptyAudioFileError) as e:
-        audio.raise_for_error(out[3])
+        tfdata.raise_for_error(out[3])
     assert e.value.path == str(empty) and e.value.reason == "the file has 0 bytes"
-    audio.raise_for_error(out[0])  # no error: no exception
+    tfdata.raise_for_error(out[0])  # no error: no exception
 
 
 def test_typed_errors_survive_paths_with_separators(tmp_path):
@@ -240,9 +241,9 @@ def test_typed_errors_survive_paths_with_separators(tmp_path):
     folder.mkdir()
     bad = folder / "01: Intro: Part 1.flac"
     bad.write_bytes(b"fLaC but not really")
-    (item,) = audio.audio_dataset([str(bad)]).as_numpy_iterator()
+    (item,) = tfdata.audio_dataset([str(bad)]).as_numpy_iterator()
     with pytest.raises(errors.AudioFileError) as e:
-        audio.raise_for_error(item)
+        tfdata.raise_for_error(item)
     assert e.value.path == str(bad) and str(bad) in str(e.value)
     assert type(e.value) in errors.AUDIO_ERROR_TYPES and type(e.value) is not errors.AudioFileError
 

@@ -3,11 +3,9 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -190,33 +188,6 @@ def test_predict_a_folder_with_a_corrupt_file(exported, tmp_path):
         assert len(r["tags"]) == 4 and all(0 <= p <= 1 for p in r["tags"].values())
         assert r["timeline"][0]["start_seconds"] == 0.0
     assert "broken.flac" in out.stderr and "skipped 2" in out.stderr
-
-
-def test_a_killed_run_resumes_and_ends_where_an_uninterrupted_one_does(demo_tiny, tmp_path):
-    data_dir, _ = demo_tiny
-    steps = 400
-    reference = str(tmp_path / "reference")
-    run_module("tfmusictag.train", *train_args(data_dir, reference, steps))
-
-    killed = str(tmp_path / "killed")
-    proc = subprocess.Popen([sys.executable, "-m", "tfmusictag.train", *train_args(data_dir, killed, steps)],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = os.path.join(killed, "checkpoints", "ckpt-20.index")
-    deadline = time.time() + 300
-    while not os.path.exists(ckpt) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not os.path.exists(os.path.join(killed, "model.keras")), "the run finished before it could be killed"
-    with pytest.raises(subprocess.CalledProcessError) as e:  # refuses to overwrite a run silently
-        run_module("tfmusictag.train", *train_args(data_dir, killed, steps))
-    assert "--resume" in e.value.stderr
-    run_module("tfmusictag.train", *train_args(data_dir, killed, steps, ["--resume"]))
-    from tfmusictag.pretrained import load_model as load_trained
-
-    a, b = load_trained(reference), load_trained(killed)
-    for va, vb in zip(a.weights, b.weights):
-        np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6, err_msg=va.path)
 
 
 def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):

@@ -83,6 +83,17 @@ class RunDir:
     def latest_checkpoint(self) -> Optional[str]:
         return tf.train.latest_checkpoint(self.checkpoints) if os.path.isdir(self.checkpoints) else None
 
+    def remove_partial_writes(self) -> list:
+        """Delete what a write killed half-way left behind (hidden ``.model-*.keras``/``.*.tmp``
+        files); returns their names. The files the run consists of are never partial."""
+        if not os.path.isdir(self.path):
+            return []
+        partial = [f for f in os.listdir(self.path)
+                   if f.startswith(".") and (f.endswith(".tmp") or (f.startswith(".model-") and f.endswith(".keras")))]
+        for f in partial:
+            os.remove(self.file(f))
+        return partial
+
     def is_model(self) -> bool:
         """True when a model can be loaded from here (final model, or config and a checkpoint)."""
         return os.path.exists(self.file(MODEL)) or (

@@ -14,8 +14,7 @@ input (a 2-hour 48 kHz stereo file needs ~346 MB of 12 kHz mono output, not 2.8 
 
 Every failure is raised as a subclass of :class:`tfmusictag.errors.AudioFileError` that names
 the file and the cause; :mod:`tfmusictag.audio.tfdata` carries the same failures, typed, through
-a ``tf.data`` pipeline so one broken file never stops a batch job (``audio_dataset``,
-``decode_op``, ``raise_for_error`` are re-exported here).
+a ``tf.data`` pipeline so one broken file never stops a batch job.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ import soxr
 
 from tfmusictag import constants
 from tfmusictag.errors import (
-    AudioFileError,
     AudioFileNotFoundError,
     CorruptAudioFileError,
     EmptyAudioFileError,
@@ -42,8 +40,7 @@ from tfmusictag.errors import (
     UnsupportedAudioFormatError,
 )
 
-__all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "audio_dataset",
-           "decode_op", "raise_for_error", "AUDIO_EXTENSIONS"]
+__all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "AUDIO_EXTENSIONS"]
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -411,12 +408,3 @@ def iter_audio_files(roots: Iterable[PathLike], extensions: Sequence[str] = AUDI
             yield from sorted(glob.glob(root, recursive=True))
         else:
             yield root
-
-
-# The tf.data bridge (imports TensorFlow only when used).
-def __getattr__(name):
-    if name in ("audio_dataset", "decode_op", "raise_for_error", "error_from"):
-        from tfmusictag.audio import tfdata
-
-        return getattr(tfdata, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,6 @@ Examples::
 
 import csv
 import json
-import os
 import sys
 
 from absl import app, flags
@@ -56,6 +55,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     import tensorflow as tf
 
     from tfmusictag import audio
+    from tfmusictag.audio import tfdata
     from tfmusictag.errors import AudioFileError
     from tfmusictag.serving import Tagger
 
@@ -70,7 +70,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
         writer.writerow(["path", "duration_seconds", "tags", "error"])
-    whole = iter(audio.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate)
+    whole = iter(tfdata.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate)
                  .prefetch(1).as_numpy_iterator())
     ok = failed = 0
     for path in files:
@@ -79,7 +79,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                 log_mel = tagger.stream_log_mel(path)
             else:
                 item = next(whole)
-                audio.raise_for_error(item)
+                tfdata.raise_for_error(item)
                 log_mel = tagger.log_mel(item["audio"][None])[0]
         except AudioFileError as exc:
             failed += 1

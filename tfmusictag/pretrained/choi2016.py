@@ -30,8 +30,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from tfmusictag.classifier import ClassifierConfig
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import store
+from tfmusictag.reduction import CNNConfig, CRNNConfig, ReductionConfig
+from tfmusictag.tagger import SegmentConfig, TaggerConfig, TrackTagger
+from tfmusictag.temporal import TemporalConfig
 from tfmusictag.pretrained.musicnn import MSD_LABELS
 
 __all__ = ["MODELS", "FILES", "download", "weights_file", "tagger_config", "convert"]
@@ -95,10 +99,6 @@ def download(from_path: Optional[str] = None, quiet: bool = False) -> str:
 
 
 def tagger_config(name: str):
-    from tfmusictag.classifier import ClassifierConfig
-    from tfmusictag.reduction import CNNConfig, CRNNConfig, ReductionConfig
-    from tfmusictag.tagger import SegmentConfig, TaggerConfig
-    from tfmusictag.temporal import TemporalConfig
 
     if name not in MODELS:
         raise ParameterError(f"model={name!r} is not a Choi 2016 model; choose one of {sorted(MODELS)}")
@@ -152,7 +152,6 @@ def convert(name: str, path: Optional[str] = None, flip_kernels: bool = False):
     """Build Choi model ``name`` with the released weights (``path``: the .h5, default the cache)."""
     import h5py
 
-    from tfmusictag.tagger import TrackTagger
 
     model = TrackTagger(tagger_config(name), name=name)
     r, c = model.reduction, model.classifier

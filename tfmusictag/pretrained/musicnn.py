@@ -29,8 +29,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from tfmusictag.classifier import ClassifierConfig
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import store
+from tfmusictag.reduction import ReductionConfig
+from tfmusictag.tagger import SegmentConfig, TaggerConfig, TrackTagger
+from tfmusictag.temporal import TemporalConfig
 
 __all__ = ["SDIST", "SDIST_SHA256", "MODELS", "MTT_LABELS", "MSD_LABELS", "download", "weights_dir",
            "tagger_config", "convert"]
@@ -130,10 +134,6 @@ def download(from_path: Optional[str] = None, quiet: bool = False) -> str:
 
 def tagger_config(name: str):
     """The :class:`~tfmusictag.tagger.TaggerConfig` of musicnn model ``name``."""
-    from tfmusictag.classifier import ClassifierConfig
-    from tfmusictag.reduction import ReductionConfig
-    from tfmusictag.tagger import SegmentConfig, TaggerConfig
-    from tfmusictag.temporal import TemporalConfig
 
     if name not in MODELS:
         raise ParameterError(f"model={name!r} is not a musicnn model; choose one of {sorted(MODELS)}")
@@ -185,7 +185,6 @@ def convert(name: str, checkpoint_dir: Optional[str] = None):
     """
     import tensorflow as tf
 
-    from tfmusictag.tagger import TrackTagger
 
     folder = checkpoint_dir or weights_dir(name)
     reader = tf.compat.v1.train.NewCheckpointReader(os.path.join(folder, ""))

@@ -15,7 +15,7 @@ Configs are dataclasses (:mod:`~tfmusictag.reduction.config`); :data:`REDUCTIONS
 """
 
 from tfmusictag.reduction.config import (CNNConfig, CRNNConfig, MFCCConfig, MusicnnConfig, PCAConfig,  # noqa: F401
-                                         REDUCTIONS, ReductionConfig, VGGConfig, build_reduction)
+                                         REDUCTIONS, ReductionConfig, VGGConfig)
 from tfmusictag.reduction.frame import MFCC, FrameReduction, PCAWhitening, dct_matrix  # noqa: F401
 from tfmusictag.reduction.choi import ChoiCNN, ChoiCRNN, build_conv_blocks, keras1_hard_sigmoid  # noqa: F401
 from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG  # noqa: F401
@@ -23,3 +23,9 @@ from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG  # noqa: F401
 __all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
            "REDUCTIONS", "build_reduction", "FrameReduction", "MFCC", "PCAWhitening", "dct_matrix", "ChoiCNN",
            "ChoiCRNN", "MusicnnCNN", "MusicnnVGG", "build_conv_blocks"]
+
+
+def build_reduction(config: ReductionConfig, name: str = "reduction"):
+    """The reduction stage named by ``config.type`` (a :class:`~tfmusictag.stages.ReductionStage`);
+    the stage modules imported above have registered their builders."""
+    return REDUCTIONS.get(config.type)(config, name)

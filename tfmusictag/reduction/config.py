@@ -9,7 +9,7 @@ from tfmusictag import constants
 from tfmusictag.registry import Registry
 
 __all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
-           "REDUCTIONS", "build_reduction"]
+           "REDUCTIONS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +97,3 @@ class ReductionConfig:
 
 
 REDUCTIONS = Registry("reduction")
-
-
-def build_reduction(config: ReductionConfig, name: str = "reduction"):
-    """The reduction stage named by ``config.type`` (a :class:`~tfmusictag.stages.ReductionStage`)."""
-    import tfmusictag.reduction  # noqa: F401  (the stage modules register their builders on import)
-
-    return REDUCTIONS.get(config.type)(config, name)

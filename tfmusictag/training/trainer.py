@@ -70,15 +70,23 @@ class Trainer:
             self.optimizers = group_optimizers(model, learning_rates, min_learning_rate)
         self.variables = [v for _, _, vs in self.optimizers for v in vs]
         self._loss = keras.losses.BinaryCrossentropy(reduction=None)
-        self._step_fn = None
+        self._step_fn, self._element_spec = None, None
 
     def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything a resumed run needs: the model, every optimizer, the step."""
-        return tf.train.Checkpoint(model=self.model, step=self.step, **{f"opt_{g}": o for g, o, _ in self.optimizers})
+        """Everything a resumed run needs: the model, every optimizer, the step, and the state of
+        every random generator in the model (dropout masks), which Keras does not count among its
+        weights — without it a resumed run would draw other masks than an uninterrupted one."""
+        weights = {id(v) for v in self.model.weights}
+        rng = [v.value if hasattr(v, "value") else v for v in self.model.variables if id(v) not in weights]
+        return tf.train.Checkpoint(model=self.model, step=self.step, rng=rng,
+                                   **{f"opt_{g}": o for g, o, _ in self.optimizers})
 
     def distribute(self, batches: tf.data.Dataset):
-        """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks)."""
-        return self.strategy.experimental_distribute_dataset(batches)
+        """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks); the
+        step is traced once for its element spec (any batch size and track length)."""
+        distributed = self.strategy.experimental_distribute_dataset(batches)
+        self._element_spec = self._element_spec or distributed.element_spec
+        return distributed
 
     def _replica_step(self, inputs, labels):
         with tf.GradientTape() as tape:
@@ -100,8 +108,8 @@ class Trainer:
         if not self.variables:  # everything frozen: nothing to learn, the step still counts
             self.step.assign_add(1)
             return float("nan")
-        if self._step_fn is None:  # one trace for every batch and track length
-            spec = tf.nest.map_structure(_relaxed_spec, (inputs, labels))
+        if self._step_fn is None:  # one trace for every batch size and track length
+            spec = self._element_spec or tf.nest.map_structure(_relaxed_spec, (inputs, labels))
             self._step_fn = tf.function(self._distributed_step, input_signature=[spec])
         loss = self._step_fn((inputs, labels))
         self.step.assign_add(1)
@@ -109,9 +117,12 @@ class Trainer:
 
 
 def _relaxed_spec(value):
+    """A batch's spec with batch size and length left open (feature sizes kept)."""
     spec = tf.type_spec_from_value(value)
-    if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
-        return tf.TensorSpec([None] * spec.shape.rank, spec.dtype)
+    if isinstance(spec, tf.TensorSpec) and spec.shape.rank and spec.shape.rank > 1:
+        return tf.TensorSpec([None] * (spec.shape.rank - 1) + [spec.shape[-1]], spec.dtype)
+    if isinstance(spec, tf.TensorSpec) and spec.shape.rank == 1:
+        return tf.TensorSpec([None], spec.dtype)
     return spec
 
 
@@ -190,6 +201,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     resuming = run.has_run()
     if resuming:
         config = _check_same_run(config, TrainConfig.from_dict(run.read_train_config()))
+        run.remove_partial_writes()
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -198,13 +210,16 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
 
     train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
                                              manual_dir=config.manual_dir)
-    source = None
+    # The source is loaded whenever its weights are needed (no checkpoint yet), and always before the
+    # target model is built: building draws from the seeded global RNG, so the order must not vary.
+    source = load_model(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
     if resuming:
         model_config = run.read_model_config()  # the run's model, whatever the variant's defaults are now
     else:
-        model_config = variant_config(config.variant, dataset_tags, config.model_overrides)
-        if config.init_from:
-            source = load_model(config.init_from)
+        # the run's seed also seeds the BoF codebook (k-means++), unless the model config sets its own
+        model_config = variant_config(config.variant, dataset_tags,
+                                      {"temporal.bof.seed": config.seed, **config.model_overrides})
+        if source is not None:
             model_config = transfer_config(model_config, source.tagger_config)
     run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
 
@@ -233,8 +248,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         resumed_at = int(trainer.step.numpy())
         log(f"resumed {model_dir} at step {resumed_at}")
     else:
-        if config.init_from:
-            source = source or load_model(config.init_from)
+        if source is not None:
             log(f"initialised from {config.init_from}: {transfer_weights(source, model)}")
         fitted = model.fit_unsupervised(batch(features))
         log(f"fitted unsupervised stages: {fitted or 'none'}")

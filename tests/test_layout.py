@@ -1,0 +1,95 @@
+"""The package's shape: imports run one way (no cycles, none hidden in functions), no symbolic
+links, and the repository's top-level ``datasets/`` never shadows Hugging Face's ``datasets``."""
+
+import ast
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = {"tfmusictag": os.path.join(ROOT, "tfmusictag"), "tfmusictag.tuning": os.path.join(ROOT, "tuning"),
+            "tfmusictag.datasets": os.path.join(ROOT, "datasets")}
+
+
+def _modules():
+    mods = {}
+    for pkg, base in PACKAGES.items():
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__" and not (pkg == "tfmusictag" and d in ("datasets", "tuning"))]
+            for f in filenames:
+                if f.endswith(".py") and not f.endswith("_test.py") and "dummy_data" not in dirpath:
+                    rel = os.path.relpath(os.path.join(dirpath, f), base)[:-3].replace(os.sep, ".")
+                    rel = rel.removesuffix("__init__").rstrip(".")
+                    mods[f"{pkg}.{rel}" if rel else pkg] = os.path.join(dirpath, f)
+    return mods
+
+
+def _graph():
+    mods = _modules()
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfmusictag"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in mods else node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("tfmusictag")}
+        # a package importing its own submodules, or a module its parent package, is not a cycle
+        graph[name] = {d for d in deps if d in mods and d != name and not name.startswith(d + ".")
+                       and not d.startswith(name + ".")}
+    return graph
+
+
+def test_imports_have_no_cycles():
+    graph, state, cycles = _graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                cycles.append(path[path.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, cycles
+
+
+def test_the_stages_do_not_import_training_or_programs():
+    graph = _graph()
+    low = [m for m in graph if m.split(".")[1:2] and m.split(".")[1] in
+           ("audio", "frontend", "stages", "reduction", "temporal", "classifier", "tagger", "rundir")]
+    for m in low:
+        bad = [d for d in graph[m] if d.split(".")[1] in ("training", "evaluation", "serving", "cli", "pretrained")]
+        assert not bad, (m, bad)
+
+
+def test_no_symbolic_links_in_the_package():
+    links = [os.path.join(d, f) for base in PACKAGES.values() for d, dirs, files in os.walk(base)
+             for f in dirs + files if os.path.islink(os.path.join(d, f))]
+    assert not links, links
+
+
+def test_the_checkout_datasets_folder_does_not_shadow_hugging_face():
+    code = "import datasets"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    try:
+        import importlib.util
+
+        has_hf = importlib.util.find_spec("datasets") is not None and not importlib.util.find_spec(
+            "datasets").origin.startswith(os.path.join(ROOT, "datasets"))
+    except ValueError:
+        has_hf = False
+    if has_hf:
+        assert out.returncode == 0
+    else:
+        assert out.returncode == 1 and "No module named 'datasets'" in out.stderr
+    # while the builders are importable as tfmusictag.datasets from anywhere
+    out = subprocess.run([sys.executable, "-c", "import tfmusictag.datasets.demo_catalog.compose as c; print(c.__file__)"],
+                         cwd="/", capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == os.path.join(ROOT, "datasets", "demo_catalog", "compose.py")

@@ -1,0 +1,219 @@
+"""Training's behaviour: the step decay, one optimizer per layer group, seeds, and a run directory
+that *is* the run — resumed by ``--resume`` alone after a real SIGKILL at any point."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmusictag.errors import ParameterError
+from tfmusictag.pretrained import load_model
+from tfmusictag.rundir import RunDir
+from tfmusictag.training import GroupSchedule, LearningRates, StepDecay, Trainer, TrainConfig, group_optimizers
+from tfmusictag.training import resume_config, train
+from tfmusictag.variants import build_variant
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+KILL = os.path.join(os.path.dirname(__file__), "helpers", "kill_train.py")
+TAGS = ("a", "b", "c")
+
+
+# ---- schedules and groups -------------------------------------------------------------------
+
+def test_step_decay_values_and_floor():
+    s = StepDecay(1e-3, decay_steps=100, decay_rate=0.1, minimum=1e-6)
+    got = [float(s(step)) for step in (0, 99, 100, 199, 200, 300, 10_000)]
+    np.testing.assert_allclose(got, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-6, 1e-6], rtol=1e-6)
+    assert float(StepDecay(1e-5, 10)(10**6)) == pytest.approx(1e-6)  # never below the floor
+    assert StepDecay.from_config(s.get_config()).get_config() == s.get_config()
+    with pytest.raises(ParameterError, match="decay_steps=0"):
+        StepDecay(1e-3, 0)
+
+
+def _small_cnn():
+    return build_variant("finetuned_cnn_finetuned_lstm", TAGS, {
+        "reduction.cnn.filters": [2, 2, 2, 2, 2], "temporal.lstm.units": 3, "temporal.lstm.num_layers": 1,
+        "classifier.hidden": 4})
+
+
+def test_each_layer_group_gets_its_own_rate_and_variables():
+    model = _small_cnn()
+    rates = LearningRates(cnn_low=GroupSchedule(1e-5, 10), cnn_high=GroupSchedule(1e-4, 20),
+                          reduction=GroupSchedule(0.0, 1), temporal=GroupSchedule(1e-3, 30),
+                          classifier=GroupSchedule(1e-2, 40))
+    opts = {g: (opt, vs) for g, opt, vs in group_optimizers(model, rates)}
+    assert set(opts) == {"cnn_low", "cnn_high", "temporal", "classifier"}  # no variables left for 'reduction'
+    groups = model.group_variables()
+    for g, (opt, vs) in opts.items():
+        schedule = getattr(rates, g)
+        assert [v.path for v in vs] == [v.path for v in groups[g]]
+        assert float(opt.learning_rate) == pytest.approx(schedule.learning_rate)
+        assert opt._learning_rate.decay_steps == schedule.decay_steps
+    # every trainable variable is in exactly one group
+    paths = [v.path for _, vs in opts.values() for v in vs]
+    assert sorted(paths) == sorted(v.path for v in model.trainable_variables) and len(set(paths)) == len(paths)
+
+    # One real step: Adam's first update moves each parameter by about its group's η (|m̂/√v̂| ≈ 1),
+    # so the size of the change tells which rate reached which variables.
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    trainer = Trainer(model, rates)
+    x = {"log_mel": tf.random.stateless_normal([2, 1366, 96], [1, 2]), "num_frames": tf.constant([1366, 1000])}
+    trainer.train_step(x, tf.constant([[1.0, 0, 1], [0, 1, 0]]))
+    for g, (_, vs) in opts.items():
+        moved = max(float(np.max(np.abs(v.numpy() - before[v.path]))) for v in vs)
+        assert getattr(rates, g).learning_rate * 0.5 < moved < getattr(rates, g).learning_rate * 1.5, (g, moved)
+    assert int(trainer.step.numpy()) == 1
+
+
+def test_a_frozen_group_has_no_optimizer_and_does_not_move():
+    model = build_variant("blackbox_cnn_bof", TAGS, {"reduction.cnn.filters": [2, 2, 2, 2, 2],
+                                                     "temporal.bof.num_clusters": 4, "classifier.hidden": 4})
+    groups = [g for g, _, _ in group_optimizers(model, LearningRates())]
+    assert groups == ["classifier"]  # the CNN is black-box; BoF has no trainable weights
+
+
+# ---- whole runs -----------------------------------------------------------------------------
+
+def _config(data_dir, **kw):
+    base = dict(dataset="demo_catalog/tiny", data_dir=data_dir, variant="mfcc_bof", steps=3, batch_size=2,
+                checkpoint_every=10, max_seconds=20.0)
+    base.update(kw)
+    return TrainConfig(**base).with_overrides({"model.temporal.bof.num_clusters": 8, "model.temporal.bof.epochs": 1,
+                                               "model.classifier.hidden": 8})
+
+
+def _weights(model):
+    return {v.path: v.numpy() for v in model.weights}
+
+
+def test_two_seeds_give_different_models_and_one_seed_the_same(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train(_config(data_dir, seed=seed), str(tmp_path / name), progress=False)
+        runs[name] = _weights(load_model(str(tmp_path / name)))
+    for path in runs["a"]:
+        np.testing.assert_array_equal(runs["a"][path], runs["b"][path], err_msg=path)
+    differ = [p for p in runs["a"] if not np.array_equal(runs["a"][p], runs["c"][p])]
+    assert any("classifier" in p for p in differ) and any("centers" in p for p in differ)
+
+
+def test_resume_rules(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    run_dir = str(tmp_path / "run")
+    saved = _config(data_dir)
+    with pytest.raises(ParameterError, match="holds no training run"):
+        train(saved, run_dir, resume=True, progress=False)
+    train(saved, run_dir, progress=False)
+    with pytest.raises(ParameterError, match="already holds a training run"):
+        train(saved, run_dir, progress=False)
+    model_config = RunDir(run_dir).read_model_config()
+    # steps may grow; what a step computes may not change
+    assert resume_config(saved, {"steps": 5}, model_config).steps == 5
+    assert resume_config(saved, {"dataset": "demo_catalog/tiny", "model.classifier.hidden": 8}, model_config) == saved
+    with pytest.raises(ParameterError) as e:
+        resume_config(saved, {"variant": "pca_bof", "model.classifier.hidden": 64}, model_config,
+                      {"variant": "--variant"})
+    assert "--variant='pca_bof' (the run has 'mfcc_bof')" in str(e.value)
+    assert "model.classifier.hidden=64 (the run has 8)" in str(e.value)
+    with pytest.raises(ParameterError, match="batch_size"):
+        train(_config(data_dir, batch_size=3), run_dir, resume=True, progress=False)
+    with pytest.raises(ParameterError, match="below the step the run has reached"):
+        train(_config(data_dir, steps=2), run_dir, resume=True, progress=False)
+    report = train(_config(data_dir, steps=4), run_dir, resume=True, progress=False)  # train longer
+    metrics = RunDir(run_dir).read_metrics()
+    assert metrics["step"] == 4 and metrics["resumed_at_step"] == 3 and 0 <= report["weighted_roc_auc"] <= 1
+    assert RunDir(run_dir).read_train_config()["steps"] == 4
+
+
+# ---- SIGKILL at every point, then `--resume` alone ------------------------------------------
+
+def _train_cmd(*args, kill=None):
+    prefix = [sys.executable, KILL, kill] if kill else [sys.executable, "-m", "tfmusictag.train"]
+    return subprocess.run([*prefix, "--noprogress", *args], env=ENV, capture_output=True, text=True, timeout=600)
+
+
+LSTM_FLAGS = [  # dropout 0.3 (the default), a learning-rate decay boundary at step 5, 6 steps, init_from
+    "--dataset=demo_catalog/tiny", "--variant=mfcc_finetuned_lstm", "--steps=6", "--batch_size=2",
+    "--checkpoint_every=2", "--set=max_seconds=12", "--set=model.temporal.lstm.units=6",
+    "--set=model.classifier.hidden=8", "--set=learning_rates.temporal.decay_steps=5",
+    "--set=learning_rates.classifier.decay_steps=5"]
+
+
+@pytest.fixture(scope="module")
+def lstm_runs(demo_tiny, tmp_path_factory):
+    """A source run to transfer from, and the uninterrupted reference run that starts from it."""
+    data_dir, _ = demo_tiny
+    root = tmp_path_factory.mktemp("resume")
+    source = str(root / "source")
+    out = _train_cmd(f"--data_dir={data_dir}", f"--model_dir={source}", *LSTM_FLAGS, "--steps=2")
+    assert out.returncode == 0, out.stderr
+    flags = [f"--data_dir={data_dir}", *LSTM_FLAGS, f"--init_from={source}"]
+    reference = str(root / "reference")
+    out = _train_cmd(f"--model_dir={reference}", *flags)
+    assert out.returncode == 0, out.stderr
+    return root, flags, _weights(load_model(reference))
+
+
+def _assert_same_model(run_dir, reference):
+    got = _weights(load_model(run_dir))
+    assert set(got) == set(reference)
+    for path, value in reference.items():
+        np.testing.assert_allclose(got[path], value, atol=1e-6, err_msg=path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point,resumed_at", [("after_checkpoint:4", 4), ("checkpoint_write:4", 2),
+                                              ("final_save", 6)])
+def test_a_killed_run_continues_with_resume_alone(lstm_runs, point, resumed_at):
+    root, flags, reference = lstm_runs
+    run_dir = str(root / point.replace(":", "_"))
+    killed = _train_cmd(f"--model_dir={run_dir}", *flags, kill=point)
+    assert killed.returncode == -9, killed.stderr  # a real SIGKILL
+    assert not os.path.exists(os.path.join(run_dir, "model.keras"))
+    saved = open(os.path.join(run_dir, "train_config.json")).read()
+
+    again = _train_cmd(f"--model_dir={run_dir}")  # no --resume: refuses to touch the run
+    assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    resumed = _train_cmd(f"--model_dir={run_dir}", "--resume")  # the README's command, nothing else
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed {run_dir} at step {resumed_at}" in resumed.stderr
+    metrics = RunDir(run_dir).read_metrics()
+    assert metrics["step"] == 6 and metrics["resumed_at_step"] == resumed_at
+    assert open(os.path.join(run_dir, "train_config.json")).read() == saved  # the run's identity is unchanged
+    assert json.loads(saved)["init_from"].endswith("source")
+    _assert_same_model(run_dir, reference)
+    assert not [f for f in os.listdir(run_dir) if f.startswith(".")]  # no half-written leftovers
+
+
+@pytest.mark.slow
+def test_a_flag_that_contradicts_the_run_is_refused(lstm_runs):
+    root, flags, _ = lstm_runs
+    out = _train_cmd(f"--model_dir={root / 'reference'}", "--resume", "--variant=mfcc_bof", "--batch_size=2",
+                     "--set=model.classifier.hidden=32")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--variant='mfcc_bof' (the run has 'mfcc_finetuned_lstm')" in out.stderr
+    assert "model.classifier.hidden=32 (the run has 8)" in out.stderr and "batch_size" not in out.stderr
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_fitting_pca_is_completed_by_resume(demo_tiny, tmp_path):
+    data_dir, _ = demo_tiny
+    flags = [f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", "--variant=pca_bof", "--steps=2",
+             "--batch_size=2", "--set=max_seconds=12", "--set=model.reduction.pca.n_components=8",
+             "--set=model.temporal.bof.num_clusters=8", "--set=model.temporal.bof.epochs=1",
+             "--set=model.classifier.hidden=8"]
+    reference = str(tmp_path / "reference")
+    assert _train_cmd(f"--model_dir={reference}", *flags).returncode == 0
+    run_dir = str(tmp_path / "killed")
+    killed = _train_cmd(f"--model_dir={run_dir}", *flags, kill="fitting")
+    assert killed.returncode == -9 and RunDir(run_dir).latest_checkpoint() is None  # before the first checkpoint
+    resumed = _train_cmd(f"--model_dir={run_dir}", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" not in resumed.stderr and "fitted unsupervised stages" in resumed.stderr
+    assert RunDir(run_dir).read_metrics()["resumed_at_step"] is None
+    _assert_same_model(run_dir, _weights(load_model(reference)))
