@@ -2,6 +2,7 @@
 #   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track,
 #                 then the pretrained MagnaTagATune tagger exported and tagging the same track
 #   make test     virtual environment + pinned dependencies + musicnn's weights + the test suite
+#   make test-fast   the same without the end-to-end tests marked slow (subprocess runs, kills)
 #   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive, and
 #                 builds musicnn's own environment for the comparison with the original)
 #   make transfer-demo   transfer from MagnaTagATune (musicnn) to the demo catalog, measured
@@ -14,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 MUSICNN_VENV ?= .venv-musicnn
 MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
 
-.PHONY: install pretrained demo transfer-demo test bench musicnn-reference clean
+.PHONY: install pretrained demo transfer-demo test test-fast bench musicnn-reference clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ pretrained: $(STAMP)
 
 test: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-fast: pretrained
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 demo: pretrained
 	$(PY) -m tfmusictag.demo

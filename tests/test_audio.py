@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 from conftest import FORMATS, tone, write_audio
-from tfmusictag import audio
-from tfmusictag.audio import tfdata, errors
+from tfmusictag import audio, errors
+from tfmusictag.audio import tfdata
 
 
 def peak_frequency(y, sr):

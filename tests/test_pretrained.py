@@ -213,6 +213,7 @@ def test_converted_model_directory_round_trip(models):
 
 
 @needs_musicnn
+@pytest.mark.slow
 def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_path, reference):
     from tfmusictag.serving import export_saved_model
 
@@ -364,6 +365,7 @@ def test_training_front_end_equals_the_direct_form_with_its_gradients():
     np.testing.assert_allclose(v2, v1, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_lists_models_and_reports_errors_without_a_traceback(tmp_path):
     env = {**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
     listed = subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "list"], env=env, capture_output=True,
@@ -390,6 +392,7 @@ def test_a_converted_model_from_another_conversion_version_is_converted_again(tm
         assert json.load(f)["conversion"] == pretrained.CONVERSION
 
 
+@pytest.mark.slow
 def test_predict_with_an_unknown_model_says_so_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tfmusictag.predict", "--model=no_such_model", EXCERPT],
                          env={**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},

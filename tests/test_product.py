@@ -67,6 +67,7 @@ def trained(demo_tiny, tmp_path_factory):
     return model_dir, json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_training_writes_everything_next_to_the_model(trained):
     model_dir, summary = trained
     for name in ("model.keras", "train_config.json", "model_config.json", "tags.txt", "metrics.json", "logs"):
@@ -78,6 +79,7 @@ def test_training_writes_everything_next_to_the_model(trained):
     assert any(f.startswith("events") for f in os.listdir(os.path.join(model_dir, "logs")))
 
 
+@pytest.mark.slow
 def test_evaluate_writes_reports_and_plots(trained):
     model_dir, _ = trained
     out = run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=validation")
@@ -100,6 +102,7 @@ def exported(trained, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_all_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     out = subprocess.run([cli, "show", "--all", "--dir", exported], env=ENV, capture_output=True, text=True,
@@ -109,6 +112,7 @@ def test_saved_model_cli_shows_all_signatures(exported):
     assert "inputs['waveform']" in out and "outputs['probabilities']" in out
 
 
+@pytest.mark.slow
 def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, trained, tmp_path):
     model_dir, _ = trained
     track = compose.make_track(seed=4242, seconds=35.0, style="techno")
@@ -142,6 +146,7 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
     assert np.array(out["embedding"]["embedding"]).shape == (1, 16)
 
 
+@pytest.mark.slow
 def test_export_is_atomic(trained, tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -166,6 +171,7 @@ def test_export_is_atomic(trained, tmp_path, monkeypatch):
         export_saved_model(model, str(tmp_path), "m", version=4)
 
 
+@pytest.mark.slow
 def test_predict_a_folder_with_a_corrupt_file(exported, tmp_path):
     folder = tmp_path / "music"
     folder.mkdir()
@@ -190,6 +196,7 @@ def test_predict_a_folder_with_a_corrupt_file(exported, tmp_path):
     assert "broken.flac" in out.stderr and "skipped 2" in out.stderr
 
 
+@pytest.mark.slow
 def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):
     import io
 
@@ -209,6 +216,7 @@ def test_streamed_long_files_get_the_same_tags(exported, trained, tmp_path):
         assert len(a["timeline"]) == len(b["timeline"]) == 3
 
 
+@pytest.mark.slow
 def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
     data_dir, _ = demo_tiny
     work = tmp_path / "demo"

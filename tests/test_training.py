@@ -166,28 +166,42 @@ def _assert_same_model(run_dir, reference):
         np.testing.assert_allclose(got[path], value, atol=1e-6, err_msg=path)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("point,resumed_at", [("after_checkpoint:4", 4), ("checkpoint_write:4", 2),
-                                              ("final_save", 6)])
-def test_a_killed_run_continues_with_resume_alone(lstm_runs, point, resumed_at):
-    root, flags, reference = lstm_runs
-    run_dir = str(root / point.replace(":", "_"))
-    killed = _train_cmd(f"--model_dir={run_dir}", *flags, kill=point)
-    assert killed.returncode == -9, killed.stderr  # a real SIGKILL
-    assert not os.path.exists(os.path.join(run_dir, "model.keras"))
-    saved = open(os.path.join(run_dir, "train_config.json")).read()
+def _train_procs(runs):
+    """Run several ``(args, kill)`` trainings at once (each is mostly single-threaded start-up)."""
+    procs = []
+    for args, kill in runs:
+        prefix = [sys.executable, KILL, kill] if kill else [sys.executable, "-m", "tfmusictag.train"]
+        procs.append(subprocess.Popen([*prefix, "--noprogress", *args], env=ENV, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in procs]
 
-    again = _train_cmd(f"--model_dir={run_dir}")  # no --resume: refuses to touch the run
+
+@pytest.mark.slow
+def test_a_killed_run_continues_with_resume_alone(lstm_runs):
+    """SIGKILL just after checkpoint 4, inside checkpoint 4's write, and inside the final save; then
+    the README's command — ``--model_dir=... --resume``, nothing else — finishes each run exactly as
+    the uninterrupted one (same weights: dropout, a decay boundary at step 5, after --init_from)."""
+    root, flags, reference = lstm_runs
+    cases = {"after_checkpoint:4": 4, "checkpoint_write:4": 2, "final_save": 6}
+    dirs = {point: str(root / point.replace(":", "_")) for point in cases}
+    for point, killed in zip(cases, _train_procs([([f"--model_dir={dirs[p]}", *flags], p) for p in cases])):
+        assert killed.returncode == -9, (point, killed.stderr)  # a real SIGKILL
+        assert not os.path.exists(os.path.join(dirs[point], "model.keras"))
+    saved = {p: open(os.path.join(d, "train_config.json")).read() for p, d in dirs.items()}
+
+    again = _train_cmd(f"--model_dir={dirs['final_save']}")  # no --resume: refuses to touch the run
     assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
-    resumed = _train_cmd(f"--model_dir={run_dir}", "--resume")  # the README's command, nothing else
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resumed {run_dir} at step {resumed_at}" in resumed.stderr
-    metrics = RunDir(run_dir).read_metrics()
-    assert metrics["step"] == 6 and metrics["resumed_at_step"] == resumed_at
-    assert open(os.path.join(run_dir, "train_config.json")).read() == saved  # the run's identity is unchanged
-    assert json.loads(saved)["init_from"].endswith("source")
-    _assert_same_model(run_dir, reference)
-    assert not [f for f in os.listdir(run_dir) if f.startswith(".")]  # no half-written leftovers
+    resumed = _train_procs([([f"--model_dir={dirs[p]}", "--resume"], None) for p in cases])
+    for (point, resumed_at), out in zip(cases.items(), resumed):
+        run_dir = dirs[point]
+        assert out.returncode == 0, (point, out.stderr)
+        assert f"resumed {run_dir} at step {resumed_at}" in out.stderr
+        metrics = RunDir(run_dir).read_metrics()
+        assert metrics["step"] == 6 and metrics["resumed_at_step"] == resumed_at
+        assert open(os.path.join(run_dir, "train_config.json")).read() == saved[point]  # the run is unchanged
+        assert json.loads(saved[point])["init_from"].endswith("source")
+        _assert_same_model(run_dir, reference)
+        assert not [f for f in os.listdir(run_dir) if f.startswith(".")]  # no half-written leftovers
 
 
 @pytest.mark.slow
@@ -207,10 +221,10 @@ def test_a_run_killed_while_fitting_pca_is_completed_by_resume(demo_tiny, tmp_pa
              "--batch_size=2", "--set=max_seconds=12", "--set=model.reduction.pca.n_components=8",
              "--set=model.temporal.bof.num_clusters=8", "--set=model.temporal.bof.epochs=1",
              "--set=model.classifier.hidden=8"]
-    reference = str(tmp_path / "reference")
-    assert _train_cmd(f"--model_dir={reference}", *flags).returncode == 0
-    run_dir = str(tmp_path / "killed")
-    killed = _train_cmd(f"--model_dir={run_dir}", *flags, kill="fitting")
+    reference, run_dir = str(tmp_path / "reference"), str(tmp_path / "killed")
+    ref, killed = _train_procs([([f"--model_dir={reference}", *flags], None),
+                                ([f"--model_dir={run_dir}", *flags], "fitting")])
+    assert ref.returncode == 0, ref.stderr
     assert killed.returncode == -9 and RunDir(run_dir).latest_checkpoint() is None  # before the first checkpoint
     resumed = _train_cmd(f"--model_dir={run_dir}", "--resume")
     assert resumed.returncode == 0, resumed.stderr

@@ -76,6 +76,7 @@ def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path
     assert len(trials) == 1 and 0 <= trials[0].score <= 1
 
 
+@pytest.mark.slow
 def test_tune_command_runs_a_grid_and_writes_the_best(demo_tiny, tmp_path):
     import json
     import os

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfmusictag.datasets.demo_catalog import compose
+from tfmusictag.datasets.located import Located
 
 
 @dataclasses.dataclass
@@ -28,12 +29,10 @@ class DemoCatalogConfig(tfds.core.BuilderConfig):
 _FORMATS = ("flac", "ogg", "mp3", "flac", "wav", "ogg")
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(Located, tfds.core.GeneratorBasedBuilder):
     """Composed demo tracks with exact tags: configs ``tiny`` (tests), ``small`` (demo), ``full``."""
 
     VERSION = tfds.core.Version("1.1.0")
-    # README/checksums live beside this file (TFDS would otherwise look under the top-level package's folder)
-    pkg_dir_path = tfds.core.Path(__file__).parent
     RELEASE_NOTES = {"1.0.0": "First release: six styles, 22 tags, per-section tags.",
                      "1.1.0": "Validation and test splits stratified by style."}
     BUILDER_CONFIGS = [

@@ -23,6 +23,7 @@ from absl import logging
 
 from tfmusictag import audio
 from tfmusictag.datasets.beam import BeamSwitch
+from tfmusictag.datasets.located import Located
 from tfmusictag.errors import AudioFileError
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -59,12 +60,10 @@ def top_tags(annotations, n):
     return sorted(names, key=lambda t: (-counts[t], names.index(t)))[:n]
 
 
-class Builder(BeamSwitch, tfds.core.GeneratorBasedBuilder):
+class Builder(Located, BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """MagnaTagATune clips or merged songs, top-N tags, the standard folder split."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # README/checksums live beside this file (TFDS would otherwise look under the top-level package's folder)
-    pkg_dir_path = tfds.core.Path(__file__).parent
     RELEASE_NOTES = {"1.0.0": "First release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = [

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 
 from tfmusictag import audio
 from tfmusictag.datasets.beam import BeamSwitch
+from tfmusictag.datasets.located import Located
 from tfmusictag.datasets.tagged_catalog import thesis_target
 from tfmusictag.errors import AudioFileError
 
@@ -55,12 +56,10 @@ class CatalogConfig(tfds.core.BuilderConfig):
     on_problem: str = "error"
 
 
-class Builder(BeamSwitch, tfds.core.GeneratorBasedBuilder):
+class Builder(Located, BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """Any tagged music catalog (configs ``default`` and ``thesis_target``)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # README/checksums live beside this file (TFDS would otherwise look under the top-level package's folder)
-    pkg_dir_path = tfds.core.Path(__file__).parent
     RELEASE_NOTES = {"1.0.0": "First release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = [
