@@ -39,13 +39,14 @@ def ensure_model(path):
         return target
     from tfmusictag.serving import export_saved_model
     from tfmusictag.pretrained import load_model as load_trained
+    from tfmusictag.rundir import RunDir
     from tfmusictag.training import TrainConfig, train
 
     run = os.path.join(work, "bench_run")
     cfg = TrainConfig(dataset="demo_catalog/tiny", data_dir=os.path.join(work, "tfds"), variant="mfcc_bof",
                       steps=20, batch_size=4).with_overrides(
         {"model.temporal.bof.num_clusters": 64, "model.classifier.hidden": 64})
-    train(cfg, run, resume=os.path.isdir(os.path.join(run, "checkpoints")), progress=False)
+    train(cfg, run, resume=RunDir(run).has_run(), progress=False)
     return export_saved_model(load_trained(run), os.path.join(work, "saved_models"), "bench_tagger", version=1)
 
 
@@ -76,7 +77,6 @@ def main():
     ap.add_argument("--json", default=os.path.join(HERE, "results", "predict.json"))
     args = ap.parse_args()
 
-    from tfmusictag import audio
     from tfmusictag.audio import tfdata
     from tfmusictag.cli.predict import predict_files
 

@@ -14,10 +14,11 @@ Usage::
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app, flags
+
+from tfmusictag.rundir import RunDir
 
 FLAGS = flags.FLAGS
 
@@ -39,7 +40,7 @@ def main(argv):
     if command == "list":
         for source, module in pretrained.SOURCES.items():
             for name in module.MODELS:
-                ready = os.path.exists(os.path.join(pretrained.store.model_dir(name), "model.keras"))
+                ready = RunDir(pretrained.store.model_dir(name)).is_model()
                 print(f"{name:16s} source={source:9s} {'converted' if ready else ''}")
         return 0
     if len(args) != 1:
