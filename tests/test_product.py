@@ -234,3 +234,141 @@ def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
         assert len(results) == 2 and set(results[1]["tags"]) <= set(musicnn.MTT_LABELS)
     else:
         assert "[6/6] skipped" in out.stdout
+
+
+# ---- the rough edges a user meets ------------------------------------------------------------
+
+HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
+
+
+@pytest.mark.slow
+def test_export_killed_by_sigkill_leaves_no_version_and_concurrent_exports_get_distinct_ones(trained, tmp_path):
+    model_dir, _ = trained
+    base = str(tmp_path / "sm")
+    killed = subprocess.run([sys.executable, os.path.join(HELPERS, "kill_export.py"), f"--model_dir={model_dir}",
+                             "--name=m", f"--base_dir={base}"], env=ENV, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert [d for d in os.listdir(os.path.join(base, "m")) if d.isdigit()] == []  # TF Serving sees nothing
+    procs = [subprocess.Popen([sys.executable, "-m", "tfmusictag.export", f"--model_dir={model_dir}", "--name=m",
+                               f"--base_dir={base}"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    paths = sorted(o[0].strip().splitlines()[-1] for o in outs)
+    assert paths == [os.path.join(base, "m", "1"), os.path.join(base, "m", "2")]
+    for p in paths:
+        assert os.path.exists(os.path.join(p, "saved_model.pb"))
+
+
+def _damaged_folder(folder):
+    """One intact track and the three kinds of damage a user's library holds."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    t = compose.make_track(seed=61, seconds=30.0, style="pop")
+    (folder / "a_intact.ogg").write_bytes(compose.encode(t.audio, t.sample_rate, "ogg"))
+    mp3 = compose.encode(t.audio, t.sample_rate, "mp3")
+    middle = len(mp3) // 2
+    (folder / "b_garbage_in_the_middle.mp3").write_bytes(
+        mp3[:middle] + rng.integers(0, 256, 20000, dtype=np.uint8).tobytes() + mp3[middle:])
+    flac = compose.encode(t.audio[: 20 * t.sample_rate], t.sample_rate, "flac")
+    (folder / "c_trailing_garbage.flac").write_bytes(flac + rng.integers(0, 256, 30000, dtype=np.uint8).tobytes())
+    wav = compose.encode(t.audio[: 5 * t.sample_rate], t.sample_rate, "wav")
+    (folder / "d_header_promises_more.wav").write_bytes(wav[: 44 + t.sample_rate * 4])  # 1 s of the 5 s declared
+
+
+@pytest.mark.slow
+def test_predict_tags_damaged_files_with_a_warning_or_skips_them(exported, tmp_path):
+    folder = tmp_path / "library"
+    _damaged_folder(folder)
+    out = run_module("tfmusictag.predict", str(folder), f"--model={exported}", "--top_k=2", check=False)
+    assert out.returncode == 0, out.stderr  # every file tagged
+    rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [os.path.basename(r["path"]) for r in rows] == sorted(os.listdir(folder))  # input order
+    intact, mp3, flac, wav = rows
+    assert "warning" not in intact and "error" not in intact
+    assert 14 < mp3["duration_seconds"] < 16 and "decoding stopped at" in mp3["warning"]  # of 30 s declared
+    assert "of the 30.00 s the header declares" in mp3["warning"]
+    assert flac["duration_seconds"] == pytest.approx(20.0, abs=0.05) and "not valid audio" in flac["warning"]
+    assert wav["duration_seconds"] == pytest.approx(1.0, abs=0.05) and "holds 88200 (20%)" in wav["warning"]
+    for r in (mp3, flac, wav):
+        assert len(r["tags"]) == 2 and r["path"] in r["warning"]
+    assert "tagged 4 tracks, skipped 0" in out.stderr and "Traceback" not in out.stderr
+
+    strict = run_module("tfmusictag.predict", str(folder), f"--model={exported}", "--damaged=skip", check=False)
+    assert strict.returncode == 1
+    rows = [json.loads(line) for line in strict.stdout.strip().splitlines()]
+    assert "tags" in rows[0] and all("error" in r for r in rows[1:])
+    assert "TruncatedAudioFileError" in rows[1]["error"] and "CorruptAudioFileError" in rows[2]["error"]
+
+
+@pytest.mark.slow
+def test_predict_mixes_streamed_and_whole_files_in_order(exported, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, (seconds, fmt) in enumerate([(25.0, "flac"), (75.0, "ogg"), (20.0, "mp3"), (70.0, "flac")]):
+        t = compose.make_track(seed=900 + i, seconds=seconds, style="house")
+        (folder / f"t{i}.{fmt}").write_bytes(compose.encode(t.audio, t.sample_rate, fmt))
+    mixed = run_module("tfmusictag.predict", str(folder), f"--model={exported}", "--top_k=0",
+                       "--stream_above_minutes=1", check=False)  # t1 and t3 streamed, t0 and t2 whole
+    whole = run_module("tfmusictag.predict", str(folder), f"--model={exported}", "--top_k=0", check=False)
+    assert mixed.returncode == whole.returncode == 0
+    a = [json.loads(line) for line in mixed.stdout.strip().splitlines()]
+    b = [json.loads(line) for line in whole.stdout.strip().splitlines()]
+    assert [os.path.basename(r["path"]) for r in a] == ["t0.flac", "t1.ogg", "t2.mp3", "t3.flac"]
+    for ra, rb in zip(a, b):
+        assert ra["path"] == rb["path"] and ra["duration_seconds"] == rb["duration_seconds"]
+        for tag, p in rb["tags"].items():
+            assert ra["tags"][tag] == pytest.approx(p, abs=2e-4)
+
+
+@pytest.mark.slow
+def test_predict_arguments_that_match_nothing_and_a_closed_pipe(exported, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for arg, kind in ((str(tmp_path / "empty"), "folder"), (str(tmp_path / "*.mp3"), "pattern")):
+        out = run_module("tfmusictag.predict", arg, f"--model={exported}", check=False)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"error: the {kind} {arg!r} matched no audio file (extensions: .wav, .wave, .flac, .ogg, .oga, .opus, "
+            ".mp3, .aif, .aiff)")
+    folder = tmp_path / "music"
+    folder.mkdir()
+    t = compose.make_track(seed=77, seconds=10.0, style="pop")
+    for i in range(4):
+        (folder / f"{i}.flac").write_bytes(compose.encode(t.audio, t.sample_rate, "flac"))
+    cmd = f"{sys.executable} -m tfmusictag.predict {folder} --model={exported} 2>{tmp_path / 'err'} | head -1"
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=ENV, capture_output=True, text=True)
+    assert len(out.stdout.strip().splitlines()) == 1
+    err = (tmp_path / "err").read_text()
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+    assert out.returncode in (0, 141)  # 141: stopped by the closed pipe, as a Unix tool is
+
+
+@pytest.mark.slow
+def test_commands_print_only_what_is_about_the_user(trained, tmp_path):
+    model_dir, _ = trained
+    env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it
+    out = subprocess.run([sys.executable, "-m", "tfmusictag.evaluate", f"--model_dir={model_dir}",
+                          "--split=validation", f"--out_dir={tmp_path / 'eval'}"], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stderr.strip() == "", out.stderr  # no TensorFlow start-up lines, no absl INFO from TFDS
+    assert json.loads(out.stdout)["tracks"] >= 1
+    loud = subprocess.run([sys.executable, "-m", "tfmusictag.evaluate", f"--model_dir={model_dir}",
+                           "--split=validation", f"--out_dir={tmp_path / 'eval2'}", "--verbosity=0"], env=env,
+                          capture_output=True, text=True, check=True)
+    assert "dataset_info.py" in loud.stderr or "reader.py" in loud.stderr  # --verbosity shows the rest
+
+
+def test_training_progress_in_a_log_file_is_a_few_plain_lines():
+    import io
+
+    from tfmusictag.training.progress import Progress
+
+    log = io.StringIO()
+    p = Progress(1000, stream=log)
+    for step in range(1, 1001):
+        p.update(step, 0.5)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 11 and lines[-1].startswith("step 1000/1000, loss 0.5000")
+    tty = io.StringIO()
+    Progress(3, stream=tty, interactive=True).update(3, 0.1)
+    assert tty.getvalue().startswith("\rstep 3/3") and tty.getvalue().endswith("\n")

@@ -14,7 +14,9 @@ Elements: ``({"log_mel": (B, P, M), "num_frames": (B,), "track_id": (B,)}, label
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -70,7 +72,8 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
     builder = tfds.builder(name, data_dir=data_dir)
     if download:
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-        builder.download_and_prepare(download_config=config)
+        with contextlib.redirect_stdout(sys.stderr):  # TFDS's notices are progress, not a command's result
+            builder.download_and_prepare(download_config=config)
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
 
 

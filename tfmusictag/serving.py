@@ -35,6 +35,7 @@ import tempfile
 import tensorflow as tf
 
 from tfmusictag import audio
+from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
 from tfmusictag.frontend import get_front_end, streaming_log_mel
 from tfmusictag.pretrained import load_model, model_path
 
@@ -50,7 +51,8 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
     """Export a :class:`~tfmusictag.tagger.TrackTagger`; returns the version directory."""
     model_base = os.path.join(base_dir, name)
     os.makedirs(model_base, exist_ok=True)
-    version = next_version(model_base) if version is None else int(version)
+    chosen = None if version is None else int(version)
+    version = next_version(model_base) if chosen is None else chosen
     target = os.path.join(model_base, str(version))
     if os.path.exists(target):
         raise FileExistsError(f"{target} already exists; choose another --version")
@@ -123,7 +125,15 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
             setattr(module, key, fn)
         staging = os.path.join(tmp, "model")
         tf.saved_model.save(module, staging, signatures=signatures)
-        os.rename(staging, target)  # atomic on one file system: the version appears whole or not at all
+        while True:  # atomic on one file system: the version appears whole or not at all
+            try:
+                os.rename(staging, target)
+                break
+            except OSError:  # another export took this version in the meantime
+                if chosen is not None or not os.path.isdir(target):
+                    raise FileExistsError(f"{target} already exists; choose another --version") from None
+                version = next_version(model_base)
+                target = os.path.join(model_base, str(version))
     return target
 
 
@@ -173,11 +183,16 @@ class Tagger:
     def streamable(self) -> bool:
         return self.front_end.center and not (self.front_end.compression == "db" and self.front_end.top_db)
 
-    def stream_log_mel(self, path, chunk_frames=4096):
-        """Log-mel of a file of any length, decoded and computed piecewise (bounded memory)."""
+    def stream_log_mel(self, path, chunk_frames=4096, damage=None):
+        """Log-mel of a file of any length, decoded and computed piecewise (bounded memory).
+
+        ``damage``: a list to keep a damaged file's error in, tagging the audio decoded up to the
+        damage; without it the error is raised."""
         expected = self.front_end.num_frames(int(audio.info(path).duration * self.sample_rate))
-        return streaming_log_mel(audio.stream(path, self.sample_rate), self.log_mel, self.front_end, chunk_frames,
-                                 expected_frames=expected)
+        blocks = audio.stream(path, self.sample_rate)
+        if damage is not None:
+            blocks = _until_damage(blocks, damage)
+        return streaming_log_mel(blocks, self.log_mel, self.front_end, chunk_frames, expected_frames=expected)
 
     def tag(self, log_mel, timeline=False):
         """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
@@ -188,3 +203,11 @@ class Tagger:
             out = self._timeline(x, n)
             return out["probabilities"][0].numpy(), out
         return self._tags(x, n)["probabilities"][0].numpy(), None
+
+
+def _until_damage(blocks, damage: list):
+    """``blocks`` until a damaged file's error, which is appended to ``damage`` instead of raised."""
+    try:
+        yield from blocks
+    except (TruncatedAudioFileError, CorruptAudioFileError) as exc:
+        damage.append(exc)

@@ -53,6 +53,16 @@ _HEADER_SHORT = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)
 # Streaming writers leave these placeholder sizes in the header: length unknown, not truncated.
 _UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF}
 
+#: Samples per MPEG-1 Layer III frame (MPEG-2/2.5 frames hold half as many). libsndfile 1.2's MP3
+#: reader decodes some frames wrongly when a read ends inside a frame (measured: a 62 s demo MP3
+#: read in blocks of 2**18 samples differs from a one-shot read by up to 0.022 over 731 samples,
+#: with libmpg123 "part2_3_length" complaints); reads of whole frames give the one-shot result.
+MP3_FRAME_SAMPLES = 1152
+
+#: What :func:`load` does with a damaged file (truncated, or corrupt part-way): raise, or keep
+#: what can be decoded and return the error beside it.
+_DAMAGED = ("raise", "keep")
+
 
 class AudioInfo:
     """What the header of an audio file declares (see :func:`info`)."""
@@ -190,6 +200,7 @@ def load(
     resample_quality: str = "HQ",
     block_frames: int = 1 << 18,
     check_truncation: bool = True,
+    damaged: str = "raise",
 ) -> np.ndarray:
     """Decode an audio file to a mono float32 signal at ``sample_rate``.
 
@@ -213,11 +224,17 @@ def load(
     check_truncation : bool
         Verify the decoded length against what the header declares (see
         :class:`~tfmusictag.errors.TruncatedAudioFileError`).
+    damaged : {'raise', 'keep'}
+        A truncated file, or one whose decoding fails part-way: ``'raise'`` its error (default),
+        or ``'keep'`` everything that can be decoded up to the damage and return the error
+        beside it (``None`` for an intact file). A file with nothing decodable always raises.
 
     Returns
     -------
     y : np.ndarray [shape=(n,), dtype=float32]
         Mono signal. Silence, DC offsets and clipped (±1) signals are returned unchanged.
+    damage : TruncatedAudioFileError, CorruptAudioFileError or None
+        Only with ``damaged='keep'``: ``(y, damage)`` is returned.
 
     Raises
     ------
@@ -244,7 +261,7 @@ def load(
     (dtype('float32'), 1)
     """
     return _decode(_fspath(path), None, sample_rate, offset, duration, resample_quality, block_frames,
-                   check_truncation)
+                   check_truncation, damaged)
 
 
 def decode(
@@ -257,6 +274,7 @@ def decode(
     resample_quality: str = "HQ",
     block_frames: int = 1 << 18,
     check_truncation: bool = True,
+    damaged: str = "raise",
 ) -> np.ndarray:
     """:func:`load` for an encoded file held in memory (e.g. the ``audio`` bytes of a TFDS example).
 
@@ -275,25 +293,33 @@ def decode(
     if not data:
         raise EmptyAudioFileError(name, "the file has 0 bytes")
     return _decode(io.BytesIO(data), name, sample_rate, offset, duration, resample_quality, block_frames,
-                   check_truncation)
+                   check_truncation, damaged)
 
 
-def _decode(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
+def _decode(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation,
+            damaged="raise"):
     """Shared body of :func:`load` (``source`` a path, ``name`` None) and :func:`decode`."""
+    if damaged not in _DAMAGED:
+        raise ParameterError(f"damaged={damaged!r} must be one of {_DAMAGED}")
+    keep = damaged == "keep"
     blocks = _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation)
     capacity = next(blocks)  # the generator announces the expected output length first
     out = np.empty(capacity, dtype=np.float32)
-    n_out = 0
-    for chunk in blocks:
-        if n_out + len(chunk) > len(out):
-            grown = np.empty(max(2 * len(out), n_out + len(chunk)), dtype=np.float32)
-            grown[:n_out] = out[:n_out]
-            out = grown
-        out[n_out:n_out + len(chunk)] = chunk
-        n_out += len(chunk)
-    if n_out < 0.9 * len(out):  # header over-estimated the length (e.g. VBR MP3): give memory back
-        return out[:n_out].copy()
-    return out[:n_out]
+    n_out, damage = 0, None
+    try:
+        for chunk in blocks:
+            if n_out + len(chunk) > len(out):
+                grown = np.empty(max(2 * len(out), n_out + len(chunk)), dtype=np.float32)
+                grown[:n_out] = out[:n_out]
+                out = grown
+            out[n_out:n_out + len(chunk)] = chunk
+            n_out += len(chunk)
+    except (TruncatedAudioFileError, CorruptAudioFileError) as exc:
+        if not keep or n_out == 0:
+            raise
+        damage = exc
+    y = out[:n_out].copy() if n_out < 0.9 * len(out) else out[:n_out]  # over-estimated length: give memory back
+    return (y, damage) if keep else y
 
 
 def stream(path: PathLike, sample_rate: Optional[int] = constants.SAMPLE_RATE, *, resample_quality: str = "HQ",
@@ -311,8 +337,50 @@ def stream(path: PathLike, sample_rate: Optional[int] = constants.SAMPLE_RATE, *
             yield chunk
 
 
+def _read_failure(path, position, declared, sr_in, detail):
+    where = position / sr_in
+    if declared and position < declared:
+        return TruncatedAudioFileError(path, f"decoding stopped at {where:.2f} s of the {declared / sr_in:.2f} s the "
+                                             f"header declares (libsndfile: {detail})")
+    if declared:
+        return CorruptAudioFileError(path, f"all {where:.2f} s the header declares were decoded, but the file goes on "
+                                           f"with data that is not valid audio (libsndfile: {detail})")
+    return CorruptAudioFileError(path, f"decoding failed at {where:.2f} s (libsndfile: {detail})")
+
+
+def _salvaged_blocks(source, path, position, step: int = 4 * MP3_FRAME_SAMPLES):
+    """Mono blocks from ``position`` up to the first failing read, decoded ``step`` frames at a time
+    in a fresh decoder (the one that failed may be in any state)."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        with sf.SoundFile(source) as f:
+            skip = position
+            while skip > 0:  # what was already decoded, read again (seeking a damaged file is unreliable)
+                got = len(f.read(min(skip, 64 * step), dtype="float32"))
+                if got == 0:
+                    return
+                skip -= got
+            while True:
+                block = f.read(step, dtype="float32")
+                if len(block) == 0:
+                    return
+                mono = block[:, 0] if f.channels == 1 else block.mean(axis=1, dtype=np.float32)
+                if not np.isfinite(mono).all():
+                    return
+                yield mono
+                if len(block) < step:
+                    return
+    except (sf.LibsndfileError, RuntimeError):
+        return
+
+
 def _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
-    """Generator: first the expected number of output samples, then the resampled mono blocks."""
+    """Generator: first the expected number of output samples, then the resampled mono blocks.
+
+    When a read fails part-way (a damaged file), everything that can be decoded up to the damage is
+    yielded first, then the error is raised — naming where decoding really stopped.
+    """
     path = source if name is None else name
     if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
         raise ParameterError(f"sample_rate={sample_rate!r} must be a positive integer or None")
@@ -347,22 +415,26 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
         resampler = None if sr_out == sr_in else soxr.ResampleStream(
             sr_in, sr_out, 1, dtype="float32", quality=resample_quality)
         yield max(16, int(math.ceil(max(want, 0) * sr_out / sr_in)) + 64)
-        n_in = 0
+        n_in, failure = 0, None
+        if f.format == "MP3":  # whole MPEG frames per read (see MP3_FRAME_SAMPLES)
+            block_frames = max(1, block_frames // MP3_FRAME_SAMPLES) * MP3_FRAME_SAMPLES
         buf = np.empty((min(block_frames, limit or block_frames), f.channels), dtype=np.float32)
         while True:
             frames = len(buf) if limit is None else min(len(buf), limit - n_in)
+            if f.format == "MP3" and len(buf) > (start + n_in) % MP3_FRAME_SAMPLES:
+                # end every read on a frame boundary, also after a seek
+                frames = min(frames, len(buf) - (start + n_in) % MP3_FRAME_SAMPLES)
             if frames <= 0:
                 break
             try:
                 block = f.read(frames, dtype="float32", out=buf[:frames])
             except (sf.LibsndfileError, RuntimeError) as exc:
-                detail = getattr(exc, "error_string", str(exc))
-                where = (start + n_in) / sr_in
-                if declared and n_in + start < declared:
-                    raise TruncatedAudioFileError(
-                        path, f"decoding stopped at {where:.2f} s of the {declared / sr_in:.2f} s the header "
-                              f"declares (libsndfile: {detail})") from None
-                raise CorruptAudioFileError(path, f"decoding failed at {where:.2f} s (libsndfile: {detail})") from None
+                failure = getattr(exc, "error_string", str(exc))
+                # A failed read loses the whole block: decode up to the damage in small steps.
+                for mono in _salvaged_blocks(source, path, start + n_in):
+                    n_in += len(mono)
+                    yield mono if resampler is None else resampler.resample_chunk(mono, last=False)
+                break
             if len(block) == 0:
                 break
             mono = block[:, 0] if f.channels == 1 else block.mean(axis=1, dtype=np.float32)
@@ -376,6 +448,8 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
                 break
         if resampler is not None:
             yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if failure is not None:  # everything decodable has been yielded: now report the damage
+            raise _read_failure(path, start + n_in, declared, sr_in, failure)
 
         if n_in == 0:
             raise EmptyAudioFileError(path, "the header is valid but the file contains no audio samples"

@@ -28,16 +28,20 @@ __all__ = ["decode_op", "audio_dataset", "error_from", "raise_for_error"]
 _CODE = {cls: i + 1 for i, cls in enumerate(AUDIO_ERROR_TYPES)}
 
 
-def _decode_py(source, name, from_bytes, sample_rate, max_samples, quality, log_errors):
+def _decode_py(source, name, from_bytes, sample_rate, max_samples, quality, log_errors, damaged):
     """numpy_function body: ``(audio, error_type, error_reason)``."""
     label = name.decode("utf-8", "replace") if name else _fspath(source)
+    damaged = damaged.decode()
     try:
         if from_bytes:
-            y = decode(source, label, int(sample_rate), resample_quality=quality.decode())
+            out = decode(source, label, int(sample_rate), resample_quality=quality.decode(), damaged=damaged)
         else:
-            y = load(source, int(sample_rate), resample_quality=quality.decode())
+            out = load(source, int(sample_rate), resample_quality=quality.decode(), damaged=damaged)
+        y, damage = out if damaged == "keep" else (out, None)
         if max_samples > 0:
             y = y[:max_samples]
+        if damage is not None:  # the decodable audio, and what is wrong with the file
+            return y, np.int32(_CODE[type(damage)]), damage.reason.encode("utf-8", "replace")
         return y, np.int32(0), b""
     except AudioFileError as exc:
         err = exc
@@ -49,7 +53,7 @@ def _decode_py(source, name, from_bytes, sample_rate, max_samples, quality, log_
 
 
 def decode_op(source, sample_rate: int = constants.SAMPLE_RATE, *, name=None, from_bytes: bool = False,
-              max_samples: int = 0, resample_quality: str = "HQ", log_errors: bool = False):
+              max_samples: int = 0, resample_quality: str = "HQ", log_errors: bool = False, damaged: str = "raise"):
     """Graph op: decode one file to mono float32 at ``sample_rate``; never raises.
 
     Parameters
@@ -67,17 +71,21 @@ def decode_op(source, sample_rate: int = constants.SAMPLE_RATE, *, name=None, fr
         See :func:`tfmusictag.audio.load`.
     log_errors : bool
         Also log each failure as a warning (training's pipelines skip broken tracks).
+    damaged : {'raise', 'keep'}
+        See :func:`tfmusictag.audio.load`: with ``'keep'`` a damaged file yields the audio decoded
+        up to the damage *and* its error.
 
     Returns
     -------
     dict
         ``audio`` float32 ``(n,)`` (empty on failure), ``error_type`` int32 ``()`` (0: none, else
         1 + the index in :data:`~tfmusictag.errors.AUDIO_ERROR_TYPES`), ``error_reason`` string ``()``.
+        Non-empty audio with an error is a damaged file decoded as far as possible.
     """
     name = tf.constant(b"") if name is None else name
     audio, error_type, reason = tf.numpy_function(
         _decode_py, [source, name, from_bytes, np.int64(sample_rate), np.int64(max_samples), resample_quality,
-                     log_errors],
+                     log_errors, damaged],
         [tf.float32, tf.int32, tf.string], stateful=False, name="decode_audio")
     audio.set_shape([None])
     error_type.set_shape([])
@@ -117,6 +125,7 @@ def audio_dataset(
     num_parallel_calls: Optional[int] = None,
     deterministic: bool = True,
     resample_quality: str = "HQ",
+    damaged: str = "raise",
 ):
     """A ``tf.data.Dataset`` that decodes audio files in parallel, one element per file.
 
@@ -132,6 +141,8 @@ def audio_dataset(
         Keep the input order (default). ``False`` lets a fast file overtake a slow one.
     resample_quality : str
         See :func:`tfmusictag.audio.load`.
+    damaged : {'raise', 'keep'}
+        See :func:`decode_op`.
 
     Returns
     -------
@@ -155,6 +166,6 @@ def audio_dataset(
         ds = tf.data.Dataset.from_tensor_slices(paths)
 
     def _decode(path):
-        return {"path": path, **decode_op(path, sample_rate, resample_quality=resample_quality)}
+        return {"path": path, **decode_op(path, sample_rate, resample_quality=resample_quality, damaged=damaged)}
 
     return ds.map(_decode, num_parallel_calls=num_parallel_calls or usable_cores(), deterministic=deterministic)

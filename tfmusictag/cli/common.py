@@ -9,14 +9,18 @@ string).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
+import tempfile
 from typing import Any, Dict, Iterable
 
-from absl import app
+from absl import app, flags
+from absl import logging as absl_logging
 
-__all__ = ["parse_set", "flatten_config_dict", "user_errors", "say"]
+__all__ = ["parse_set", "flatten_config_dict", "user_errors", "program", "say", "quiet_start"]
 
 
 def parse_set(items: Iterable[str]) -> Dict[str, Any]:
@@ -51,6 +55,53 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def verbose() -> bool:
+    """True when the user asked for more than the package's own messages (absl's ``--verbosity``/``-v``)."""
+    return flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present and flags.FLAGS.verbosity >= 0
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Send file descriptor 2 (C++ libraries write there directly) to a temporary file."""
+    sys.stderr.flush()
+    saved, tmp = os.dup(2), tempfile.TemporaryFile()
+    os.dup2(tmp.fileno(), 2)
+    try:
+        yield tmp
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_start() -> None:
+    """Start TensorFlow without its start-up chatter, unless ``--verbosity`` asks for it.
+
+    TensorFlow prints CUDA, oneDNN and CPU-instruction lines while it is imported, before its own
+    log level applies; they are captured (and shown only if the import fails). Afterwards
+    ``TF_CPP_MIN_LOG_LEVEL`` (default 3 here) and absl's WARNING level keep TensorFlow's and TFDS's
+    INFO lines out, and TFDS's progress bars appear only on a terminal: a user sees the package's
+    progress, results, warnings and errors.
+    """
+    if verbose():
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        with _captured_stderr() as captured:
+            try:
+                import keras  # noqa: F401
+                import tensorflow  # noqa: F401
+            except BaseException:
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode("utf-8", "replace"))
+                raise
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    if not sys.stderr.isatty():
+        import tensorflow_datasets as tfds
+
+        tfds.disable_progress_bar()
+
+
 def _user_error_types():
     from tfmusictag.errors import AudioFileError, ParameterError
 
@@ -60,6 +111,16 @@ def _user_error_types():
     return types
 
 
+def _stop_on_closed_pipe() -> int:
+    """``predict ... | head -2``: the reader has gone; stop quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    except OSError:
+        pass
+    return 141  # 128 + SIGPIPE: what a Unix tool killed by the closed pipe reports
+
+
 def user_errors(main):
     """Turn the package's own errors (a user's mistake or data) into one ``error:`` line and exit 2."""
 
@@ -67,10 +128,24 @@ def user_errors(main):
     def wrapper(argv):
         try:
             return main(argv)
+        except BrokenPipeError:
+            return _stop_on_closed_pipe()
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's
             if not isinstance(exc, _user_error_types()):
                 raise
             print(f"error: {exc}", file=sys.stderr)
             return 2
+
+    return wrapper
+
+
+def program(main):
+    """A command's ``main``: quiet start-up (:func:`quiet_start`), then :func:`user_errors`."""
+    checked = user_errors(main)
+
+    @functools.wraps(main)
+    def wrapper(argv):
+        quiet_start()
+        return checked(argv)
 
     return wrapper

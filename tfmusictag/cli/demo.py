@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from tfmusictag.cli.common import user_errors
+from tfmusictag.cli.common import program
 
 FLAGS = flags.FLAGS
 
@@ -41,7 +41,7 @@ VARIANTS = {
 }
 
 
-@user_errors
+@program
 def main(argv):
     del argv
     from tfmusictag import data

@@ -12,7 +12,7 @@ import json
 
 from absl import app, flags
 
-from tfmusictag.cli.common import user_errors
+from tfmusictag.cli.common import program
 
 FLAGS = flags.FLAGS
 
@@ -28,7 +28,7 @@ def define_flags():
     flags.DEFINE_integer("roc_tags", 8, "ROC curves of this many most frequent tags.")
 
 
-@user_errors
+@program
 def main(argv):
     del argv
     if not FLAGS.model_dir:

@@ -10,7 +10,7 @@ Example::
 
 from absl import app, flags
 
-from tfmusictag.cli.common import user_errors
+from tfmusictag.cli.common import program
 
 FLAGS = flags.FLAGS
 
@@ -24,7 +24,7 @@ def define_flags():
     flags.DEFINE_integer("top_k", 10, "k of the top_k signature.")
 
 
-@user_errors
+@program
 def main(argv):
     del argv
     if not FLAGS.model_dir or not FLAGS.name:

@@ -5,8 +5,11 @@ Files are decoded on all cores inside ``tf.data`` while the model tags the previ
 few tracks are in memory at once, whatever the size of the catalog. Files longer than
 ``--stream_above_minutes`` (20) are decoded and turned into features block by block
 (:func:`tfmusictag.frontend.streaming_log_mel`), same result, bounded memory. A file that cannot be read
-is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged.
-The exit status is 0 when every file was tagged, 1 when some were skipped.
+is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged. A
+damaged file (truncated, or corrupt part-way) is tagged from the audio that can be decoded, its
+line carrying a ``warning`` (``--damaged=skip`` skips it instead). Exit status: 0 when every file
+was tagged, 1 when some were skipped, 2 when an argument matched no audio file or the model cannot
+be loaded; reading stops quietly when the output pipe closes (``| head``).
 
 The model is a SavedModel version folder (``saved_models/<name>/<version>``, as exported) — then
 nothing but TensorFlow runs the model — or a training run's directory.
@@ -19,13 +22,21 @@ Examples::
 
 import csv
 import json
+import os
 import sys
 
 from absl import app, flags
 
-from tfmusictag.cli.common import user_errors
+from tfmusictag.cli.common import program
 
 FLAGS = flags.FLAGS
+
+#: ``--damaged`` choices. The default, ``tag``, is what someone tagging a large personal library
+#: wants: a file cut short by an interrupted copy, or with a damaged stretch, still gets tags from
+#: the audio that survives, and the output says exactly what was wrong (nothing is hidden, as a
+#: decoder that silently returns the readable part would); ``skip`` refuses such files. Training
+#: stays strict: a damaged track never becomes a silently shorter training example.
+DAMAGED = ("tag", "skip")
 
 
 def define_flags():
@@ -37,6 +48,8 @@ def define_flags():
     flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 20.0, "Decode longer files block by block (bounded memory).")
+    flags.DEFINE_enum("damaged", "tag", list(DAMAGED), "A truncated or part-corrupt file: tag the audio that can be "
+                      "decoded, with a warning in its output line (tag), or skip it (skip).")
 
 
 def _top(tags, probs, k):
@@ -44,23 +57,46 @@ def _top(tags, probs, k):
     return {tags[i]: round(float(probs[i]), 4) for i in order}
 
 
-def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
-                  stream_above_minutes=20.0):
-    """Tag every audio file under ``paths``; write results to ``out``. Returns (tagged, failed).
+def _files(paths):
+    """Every audio file under ``paths``, in order; an argument that matches none is an error."""
+    from tfmusictag import audio
+    from tfmusictag.errors import ParameterError
 
-    Files up to ``stream_above_minutes`` are decoded whole, several at once on all cores, ahead of
-    the model; longer ones are decoded and turned into features block by block, so memory stays
-    bounded whatever the length (the output is the same either way).
+    files = []
+    for arg in paths:
+        found = list(audio.iter_audio_files([arg]))
+        if not found:
+            kind = "folder" if os.path.isdir(arg) else "pattern" if any(c in arg for c in "*?[") else "path"
+            raise ParameterError(f"the {kind} {arg!r} matched no audio file (extensions: "
+                                 f"{', '.join(audio.AUDIO_EXTENSIONS)})")
+        files += found
+    return files
+
+
+def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
+                  stream_above_minutes=20.0, damaged="tag"):
+    """Tag every audio file under ``paths``; write results to ``out``. Returns ``(tagged, skipped)``.
+
+    Results are written in the order of ``paths`` (folders sorted), one line per file. Files up to
+    ``stream_above_minutes`` are decoded whole, several at once on all cores, ahead of the model;
+    longer ones are decoded and turned into features block by block, so memory stays bounded
+    whatever the length (the output is the same either way).
+
+    ``damaged``: a file that is truncated or corrupt part-way is ``'tag'``-ged from the audio that
+    can be decoded — its line carries a ``warning`` saying how much was decoded of what its header
+    declares — or ``'skip'``-ped like an unreadable one. A file with nothing decodable is skipped.
     """
     import tensorflow as tf
 
     from tfmusictag import audio
     from tfmusictag.audio import tfdata
-    from tfmusictag.errors import AudioFileError
+    from tfmusictag.errors import AudioFileError, ParameterError
     from tfmusictag.serving import Tagger
 
+    if damaged not in DAMAGED:
+        raise ParameterError(f"damaged={damaged!r} must be one of {DAMAGED}")
+    files = _files(paths)
     tagger = Tagger(model_path)
-    files = list(audio.iter_audio_files(paths))
     stream = {}
     for f in files:
         try:
@@ -69,24 +105,30 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
             stream[f] = False  # the decoder reports the error in order
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
-        writer.writerow(["path", "duration_seconds", "tags", "error"])
-    whole = iter(tfdata.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate)
+        writer.writerow(["path", "duration_seconds", "tags", "error", "warning"])
+    keep = "keep" if damaged == "tag" else "raise"
+    whole = iter(tfdata.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate, damaged=keep)
                  .prefetch(1).as_numpy_iterator())
     ok = failed = 0
     for path in files:
+        damage = []
         try:
             if stream[path]:
-                log_mel = tagger.stream_log_mel(path)
+                log_mel = tagger.stream_log_mel(path, damage=damage if damaged == "tag" else None)
             else:
                 item = next(whole)
-                tfdata.raise_for_error(item)
+                problem = tfdata.error_from(item["path"], item["error_type"], item["error_reason"])
+                if problem is not None and not len(item["audio"]):
+                    raise problem
+                if problem is not None:
+                    damage.append(problem)
                 log_mel = tagger.log_mel(item["audio"][None])[0]
         except AudioFileError as exc:
             failed += 1
             error = f"{type(exc).__name__}: {exc}"
             print(f"skipped {error}", file=err)
             if writer:
-                writer.writerow([path, "", "", error])
+                writer.writerow([path, "", "", error, ""])
             else:
                 out.write(json.dumps({"path": path, "error": error}) + "\n")
             out.flush()
@@ -95,6 +137,10 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         log_mel = tf.convert_to_tensor(log_mel)  # the array is freed: one copy of the features at a time
         probs, tl = tagger.tag(log_mel, timeline)
         result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
+        if damage:
+            result["warning"] = (f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could "
+                                 "be decoded")
+            print(f"warning: {result['warning']}", file=err)
         if timeline:
             seg, mask = tl["segment_probabilities"][0].numpy(), tl["segment_mask"][0].numpy()
             starts = tl["segment_start_seconds"].numpy()
@@ -103,14 +149,15 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         ok += 1
         if writer:
             writer.writerow([path, result["duration_seconds"],
-                             ";".join(f"{t}:{p:.3f}" for t, p in result["tags"].items()), ""])
+                             ";".join(f"{t}:{p:.3f}" for t, p in result["tags"].items()), "",
+                             result.get("warning", "")])
         else:
             out.write(json.dumps(result) + "\n")
         out.flush()
     return ok, failed
 
 
-@user_errors
+@program
 def main(argv):
     paths = argv[1:]
     if not paths:
@@ -120,7 +167,7 @@ def main(argv):
     out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
     try:  # a model that cannot be loaded is one error line (user_errors); files are reported one by one
         ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
-                                   stream_above_minutes=FLAGS.stream_above_minutes)
+                                   stream_above_minutes=FLAGS.stream_above_minutes, damaged=FLAGS.damaged)
     finally:
         if out is not sys.stdout:
             out.close()

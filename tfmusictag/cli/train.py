@@ -24,7 +24,7 @@ import json
 
 from absl import app, flags
 
-from tfmusictag.cli.common import flatten_config_dict, parse_set, say, user_errors
+from tfmusictag.cli.common import flatten_config_dict, parse_set, program, say
 
 FLAGS = flags.FLAGS
 
@@ -85,7 +85,7 @@ def resolve_config(f=None):
     return TrainConfig().with_overrides(given).validate()
 
 
-@user_errors
+@program
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; flags look like --name=value")

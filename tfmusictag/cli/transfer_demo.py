@@ -25,7 +25,7 @@ import time
 
 from absl import app, flags
 
-from tfmusictag.cli.common import user_errors
+from tfmusictag.cli.common import program
 
 FLAGS = flags.FLAGS
 
@@ -54,7 +54,7 @@ def define_flags():
     flags.DEFINE_string("eval_split", "validation+test", "Held-out split(s) every model is evaluated on.")
 
 
-@user_errors
+@program
 def main(argv):
     del argv
     from tfmusictag import data

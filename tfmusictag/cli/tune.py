@@ -20,7 +20,7 @@ import os
 
 from absl import app, flags
 
-from tfmusictag.cli.common import parse_set, user_errors
+from tfmusictag.cli.common import parse_set, program
 
 FLAGS = flags.FLAGS
 
@@ -65,7 +65,7 @@ def base_config():
         parse_set(FLAGS.set)).validate()
 
 
-@user_errors
+@program
 def main(argv):
     del argv
     if not FLAGS.search or not FLAGS.directory:

@@ -18,6 +18,7 @@ import sys
 
 from absl import app, flags
 
+from tfmusictag.cli.common import program
 from tfmusictag.rundir import RunDir
 
 FLAGS = flags.FLAGS
@@ -31,6 +32,7 @@ def define_flags():
     flags.DEFINE_integer("version", None, "export: version number (default: next free).")
 
 
+@program
 def main(argv):
     from tfmusictag import pretrained
 

@@ -20,7 +20,6 @@ any point continues exactly with ``resume=True``, losing at most one interval.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, Dict, Optional
 
 import keras
@@ -34,6 +33,7 @@ from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import RunDir
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
+from tfmusictag.training.progress import Progress
 from tfmusictag.training.schedules import group_optimizers
 from tfmusictag.training.transfer import transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
@@ -183,7 +183,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         model_dir: the run directory (:class:`~tfmusictag.rundir.RunDir`).
         resume: continue the run found in ``model_dir`` (from its latest checkpoint; from the
             start, with its own config, if it was killed before the first one).
-        progress: show a progress bar.
+        progress: report progress on stderr (:class:`~tfmusictag.training.progress.Progress`).
         strategy: a ``tf.distribute.Strategy`` (default: one device).
         log: where progress messages go (default: absl's INFO log).
 
@@ -272,9 +272,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
             e, skip = e + 1, 0
 
     writer = tf.summary.create_file_writer(run.logs)
-    bar = keras.utils.Progbar(config.steps, stateful_metrics=["loss"]) if progress else None
-    if bar and start:
-        bar.update(start)
+    bar = Progress(config.steps) if progress else None
     eval_ds, report = None, {}
     with writer.as_default():
         for inputs, labels in (batches() if start < config.steps else ()):
@@ -284,7 +282,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
             for g, opt, _ in trainer.optimizers:
                 tf.summary.scalar(f"learning_rate/{g}", opt.learning_rate, step=s)
             if bar:
-                bar.update(s, [("loss", loss)] if math.isfinite(loss) else None)
+                bar.update(s, loss)
             if s % config.checkpoint_every == 0 or s == config.steps:
                 manager.save(checkpoint_number=s)
             if (config.eval_every and s % config.eval_every == 0) or s == config.steps:
