@@ -273,3 +273,32 @@ def test_chunked_assignment_equals_direct_assignment():
     direct = np.argmin(((x.numpy()[..., None, :] - bof.centers.numpy()) ** 2).sum(-1), -1)
     for chunk in (1, 64, 999, 5000):
         np.testing.assert_array_equal(bof.assign(x, chunk=chunk).numpy(), direct)
+
+
+@pytest.mark.parametrize("variant,overrides", [
+    ("mfcc_bof", {"temporal.bof.num_clusters": 8, "classifier.hidden": 8}),
+    ("cnn_mean", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "classifier.hidden": 8}),
+    ("cnn_max", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "classifier.hidden": 8}),
+    ("mfcc_finetuned_lstm", {"temporal.lstm.units": 4, "classifier.hidden": 8}),
+])
+def test_tagging_in_chunks_of_whole_segments_equals_tagging_the_whole_track(variant, overrides):
+    """A track of any length is tagged chunk by chunk (bounded memory): the chunks' partials combine
+    to exactly the whole track's tags — or, for a sequence model, the model says it cannot."""
+    from tfmusictag.tagger import combine_partials
+
+    model = build_variant(variant, ("a", "b", "c"), overrides)
+    if variant == "mfcc_bof":
+        model.temporal.adapt(tf.random.stateless_normal([4000, 90], [3, 4]))
+    frames = 3 * 1366 + 500  # three whole segments and a padded tail
+    log_mel = tf.random.stateless_normal([1, frames, 96], [5, 6]) - 5.0
+    whole = model({"log_mel": log_mel}).numpy()[0]
+    if model.chunk_combine is None:
+        assert variant == "mfcc_finetuned_lstm"
+        return
+    chunks = [log_mel[:, i:i + 2 * 1366] for i in range(0, frames, 2 * 1366)]
+    partials = [{k: v.numpy()[0] for k, v in model.partial({"log_mel": c}).items()} for c in chunks]
+    embedding, tags = combine_partials(partials, model.chunk_combine, model.temporal.late_fusion)
+    tags = model.tags_from_embedding(embedding[None]).numpy()[0] if tags is None else tags
+    np.testing.assert_allclose(tags, whole, atol=1e-5)
+    np.testing.assert_allclose(sum(p["weight"] for p in partials),
+                               frames if model.reduction.level == "frame" else 4)

@@ -372,3 +372,39 @@ def test_training_progress_in_a_log_file_is_a_few_plain_lines():
     tty = io.StringIO()
     Progress(3, stream=tty, interactive=True).update(3, 0.1)
     assert tty.getvalue().startswith("\rstep 3/3") and tty.getvalue().endswith("\n")
+
+
+def _long_flac(path, minutes):
+    """A long track: a composed minute repeated, written block by block (mono FLAC encodes fast)."""
+    import soundfile as sf
+
+    t = compose.make_track(seed=4711, seconds=60.0, style="pop")
+    minute = t.audio.mean(axis=1).astype(np.float32)
+    with sf.SoundFile(str(path), "w", t.sample_rate, 1, "PCM_16", format="FLAC") as f:
+        for _ in range(int(minutes)):
+            for i in range(0, len(minute), 1 << 16):
+                f.write(minute[i:i + (1 << 16)])
+    return str(path)
+
+
+def _peak_rss_kb(cmd):
+    """Peak resident memory of a subprocess (``tracemalloc`` sees neither TensorFlow nor libsndfile)."""
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, err = proc.communicate()
+    assert os.waitstatus_to_exitcode(status) == 0, err.decode()[-2000:]
+    return usage.ru_maxrss, out.decode()
+
+
+@pytest.mark.slow
+def test_tagging_memory_does_not_grow_with_track_length(exported, tmp_path):
+    """An hour takes no more memory than ten minutes (chunks of whole segments, streamed decoding):
+    the margin is 64 MB, what the TensorFlow runtime's own caches vary by from run to run here."""
+    peaks, rows = {}, {}
+    for minutes in (10, 60):
+        path = _long_flac(tmp_path / f"long{minutes}.flac", minutes)
+        peaks[minutes], out = _peak_rss_kb([sys.executable, "-m", "tfmusictag.predict", path, f"--model={exported}"])
+        rows[minutes] = json.loads(out)
+        os.remove(path)
+    assert rows[60]["duration_seconds"] == pytest.approx(3600, abs=0.1)
+    assert peaks[60] <= peaks[10] + 64 * 1024, peaks

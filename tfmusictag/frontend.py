@@ -40,6 +40,7 @@ __all__ = [
     "get_front_end",
     "LogMelSpectrogram",
     "SegmentFrames",
+    "iter_log_mel",
     "streaming_log_mel",
 ]
 
@@ -491,14 +492,13 @@ class SegmentFrames(keras.layers.Layer):
         return config
 
 
-def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096,
-                      expected_frames: int = 0) -> np.ndarray:
-    """Log-mel of a track given as a stream of waveform blocks, never holding the whole waveform.
+def iter_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096):
+    """Log-mel frames of a track given as a stream of waveform blocks, yielded in order, ``chunk_frames``
+    at a time (the last chunk may be shorter), never holding the whole waveform or spectrogram.
 
-    Frames are computed ``chunk_frames`` at a time from the samples they need (plus enough
-    context that every kept frame sees exactly the samples it would in one call), so the result
-    equals ``compute(whole_waveform)`` while memory is one chunk of audio plus the features.
-    This is how ``python -m tfmusictag.predict`` handles hour-long tracks.
+    Each chunk is computed from the samples it needs plus enough context that every frame sees
+    exactly the samples it would in one call, so the chunks concatenate to ``compute(whole_waveform)``.
+    This is how ``python -m tfmusictag.predict`` tags hour-long tracks in bounded memory.
 
     Parameters
     ----------
@@ -511,11 +511,9 @@ def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4
         Its parameters. ``compression='db'`` with ``top_db`` needs the whole track (a global
         maximum) and is refused.
     chunk_frames : int > 0
-    expected_frames : int >= 0
-        Frames the track is expected to have (e.g. from its header): the output is allocated once.
 
-    Returns
-    -------
+    Yields
+    ------
     np.ndarray [shape=(frames, n_mels), dtype=float32]
     """
     c = get_front_end(front_end)
@@ -523,31 +521,50 @@ def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4
         raise ParameterError("streaming_log_mel cannot apply top_db (a per-track maximum); compute the whole track")
     if not c.center:
         raise ParameterError("streaming_log_mel needs centred frames (center=True)")
+    if not isinstance(chunk_frames, (int, np.integer)) or chunk_frames <= 0:
+        raise ParameterError(f"chunk_frames={chunk_frames!r} must be a positive integer")
     hop, pad = c.hop_length, c.frame_length // 2
-    ctx_frames = -(-pad // hop)  # frames of left context: ceil(pad / hop)
-    ctx = ctx_frames * hop
-    out = np.empty((max(expected_frames, 0) + 16, c.n_mels), np.float32)
+    ctx = -(-pad // hop) * hop  # samples of left context: ceil(pad / hop) frames
     buf, buf_start, next_frame, total = np.zeros(0, np.float32), 0, 0, 0
 
     def frames(lo, hi, n_frames, drop):
-        nonlocal out
-        y = np.asarray(compute(buf[lo - buf_start:hi - buf_start][None]))[0][drop:drop + n_frames]
-        if next_frame + n_frames > len(out):
-            out = np.concatenate([out[:next_frame], np.empty((max(len(out), n_frames), c.n_mels), np.float32)])
-        out[next_frame:next_frame + n_frames] = y
+        return np.asarray(compute(buf[lo - buf_start:hi - buf_start][None]))[0][drop:drop + n_frames]
 
     for block in blocks:
-        buf = np.concatenate([buf, np.asarray(block, np.float32)])
+        block = np.asarray(block, np.float32)
+        buf = np.concatenate([buf, block]) if len(buf) else block  # a whole decoded track is not copied
         total += len(block)
         # a chunk of frames [next_frame, next_frame + C) needs samples up to its last centre + pad
         while (next_frame + chunk_frames - 1) * hop + pad <= total:
             lo = max(0, next_frame * hop - ctx)
-            frames(lo, (next_frame + chunk_frames - 1) * hop + pad, chunk_frames, (next_frame * hop - lo) // hop)
+            yield frames(lo, (next_frame + chunk_frames - 1) * hop + pad, chunk_frames, (next_frame * hop - lo) // hop)
             next_frame += chunk_frames
             keep_from = max(0, next_frame * hop - ctx)
             buf, buf_start = buf[keep_from - buf_start:], keep_from
     n_total = 1 + total // hop
     if next_frame < n_total:
         lo = max(0, next_frame * hop - ctx)
-        frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop)
-    return out[:n_total] if len(out) - n_total < 1024 else out[:n_total].copy()
+        yield frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop)
+
+
+def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096,
+                      expected_frames: int = 0) -> np.ndarray:
+    """The whole log-mel of a track given as a stream of waveform blocks (:func:`iter_log_mel`'s
+    chunks in one array), never holding the whole waveform.
+
+    Parameters are those of :func:`iter_log_mel`, and ``expected_frames`` (int >= 0): frames the
+    track is expected to have (e.g. from its header), so the output is allocated once.
+
+    Returns
+    -------
+    np.ndarray [shape=(frames, n_mels), dtype=float32]
+    """
+    c = get_front_end(front_end)
+    out = np.empty((max(expected_frames, 0) + 16, c.n_mels), np.float32)
+    n = 0
+    for chunk in iter_log_mel(blocks, compute, c, chunk_frames):
+        if n + len(chunk) > len(out):
+            out = np.concatenate([out[:n], np.empty((max(len(out), len(chunk)), c.n_mels), np.float32)])
+        out[n:n + len(chunk)] = chunk
+        n += len(chunk)
+    return out[:n] if len(out) - n < 1024 else out[:n].copy()

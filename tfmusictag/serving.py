@@ -19,6 +19,9 @@ every row a whole track of any length — usually one track per request):
 * ``front_end`` → ``log_mel`` ``[batch, frames, n_mels]``; ``tags_from_log_mel`` and
   ``timeline_from_log_mel`` (inputs ``log_mel``, ``num_frames``): the same model in two steps,
   for clients that compute the front end piecewise (hour-long tracks) or cache it
+* ``partial_from_log_mel`` → ``embedding``, ``tags``, ``weight`` of a chunk of whole segments, and
+  ``tags_from_embedding`` (the classifier): a track of any length tagged chunk by chunk, in
+  bounded memory (``tfmusictag.json`` says how chunks combine: ``chunk_combine``, ``late_fusion``)
 
 Assets: ``tags.txt`` (one tag per line, output order) and ``tfmusictag.json`` (model config,
 sample rate, segment length). Loading needs TensorFlow only.
@@ -32,12 +35,14 @@ import json
 import os
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from tfmusictag import audio
 from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
-from tfmusictag.frontend import get_front_end, streaming_log_mel
+from tfmusictag.frontend import get_front_end, iter_log_mel, streaming_log_mel
 from tfmusictag.pretrained import load_model, model_path
+from tfmusictag.tagger import combine_partials
 
 __all__ = ["export_saved_model", "next_version", "Tagger"]
 
@@ -70,7 +75,9 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
             f.write("\n".join(tags) + "\n")
         with open(info_file, "w") as f:
             json.dump({"model": model.tagger_config.to_dict(), "name": model.name, "sample_rate": model.sample_rate,
-                       "segment_seconds": seg.segment_frames * seconds_per_frame, "top_k": k}, f, indent=2)
+                       "segment_seconds": seg.segment_frames * seconds_per_frame, "top_k": k,
+                       "segment_frames": seg.segment_frames, "chunk_combine": model.chunk_combine,
+                       "late_fusion": bool(model.temporal.late_fusion)}, f, indent=2)
 
         module = tf.Module()
         module.model = model
@@ -78,49 +85,84 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         module.info_asset = tf.saved_model.Asset(info_file)
         module.tag_names = tf.constant(tags)
 
+        log_mel = tf.TensorSpec([None, None, model.front_end_config.n_mels], tf.float32, name="log_mel")
+        num_frames = tf.TensorSpec([None], tf.int32, name="num_frames")
+
+        # Four core functions hold the network; every signature calls them, so the SavedModel keeps
+        # one copy of each graph instead of one per signature (loading MTT_musicnn took 87 MB above
+        # TensorFlow with a copy per signature).
+        @tf.function(input_signature=[wave])
+        def front(waveform):
+            return model.front_end(waveform)
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def tags_core(log_mel, num_frames):
+            return model({"log_mel": log_mel, "num_frames": num_frames}, training=False)
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def analyze_core(log_mel, num_frames):
+            return model.analyze({"log_mel": log_mel, "num_frames": num_frames})
+
+        @tf.function(input_signature=[log_mel, num_frames])
+        def partial_core(log_mel, num_frames):
+            return model.partial({"log_mel": log_mel, "num_frames": num_frames})
+
+        def whole(waveform):
+            x = front(waveform)
+            return x, tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
+
+        def starts_of(segment_tags):
+            return tf.cast(tf.range(tf.shape(segment_tags)[1]), tf.float32) * hop_seconds
+
         @tf.function(input_signature=[wave])
         def serving_default(waveform):
-            return {"probabilities": model(waveform, training=False)}
+            return {"probabilities": tags_core(*whole(waveform))}
 
         @tf.function(input_signature=[wave])
         def top(waveform):
-            scores, idx = tf.math.top_k(model(waveform, training=False), k=k)
+            scores, idx = tf.math.top_k(tags_core(*whole(waveform)), k=k)
             return {"tags": tf.gather(module.tag_names, idx), "scores": scores}
 
         @tf.function(input_signature=[wave])
         def timeline(waveform):
-            out = model.analyze(waveform)
-            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
-            return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts,
+            out = analyze_core(*whole(waveform))
+            return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts_of(out["segment_tags"]),
                     "segment_mask": out["segment_mask"]}
 
         @tf.function(input_signature=[wave])
         def embedding(waveform):
-            return {"embedding": model.analyze(waveform)["embedding"]}
+            return {"embedding": partial_core(*whole(waveform))["embedding"]}
 
         # The same model in two steps, for clients that compute the front end in pieces (hour-long
-        # tracks: tfmusictag.frontend.streaming_log_mel) or cache it.
-        log_mel = tf.TensorSpec([None, None, model.front_end_config.n_mels], tf.float32, name="log_mel")
-        num_frames = tf.TensorSpec([None], tf.int32, name="num_frames")
-
+        # tracks: tfmusictag.frontend.iter_log_mel) or cache it.
         @tf.function(input_signature=[wave])
         def front_end(waveform):
-            return {"log_mel": model.front_end(waveform)}
+            return {"log_mel": front(waveform)}
 
         @tf.function(input_signature=[log_mel, num_frames])
         def tags_from_log_mel(log_mel, num_frames):
-            return {"probabilities": model({"log_mel": log_mel, "num_frames": num_frames}, training=False)}
+            return {"probabilities": tags_core(log_mel, num_frames)}
 
         @tf.function(input_signature=[log_mel, num_frames])
         def timeline_from_log_mel(log_mel, num_frames):
-            out = model.analyze({"log_mel": log_mel, "num_frames": num_frames})
-            starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * hop_seconds
+            out = analyze_core(log_mel, num_frames)
             return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
-                    "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
+                    "segment_start_seconds": starts_of(out["segment_tags"]), "segment_mask": out["segment_mask"]}
+
+        # Hour-long tracks in bounded memory: the partial outputs of chunks of whole segments, and the
+        # classifier for their combined embedding (see TrackTagger.partial).
+        @tf.function(input_signature=[log_mel, num_frames])
+        def partial_from_log_mel(log_mel, num_frames):
+            return partial_core(log_mel, num_frames)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, model.embedding_dim], tf.float32, name="embedding")])
+        def tags_from_embedding(embedding):
+            return {"probabilities": model.tags_from_embedding(embedding)}
 
         signatures = {"serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
                       "front_end": front_end, "tags_from_log_mel": tags_from_log_mel,
-                      "timeline_from_log_mel": timeline_from_log_mel}
+                      "timeline_from_log_mel": timeline_from_log_mel, "partial_from_log_mel": partial_from_log_mel,
+                      "tags_from_embedding": tags_from_embedding}
         for key, fn in signatures.items():
             setattr(module, key, fn)
         staging = os.path.join(tmp, "model")
@@ -155,6 +197,10 @@ class Tagger:
             self.log_mel = lambda w: sig["front_end"](waveform=tf.constant(w))["log_mel"].numpy()
             self._tags = lambda x, n: sig["tags_from_log_mel"](log_mel=x, num_frames=n)
             self._timeline = lambda x, n: sig["timeline_from_log_mel"](log_mel=x, num_frames=n)
+            if "partial_from_log_mel" in sig and info.get("chunk_combine"):  # exported by tfmusictag >= 0.2
+                self._chunking(info["chunk_combine"], info["late_fusion"], info["segment_frames"],
+                               lambda x, n: sig["partial_from_log_mel"](log_mel=x, num_frames=n),
+                               lambda e: sig["tags_from_embedding"](embedding=e)["probabilities"])
         else:
             model = load_model(path)
             self.tags, self.front_end = list(model.tags), model.front_end_config
@@ -178,7 +224,68 @@ class Tagger:
             self.log_mel = lambda w: front(tf.constant(w)).numpy()
             self._tags = lambda x, n: {"probabilities": probs(x, n)}
             self._timeline = timeline
+            if model.chunk_combine:
+                partial = tf.function(lambda x, n: model.partial({"log_mel": x, "num_frames": n}),
+                                      input_signature=spec, autograph=False)
+                from_embedding = tf.function(model.tags_from_embedding, autograph=False,
+                                             input_signature=[tf.TensorSpec([None, model.embedding_dim], tf.float32)])
+                self._chunking(model.chunk_combine, model.temporal.late_fusion, model.segmenter.segment_frames,
+                               partial, from_embedding)
         self.sample_rate = self.front_end.sample_rate
+
+    #: Frames per chunk aimed at when a track is tagged chunk by chunk (rounded down to whole
+    #: segments): about 5 minutes at 12 kHz, 4 at 16 kHz — a few tens of MB of activations.
+    CHUNK_FRAMES = 16384
+    chunk_frames = None  # None: the model needs the whole track at once (a sequence model)
+
+    def _chunking(self, combine, late_fusion, segment_frames, partial, from_embedding):
+        self.chunk_combine, self.late_fusion = combine, bool(late_fusion)
+        self.chunk_frames = max(1, self.CHUNK_FRAMES // segment_frames) * segment_frames
+        self._partial, self._from_embedding = partial, from_embedding
+
+    def tag_chunks(self, chunks, timeline=False):
+        """Tag one track given as consecutive log-mel chunks (:func:`tfmusictag.frontend.iter_log_mel`
+        with ``chunk_frames=self.chunk_frames``). Returns ``(probabilities (L,), timeline dict or
+        None, frames)``; the result equals :meth:`tag` on the whole spectrogram.
+
+        With a model whose chunks combine (:attr:`chunk_frames` set), only one chunk's features and
+        activations are in memory at a time, whatever the track's length; otherwise the chunks are
+        joined and the track is tagged whole.
+        """
+        if not self.chunk_frames:
+            log_mel = np.concatenate(list(chunks))
+            probs, tl = self.tag(log_mel, timeline)
+            return probs, tl, len(log_mel)
+        partials, parts, frames = [], [], 0
+        seconds_per_frame = self.front_end.hop_length / self.sample_rate
+        for chunk in chunks:
+            x = tf.convert_to_tensor(chunk)[None]
+            n = tf.shape(x)[1:2]
+            partials.append({k: v[0].numpy() for k, v in self._partial(x, n).items()})
+            if timeline:
+                out = self._timeline(x, n)
+                parts.append((out["segment_probabilities"][0].numpy(), out["segment_mask"][0].numpy(),
+                              out["segment_start_seconds"].numpy() + frames * seconds_per_frame))
+            frames += len(chunk)
+        embedding, probs = combine_partials(partials, self.chunk_combine, self.late_fusion)
+        if probs is None:
+            probs = np.asarray(self._from_embedding(tf.constant(embedding[None], tf.float32)))[0]
+        tl = None
+        if timeline:
+            tl = {"probabilities": probs[None], "segment_probabilities": np.concatenate([p[0] for p in parts])[None],
+                  "segment_mask": np.concatenate([p[1] for p in parts])[None],
+                  "segment_start_seconds": np.concatenate([p[2] for p in parts])}
+        return probs, tl, frames
+
+    def log_mel_chunks(self, waveform_blocks):
+        """Log-mel chunks of a track given as waveform blocks, sized for :meth:`tag_chunks`."""
+        if not self.streamable():  # a front end that needs the whole track (dB with top_db)
+            whole = np.concatenate([np.asarray(b, np.float32) for b in waveform_blocks])
+            return iter([self.log_mel(whole[None])[0]])
+        # the front end runs on windows of 4096 frames (its activations stay small); the model gets
+        # chunks of chunk_frames
+        frames = iter_log_mel(waveform_blocks, self.log_mel, self.front_end, 4096)
+        return _rechunk(frames, self.chunk_frames) if self.chunk_frames else frames
 
     def streamable(self) -> bool:
         return self.front_end.center and not (self.front_end.compression == "db" and self.front_end.top_db)
@@ -189,10 +296,13 @@ class Tagger:
         ``damage``: a list to keep a damaged file's error in, tagging the audio decoded up to the
         damage; without it the error is raised."""
         expected = self.front_end.num_frames(int(audio.info(path).duration * self.sample_rate))
+        return streaming_log_mel(self.stream_blocks(path, damage), self.log_mel, self.front_end, chunk_frames,
+                                 expected_frames=expected)
+
+    def stream_blocks(self, path, damage=None):
+        """Waveform blocks of a file at the model's rate (``damage``: see :meth:`stream_log_mel`)."""
         blocks = audio.stream(path, self.sample_rate)
-        if damage is not None:
-            blocks = _until_damage(blocks, damage)
-        return streaming_log_mel(blocks, self.log_mel, self.front_end, chunk_frames, expected_frames=expected)
+        return blocks if damage is None else _until_damage(blocks, damage)
 
     def tag(self, log_mel, timeline=False):
         """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
@@ -211,3 +321,18 @@ def _until_damage(blocks, damage: list):
         yield from blocks
     except (TruncatedAudioFileError, CorruptAudioFileError) as exc:
         damage.append(exc)
+
+
+def _rechunk(chunks, size: int):
+    """Consecutive arrays regrouped into arrays of ``size`` rows (the last may be shorter)."""
+    pending, have = [], 0
+    for chunk in chunks:
+        pending.append(chunk)
+        have += len(chunk)
+        while have >= size:
+            joined = np.concatenate(pending)
+            yield joined[:size]
+            rest = joined[size:]
+            pending, have = ([rest] if len(rest) else []), len(rest)
+    if have:
+        yield np.concatenate(pending)

@@ -72,6 +72,11 @@ class TemporalStage(_Unsupervised, keras.layers.Layer):
     accepts: Tuple[str, ...] = LEVELS
     #: True when the classifier tags every segment and the stage pools the *tags* (:meth:`pool_tags`).
     late_fusion: bool = False
+    #: How the outputs of consecutive chunks of whole segments combine into the whole track's
+    #: output: ``'mean'`` (weighted by the valid frames or segments of each chunk), ``'max'``, or
+    #: ``None`` when they do not (a sequence model). Tagging hour-long tracks in bounded memory
+    #: relies on it (:meth:`tfmusictag.tagger.TrackTagger.partial`).
+    chunk_combine = None
 
     def pool_tags(self, segment_tags, mask):
         """``(batch, segments, tags)`` → ``(batch, tags)``; only for ``late_fusion`` stages."""

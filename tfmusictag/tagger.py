@@ -27,7 +27,7 @@ from tfmusictag.registry import config_from_dict, config_to_dict
 from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal
 
-__all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS"]
+__all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS", "combine_partials"]
 
 #: Groups of layers that training can freeze or give their own learning rate (Tables 4.5–4.8).
 LAYER_GROUPS = ("cnn_low", "cnn_high", "reduction", "temporal", "classifier")
@@ -188,7 +188,8 @@ class TrackTagger(keras.Model):
         dim = self.reduction.output_dim(n_mels, n_frames)
         features = (None, None, n_frames, dim) if self.reduction.level == "frame" else (None, None, dim)
         self.temporal.build(features)
-        self.classifier.build((None, self.temporal.compute_output_shape(features)[-1]))
+        self.embedding_dim = int(self.temporal.compute_output_shape(features)[-1])
+        self.classifier.build((None, self.embedding_dim))
         self.built = True
 
     def get_build_config(self):
@@ -244,7 +245,9 @@ class TrackTagger(keras.Model):
             y, mask = self.reduction(segments, frame_mask, training=training)
             segment_mask = tf.reduce_any(frame_mask, -1)
         f = self.temporal(y, mask, training=training)
-        out = {"embedding": f, "segment_mask": segment_mask}
+        # what the temporal stage summarised: valid frames (frame level) or segments (segment level)
+        weight = tf.reduce_sum(tf.reshape(tf.cast(mask, tf.float32), [tf.shape(mask)[0], -1]), axis=1)
+        out = {"embedding": f, "segment_mask": segment_mask, "weight": weight}
         if self.temporal.late_fusion:
             # the classifier tags every segment; the track's tags are their masked mean
             d = y.shape[-1]
@@ -310,9 +313,55 @@ class TrackTagger(keras.Model):
             done["temporal"] = self.temporal.adapt(features)
         return done
 
+    # -- tagging in chunks ------------------------------------------------------------------------
+
+    @property
+    def chunk_combine(self):
+        """How chunks of whole segments combine (see :attr:`~tfmusictag.stages.TemporalStage.chunk_combine`):
+        ``None`` when the model must see the whole track at once, or when segments overlap."""
+        return None if self.segmenter.hop_frames not in (None, self.segmenter.segment_frames) else (
+            self.temporal.chunk_combine)
+
+    def partial(self, inputs, training=False):
+        """What a chunk of a track contributes: ``embedding`` ``(B, Z)``, ``tags`` ``(B, L)`` and the
+        ``weight`` ``(B,)`` (valid frames or segments) it carries.
+
+        For a chunk made of whole segments (a multiple of ``segment_frames`` frames, cut at segment
+        boundaries), the whole track's output follows exactly from its chunks' partials
+        (:func:`combine_partials`) — so a track of any length is tagged in bounded memory.
+        """
+        out = self._forward(self._features(inputs), training=training)
+        return {"embedding": out["embedding"], "tags": out["tags"], "weight": out["weight"]}
+
+    def tags_from_embedding(self, embedding, training=False):
+        """The classifier alone: tags of a (combined) track embedding ``f``."""
+        return self.classifier(embedding, training=training)
+
     def get_config(self):
         return {"config": self.tagger_config.to_dict(), "name": self.name}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def combine_partials(partials, combine: str, late_fusion: bool):
+    """The whole track's ``(embedding, tags or None)`` from its chunks' :meth:`TrackTagger.partial`
+    outputs (numpy arrays of one track each: ``embedding (Z,)``, ``tags (L,)``, ``weight ()``).
+
+    ``tags`` is returned for late-fusion models (the tags themselves combine); otherwise it is
+    ``None`` and the tags are the classifier applied to the combined embedding.
+    """
+    import numpy as np
+
+    kept = [p for p in partials if float(p["weight"]) > 0] or list(partials)
+    w = np.array([float(p["weight"]) for p in kept])
+    key = "tags" if late_fusion else "embedding"
+    values = np.stack([np.asarray(p[key]) for p in kept])
+    if combine == "max":
+        value = values.max(axis=0)
+    elif combine == "mean":
+        value = (values * w[:, None]).sum(axis=0) / max(w.sum(), 1.0)
+    else:
+        raise ParameterError(f"combine={combine!r} must be 'mean' or 'max'")
+    return (None, value) if late_fusion else (value, None)

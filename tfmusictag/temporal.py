@@ -155,6 +155,7 @@ class BagOfFrames(TemporalStage):
     """
 
     accepts = ("frame", "segment")
+    chunk_combine = "mean"  # a histogram normalised by the frame count: the frame-weighted mean of chunks
 
     def __init__(self, num_clusters: int = 1024, epochs: int = 5, batch_size: int = 4096, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -296,6 +297,7 @@ class Pooling(TemporalStage):
         if mode not in _POOL_MODES:
             raise ParameterError(f"mode={mode!r} must be one of {_POOL_MODES}")
         self.mode = mode
+        self.chunk_combine = mode
 
     def call(self, features, mask, training=None):
         x, m = _flatten_time(features, mask)

@@ -41,7 +41,7 @@ _PACKAGE = "tfmusictag"
 #: Patches computed at once: bounds memory for tracks of any length (a 3 s patch's timbral
 #: feature maps take 13 MB, so one hour at once would need 16 GB); small chunks are also faster
 #: (they stay in cache: 8 patches 2.0 s, 32 patches 2.4 s, all 100 at once 3.3 s per 5 minutes).
-PATCH_CHUNK = 8
+PATCH_CHUNK = 2
 
 
 def _chunked(fn, x, chunk=PATCH_CHUNK):
