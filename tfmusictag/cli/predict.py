@@ -49,6 +49,8 @@ def define_flags():
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 10.0, "Decode longer files block by block as they are tagged "
                        "(shorter ones are decoded whole, ahead of the model, on all cores).")
+    flags.DEFINE_bool("onednn", False, "Run convolutions with oneDNN: about 1.8x faster CNN models (musicnn) for "
+                      "about 300 MB more memory.")
     flags.DEFINE_enum("damaged", "tag", list(DAMAGED), "A truncated or part-corrupt file: tag the audio that can be "
                       "decoded, with a warning in its output line (tag), or skip it (skip).")
 
@@ -176,16 +178,19 @@ def main(argv):
     return 1 if failed else 0
 
 
-def low_memory_process() -> None:
+def low_memory_process(argv) -> None:
     """Settings for tagging in bounded memory; called before TensorFlow is imported.
 
-    * oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0`` unless set): its convolution primitives cost
-      MTT_musicnn about 300 MB of peak memory whatever the track's length (measured here:
-      1.25 GB against 0.97 GB for a 10-minute track); musicnn then tags about 1.8x slower, the
-      MFCC/BoF models no slower. ``TF_ENABLE_ONEDNN_OPTS=1`` trades the memory for the speed.
+    * oneDNN off, unless ``--onednn`` (or ``TF_ENABLE_ONEDNN_OPTS=1``): its convolution primitives
+      cost MTT_musicnn about 300 MB of peak memory whatever the track's length (measured here:
+      1.25 GB against 0.97 GB for a 10-minute track); without it musicnn tags about 1.8x slower,
+      the MFCC/BoF models no slower. The switch is read here because TensorFlow reads the
+      variable when it loads, before flags are parsed.
     * at most two glibc malloc arenas (``mallopt(M_ARENA_MAX, 2)``): TensorFlow's threads otherwise
       each keep freed memory in an arena of their own (60-minute track: 991 -> 901 MB, same speed).
     """
+    if any(a in ("--onednn", "--onednn=true", "--onednn=1") for a in argv):
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         import ctypes
@@ -196,7 +201,7 @@ def low_memory_process() -> None:
 
 
 def run(argv=None):
-    low_memory_process()
+    low_memory_process(sys.argv if argv is None else argv)
     define_flags()
     app.run(main, argv)
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 
-from tfmusictag import rundir
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import choi2016, musicnn, store
 
@@ -69,6 +68,8 @@ def download(source: str, from_path: str = None, quiet: bool = False) -> str:
 
 
 def _converted_version(target: str):
+    from tfmusictag import rundir  # TensorFlow only where a model is read or written: `download` needs none
+
     run = rundir.RunDir(target)
     try:
         return run.read_source().get("conversion") if os.path.exists(run.file(rundir.MODEL)) else None
@@ -79,6 +80,8 @@ def _converted_version(target: str):
 def convert(name: str, force: bool = False) -> str:
     """Convert ``name`` into a model directory (once per :data:`CONVERSION`; ``force`` redoes it);
     returns its path."""
+    from tfmusictag import rundir
+
     target = store.model_dir(name)
     if force or _converted_version(target) != CONVERSION:
         module = _source(name)
@@ -93,12 +96,16 @@ def model_path(name_or_path: str) -> str:
 
 def load(name: str):
     """The pretrained model ``name`` as a :class:`~tfmusictag.tagger.TrackTagger`."""
+    from tfmusictag import rundir
+
     return rundir.load_model(convert(name))
 
 
 def load_model(name_or_path: str):
     """A model from a pretrained name, a run directory or a ``.keras`` file — what every command's
     ``--model``/``--model_dir``/``--init_from`` accepts."""
+    from tfmusictag import rundir
+
     path = model_path(name_or_path)
     if not os.path.exists(path):
         raise ParameterError(f"{name_or_path!r} is not a trained model: expected a model directory, a .keras file "

@@ -19,7 +19,6 @@ import sys
 from absl import app, flags
 
 from tfmusictag.cli.common import program
-from tfmusictag.rundir import RunDir
 
 FLAGS = flags.FLAGS
 
@@ -40,6 +39,8 @@ def main(argv):
         raise app.UsageError("usage: python -m tfmusictag.pretrained list|download SOURCE|convert NAME|export NAME")
     command, args = argv[1], argv[2:]
     if command == "list":
+        from tfmusictag.rundir import RunDir
+
         for source, module in pretrained.SOURCES.items():
             for name in module.MODELS:
                 ready = RunDir(pretrained.store.model_dir(name)).is_model()

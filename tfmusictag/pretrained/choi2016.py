@@ -30,12 +30,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from tfmusictag.classifier import ClassifierConfig
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import store
-from tfmusictag.reduction import CNNConfig, CRNNConfig, ReductionConfig
-from tfmusictag.tagger import SegmentConfig, TaggerConfig, TrackTagger
-from tfmusictag.temporal import TemporalConfig
 from tfmusictag.pretrained.musicnn import MSD_LABELS
 
 __all__ = ["MODELS", "FILES", "download", "weights_file", "tagger_config", "convert"]
@@ -99,6 +95,11 @@ def download(from_path: Optional[str] = None, quiet: bool = False) -> str:
 
 
 def tagger_config(name: str):
+    # TensorFlow is loaded only when a model is built: `python -m tfmusictag.pretrained download` needs none
+    from tfmusictag.classifier import ClassifierConfig
+    from tfmusictag.reduction import CNNConfig, CRNNConfig, ReductionConfig
+    from tfmusictag.tagger import SegmentConfig, TaggerConfig
+    from tfmusictag.temporal import TemporalConfig
 
     if name not in MODELS:
         raise ParameterError(f"model={name!r} is not a Choi 2016 model; choose one of {sorted(MODELS)}")
@@ -150,6 +151,8 @@ def _gru(h5, layer):
 
 def convert(name: str, path: Optional[str] = None, flip_kernels: bool = False):
     """Build Choi model ``name`` with the released weights (``path``: the .h5, default the cache)."""
+    from tfmusictag.tagger import TrackTagger
+
     import h5py
 
 

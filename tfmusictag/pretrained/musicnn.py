@@ -29,12 +29,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from tfmusictag.classifier import ClassifierConfig
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import store
-from tfmusictag.reduction import ReductionConfig
-from tfmusictag.tagger import SegmentConfig, TaggerConfig, TrackTagger
-from tfmusictag.temporal import TemporalConfig
 
 __all__ = ["SDIST", "SDIST_SHA256", "MODELS", "MTT_LABELS", "MSD_LABELS", "download", "weights_dir",
            "tagger_config", "convert"]
@@ -134,6 +130,11 @@ def download(from_path: Optional[str] = None, quiet: bool = False) -> str:
 
 def tagger_config(name: str):
     """The :class:`~tfmusictag.tagger.TaggerConfig` of musicnn model ``name``."""
+    # TensorFlow is loaded only when a model is built: `python -m tfmusictag.pretrained download` needs none
+    from tfmusictag.classifier import ClassifierConfig
+    from tfmusictag.reduction import ReductionConfig
+    from tfmusictag.tagger import SegmentConfig, TaggerConfig
+    from tfmusictag.temporal import TemporalConfig
 
     if name not in MODELS:
         raise ParameterError(f"model={name!r} is not a musicnn model; choose one of {sorted(MODELS)}")
@@ -183,6 +184,8 @@ def convert(name: str, checkpoint_dir: Optional[str] = None):
     Every variable of the checkpoint's model is used exactly once (optimizer slots aside); a
     shape mismatch raises :class:`ValueError` naming the variable.
     """
+    from tfmusictag.tagger import TrackTagger
+
     import tensorflow as tf
 
 
