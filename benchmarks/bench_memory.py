@@ -69,8 +69,9 @@ def long_track(source, minutes):
     return path
 
 
-def models():
-    """``{label: --model value}``: the demo-sized MFCC + BoF tagger (exported) and the pretrained models."""
+def models(names=None):
+    """``{label: --model value}``: the demo-sized MFCC + BoF tagger (exported) and the pretrained models
+    (``names``: only these)."""
     from tfmusictag import pretrained
     from tfmusictag.rundir import RunDir
     from tfmusictag.serving import export_saved_model
@@ -87,6 +88,8 @@ def models():
         os.path.join(exported, "1") if os.path.isdir(os.path.join(exported, "1"))
         else export_saved_model(pretrained.load_model(run), os.path.join(WORK, "saved_models"), "demo_tagger", 1))
     for name in pretrained.names():
+        if names and name not in names:
+            continue
         try:
             pretrained.convert(name)
         except Exception as exc:  # noqa: BLE001 - weights not downloaded: left out, said why
@@ -108,6 +111,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, nargs="+", default=[10, 60])
     p.add_argument("--musicnn_python", default=None, help="python of a venv with musicnn 0.1.0 (optional)")
+    p.add_argument("--models", nargs="*", default=None, help="pretrained models to measure (default: all present)")
     p.add_argument("--json", default=os.path.join(HERE, "results", "memory.json"))
     args = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
@@ -115,7 +119,7 @@ def main():
     inputs = {f"one {m:g}-min track": [long_track(files[0], m)] for m in args.minutes}
     inputs[f"{len(files[:4])} tracks, {sum(sf.info(f).duration for f in files[:4]) / 60:.1f} min"] = files[:4]
     results = []
-    for label, model in models().items():
+    for label, model in models(args.models).items():
         for what, paths in inputs.items():
             mb, seconds, code = peak_mb([sys.executable, "-m", "tfmusictag.predict", *paths, f"--model={model}"])
             results.append({"system": "tfmusictag", "model": label, "input": what, "peak_mb": mb,

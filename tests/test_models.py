@@ -302,3 +302,33 @@ def test_tagging_in_chunks_of_whole_segments_equals_tagging_the_whole_track(vari
     np.testing.assert_allclose(tags, whole, atol=1e-5)
     np.testing.assert_allclose(sum(p["weight"] for p in partials),
                                frames if model.reduction.level == "frame" else 4)
+
+
+def test_a_db_front_end_with_top_db_is_tagged_in_chunks_exactly(tmp_path):
+    """Choi's front end clips every track to 80 dB below *its* loudest frame: predict finds that
+    peak in a first pass and computes clipped chunks in a second — the whole track's values,
+    here with the loudest passage in the last chunk."""
+    from tfmusictag.rundir import write_model_dir
+    from tfmusictag.serving import Tagger
+    from tfmusictag.tagger import SegmentConfig
+    from tfmusictag.reduction import ReductionConfig
+    from tfmusictag.temporal import TemporalConfig
+
+    config = TaggerConfig(tags=("a", "b"), front_end="choi2016", segments=SegmentConfig(1366, None, "drop"),
+                          reduction=ReductionConfig(type="mfcc"), temporal=TemporalConfig(type="mean"))
+    path = write_model_dir(TrackTagger(config), str(tmp_path / "m"))
+    t = np.arange(12000 * 100) / 12000
+    wave = (1e-4 * np.sin(2 * np.pi * 440 * t) * (1 + 999 * (t > 90))).astype(np.float32)  # loud at the end
+    default, Tagger.CHUNK_FRAMES = Tagger.CHUNK_FRAMES, 1366
+    try:
+        tagger = Tagger(path)
+    finally:
+        Tagger.CHUNK_FRAMES = default
+    assert tagger.chunk_frames == 1366 and tagger.streamable()
+    whole, _ = tagger.tag(tagger.log_mel(wave[None])[0])
+    blocks = lambda: [wave[i:i + 100000] for i in range(0, len(wave), 100000)]  # noqa: E731
+    chunks = list(tagger.log_mel_chunks(blocks))
+    np.testing.assert_allclose(np.concatenate(chunks), tagger.log_mel(wave[None])[0], atol=1e-3)
+    tags, _, frames = tagger.tag_chunks(iter(chunks))
+    assert frames == sum(len(c) for c in chunks)
+    np.testing.assert_allclose(tags, whole, atol=1e-5)

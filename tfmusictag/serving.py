@@ -31,6 +31,7 @@ Example::
     python -m tfmusictag.export --model_dir=runs/bof --name=demo_tagger
 """
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -40,7 +41,7 @@ import tensorflow as tf
 
 from tfmusictag import audio
 from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
-from tfmusictag.frontend import get_front_end, iter_log_mel, streaming_log_mel
+from tfmusictag.frontend import LogMelSpectrogram, get_front_end, iter_log_mel, streaming_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
 
@@ -199,6 +200,7 @@ class Tagger:
             self._timeline = lambda x, n: sig["timeline_from_log_mel"](log_mel=x, num_frames=n)
             if "partial_from_log_mel" in sig and info.get("chunk_combine"):  # exported by tfmusictag >= 0.2
                 self._chunking(info["chunk_combine"], info["late_fusion"], info["segment_frames"],
+                               info["model"]["segments"]["tail"],
                                lambda x, n: sig["partial_from_log_mel"](log_mel=x, num_frames=n),
                                lambda e: sig["tags_from_embedding"](embedding=e)["probabilities"])
         else:
@@ -230,7 +232,7 @@ class Tagger:
                 from_embedding = tf.function(model.tags_from_embedding, autograph=False,
                                              input_signature=[tf.TensorSpec([None, model.embedding_dim], tf.float32)])
                 self._chunking(model.chunk_combine, model.temporal.late_fusion, model.segmenter.segment_frames,
-                               partial, from_embedding)
+                               model.segmenter.tail, partial, from_embedding)
         self.sample_rate = self.front_end.sample_rate
 
     #: Frames per chunk aimed at when a track is tagged chunk by chunk (rounded down to whole
@@ -238,8 +240,9 @@ class Tagger:
     CHUNK_FRAMES = 16384
     chunk_frames = None  # None: the model needs the whole track at once (a sequence model)
 
-    def _chunking(self, combine, late_fusion, segment_frames, partial, from_embedding):
+    def _chunking(self, combine, late_fusion, segment_frames, tail, partial, from_embedding):
         self.chunk_combine, self.late_fusion = combine, bool(late_fusion)
+        self.segment_frames, self.drop_tail = int(segment_frames), tail == "drop"
         self.chunk_frames = max(1, self.CHUNK_FRAMES // segment_frames) * segment_frames
         self._partial, self._from_embedding = partial, from_embedding
 
@@ -259,6 +262,9 @@ class Tagger:
         partials, parts, frames = [], [], 0
         seconds_per_frame = self.front_end.hop_length / self.sample_rate
         for chunk in chunks:
+            if self.drop_tail and frames and len(chunk) < self.segment_frames:
+                frames += len(chunk)  # an incomplete tail the whole track drops too (a short track keeps it)
+                continue
             x = tf.convert_to_tensor(chunk)[None]
             n = tf.shape(x)[1:2]
             partials.append({k: v[0].numpy() for k, v in self._partial(x, n).items()})
@@ -277,18 +283,39 @@ class Tagger:
                   "segment_start_seconds": np.concatenate([p[2] for p in parts])}
         return probs, tl, frames
 
-    def log_mel_chunks(self, waveform_blocks):
-        """Log-mel chunks of a track given as waveform blocks, sized for :meth:`tag_chunks`."""
-        if not self.streamable():  # a front end that needs the whole track (dB with top_db)
-            whole = np.concatenate([np.asarray(b, np.float32) for b in waveform_blocks])
-            return iter([self.log_mel(whole[None])[0]])
-        # the front end runs on windows of 4096 frames (its activations stay small); the model gets
-        # chunks of chunk_frames
-        frames = iter_log_mel(waveform_blocks, self.log_mel, self.front_end, 4096)
+    def log_mel_chunks(self, make_blocks):
+        """Log-mel chunks of a track, sized for :meth:`tag_chunks`.
+
+        ``make_blocks``: a callable returning the track's waveform blocks (a list, or a fresh
+        :meth:`stream_blocks`). The front end runs on windows of 4096 frames, so its activations stay
+        small, and the model gets chunks of :attr:`chunk_frames`. A dB front end with ``top_db``
+        (Choi's) keeps each track's values within ``top_db`` of *its* loudest frame: a first pass
+        finds that peak, a second computes the clipped chunks — the same values as one call on the
+        whole track, in bounded memory.
+        """
+        fe = self.front_end
+        if not fe.center:  # frames that cannot be computed piecewise: the whole track in one call
+            whole = np.concatenate([np.asarray(b, np.float32) for b in make_blocks()])
+            frames = iter([self.log_mel(whole[None])[0]])
+        elif fe.compression == "db" and fe.top_db is not None:
+            frames = self._db_chunks(make_blocks)
+        else:
+            frames = iter_log_mel(make_blocks(), self.log_mel, fe, 4096)
         return _rechunk(frames, self.chunk_frames) if self.chunk_frames else frames
 
+    def _db_chunks(self, make_blocks):
+        fe = self.front_end
+        layer = LogMelSpectrogram(dataclasses.replace(fe, top_db=None))  # the same dB values, unclipped
+        unclipped = lambda w: layer(tf.constant(w)).numpy()  # noqa: E731
+        peak = -np.inf
+        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, 4096):
+            peak = max(peak, float(chunk.max()))
+        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, 4096):
+            yield np.maximum(chunk, peak - fe.top_db)
+
     def streamable(self) -> bool:
-        return self.front_end.center and not (self.front_end.compression == "db" and self.front_end.top_db)
+        """Whether a long file can be decoded block by block (centred frames: any tfmusictag front end)."""
+        return self.front_end.center
 
     def stream_log_mel(self, path, chunk_frames=4096, damage=None):
         """Log-mel of a file of any length, decoded and computed piecewise (bounded memory).

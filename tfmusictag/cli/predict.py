@@ -4,7 +4,7 @@ Prints one result per track (JSON lines, or CSV with ``--format=csv``) as soon a
 Files are decoded on all cores inside ``tf.data`` while the model tags the previous ones; only a
 few tracks are in memory at once, whatever the size of the catalog. Files longer than
 ``--stream_above_minutes`` (10) are decoded and turned into features block by block
-(:func:`tfmusictag.frontend.streaming_log_mel`), same result, bounded memory. A file that cannot be read
+(:func:`tfmusictag.frontend.iter_log_mel`) and tagged chunk by chunk, same result, bounded memory. A file that cannot be read
 is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged. A
 damaged file (truncated, or corrupt part-way) is tagged from the audio that can be decoded, its
 line carrying a ``warning`` (``--damaged=skip`` skips it instead). Exit status: 0 when every file
@@ -117,7 +117,8 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         damage = []
         try:
             if stream[path]:  # decoded block by block as the model goes
-                blocks = tagger.stream_blocks(path, damage=damage if damaged == "tag" else None)
+                keep = damage if damaged == "tag" else None
+                blocks = lambda: tagger.stream_blocks(path, damage=keep)  # noqa: E731
             else:
                 item = next(whole)
                 problem = tfdata.error_from(item["path"], item["error_type"], item["error_reason"])
@@ -125,7 +126,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                     raise problem
                 if problem is not None:
                     damage.append(problem)
-                blocks = [item["audio"]]
+                blocks = lambda: [item["audio"]]  # noqa: E731
             # the front end and the model run chunk by chunk (bounded memory for any length)
             probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(blocks), timeline)
         except AudioFileError as exc:
