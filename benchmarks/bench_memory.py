@@ -37,18 +37,21 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def peak_mb(cmd, env=ENV):
-    """(peak resident MB, seconds, exit status) of one subprocess."""
+    """(peak resident MB, seconds, exit status) of one subprocess, launched from a small process:
+    Linux would otherwise count this process's own memory (TensorFlow is loaded here) in the child's
+    peak (``_peak_rss.py``)."""
     import time
 
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    err = proc.stderr.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        print(err[-2000:], file=sys.stderr)
-    return round(usage.ru_maxrss / 1024, 1), round(seconds, 1), code
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, os.path.join(HERE, "_peak_rss.py"), os.path.join(tmp, "rss"), *cmd],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - t
+        if out.returncode != 0:
+            print(out.stderr[-2000:], file=sys.stderr)
+            return None, round(seconds, 1), out.returncode
+        with open(os.path.join(tmp, "rss")) as f:
+            return round(int(f.read()) / 1024, 1), round(seconds, 1), 0
 
 
 def long_track(source, minutes):

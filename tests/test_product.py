@@ -389,13 +389,13 @@ def _long_flac(path, minutes):
     return str(path)
 
 
-def _peak_rss_kb(cmd):
-    """Peak resident memory of a subprocess (``tracemalloc`` sees neither TensorFlow nor libsndfile)."""
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.communicate()
-    assert os.waitstatus_to_exitcode(status) == 0, err.decode()[-2000:]
-    return usage.ru_maxrss, out.decode()
+def _peak_rss_kb(cmd, tmp_path):
+    """Peak resident memory of a subprocess (``tracemalloc`` sees neither TensorFlow nor libsndfile),
+    launched from a small process (see ``helpers/peak_rss.py``)."""
+    out = subprocess.run([sys.executable, os.path.join(HELPERS, "peak_rss.py"), str(tmp_path / "rss"), *cmd],
+                         env=ENV, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int((tmp_path / "rss").read_text()), out.stdout
 
 
 @pytest.mark.slow
@@ -405,8 +405,10 @@ def test_tagging_memory_does_not_grow_with_track_length(exported, tmp_path):
     peaks, rows = {}, {}
     for minutes in (10, 60):
         path = _long_flac(tmp_path / f"long{minutes}.flac", minutes)
-        peaks[minutes], out = _peak_rss_kb([sys.executable, "-m", "tfmusictag.predict", path, f"--model={exported}"])
+        peaks[minutes], out = _peak_rss_kb([sys.executable, "-m", "tfmusictag.predict", path, f"--model={exported}"],
+                                           tmp_path)
         rows[minutes] = json.loads(out)
         os.remove(path)
     assert rows[60]["duration_seconds"] == pytest.approx(3600, abs=0.1)
+    assert 500 * 1024 < peaks[10] < 1500 * 1024, peaks  # the command's own memory (TensorFlow is ~0.7 GB)
     assert peaks[60] <= peaks[10] + 64 * 1024, peaks
