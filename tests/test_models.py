@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfmusictag import errors
 from tfmusictag.classifier import TwoLayerPerceptron
 from tfmusictag.reduction import ChoiCNN, FrameReduction
-from tfmusictag.reduction import MFCC, PCAWhitening
+from tfmusictag.reduction import MFCC
 from tfmusictag.tagger import TaggerConfig, TrackTagger
 from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, kmeans_plus_plus
 from tfmusictag.variants import THESIS_VARIANTS, VARIANTS, build_variant, variant_config
@@ -32,15 +32,11 @@ def signal(seconds, seed=0):
 
 
 def fit_unsupervised(model, waveforms):
-    """Fit the PCA / k-means parts of a model on the given tracks (what training does first)."""
+    """Fit the PCA / k-means parts of a model on the given tracks, as training does first
+    (:meth:`TrackTagger.fit_unsupervised`, through the stage contract)."""
     log_mel, n = model._features(tf.constant(waveforms))
-    segments, mask = model.segmenter(log_mel, n)
-    red = model.reduction
-    if isinstance(red, FrameReduction) and isinstance(red.frame_layer, PCAWhitening):
-        red.frame_layer.adapt((segments, mask))
-    if isinstance(model.temporal, BagOfFrames):
-        y, m = red(segments, mask)
-        model.temporal.adapt((y, m))
+    labels = tf.zeros([len(waveforms), len(model.tags)])
+    model.fit_unsupervised(tf.data.Dataset.from_tensors(({"log_mel": log_mel, "num_frames": n}, labels)))
 
 
 @pytest.fixture(scope="module")

@@ -391,8 +391,9 @@ def _long_flac(path, minutes):
 
 def _peak_rss_kb(cmd, tmp_path):
     """Peak resident memory of a subprocess (``tracemalloc`` sees neither TensorFlow nor libsndfile),
-    launched from a small process (see ``helpers/peak_rss.py``)."""
-    out = subprocess.run([sys.executable, os.path.join(HELPERS, "peak_rss.py"), str(tmp_path / "rss"), *cmd],
+    launched from a small process (see ``benchmarks/_peak_rss.py``)."""
+    launcher = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "_peak_rss.py")
+    out = subprocess.run([sys.executable, launcher, str(tmp_path / "rss"), *cmd],
                          env=ENV, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     return int((tmp_path / "rss").read_text()), out.stdout
