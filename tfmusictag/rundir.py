@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional
 
 import keras
 import tensorflow as tf
@@ -115,10 +115,6 @@ class RunDir:
 
     def read_model_config(self) -> TaggerConfig:
         return TaggerConfig.from_dict(self._read_json(MODEL_CONFIG, "a model (model_config.json)"))
-
-    def read_tags(self) -> Sequence[str]:
-        with open(self.file(TAGS)) as f:
-            return [t for t in f.read().splitlines() if t]
 
     def _read_json(self, name: str, what: str) -> Dict[str, Any]:
         path = self.file(name)

@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from tfmusictag import audio
 from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
-from tfmusictag.frontend import LogMelSpectrogram, get_front_end, iter_log_mel, streaming_log_mel
+from tfmusictag.frontend import LogMelSpectrogram, get_front_end, iter_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
 
@@ -319,17 +319,11 @@ class Tagger:
         """Whether a long file can be decoded block by block (centred frames: any tfmusictag front end)."""
         return self.front_end.center
 
-    def stream_log_mel(self, path, chunk_frames=4096, damage=None):
-        """Log-mel of a file of any length, decoded and computed piecewise (bounded memory).
-
-        ``damage``: a list to keep a damaged file's error in, tagging the audio decoded up to the
-        damage; without it the error is raised."""
-        expected = self.front_end.num_frames(int(audio.info(path).duration * self.sample_rate))
-        return streaming_log_mel(self.stream_blocks(path, damage), self.log_mel, self.front_end, chunk_frames,
-                                 expected_frames=expected)
-
     def stream_blocks(self, path, damage=None):
-        """Waveform blocks of a file at the model's rate (``damage``: see :meth:`stream_log_mel`)."""
+        """Waveform blocks of a file at the model's rate, decoded as they are consumed.
+
+        ``damage``: a list to keep a damaged file's error in, so that the audio decoded up to the
+        damage is tagged; without it the error is raised."""
         blocks = audio.stream(path, self.sample_rate)
         return blocks if damage is None else _until_damage(blocks, damage)
 

@@ -348,7 +348,7 @@ def _read_failure(path, position, declared, sr_in, detail):
     return CorruptAudioFileError(path, f"decoding failed at {where:.2f} s (libsndfile: {detail})")
 
 
-def _salvaged_blocks(source, path, position, step: int = 4 * MP3_FRAME_SAMPLES):
+def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
     """Mono blocks from ``position`` up to the first failing read, decoded ``step`` frames at a time
     in a fresh decoder (the one that failed may be in any state)."""
     if hasattr(source, "seek"):
@@ -431,7 +431,7 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
             except (sf.LibsndfileError, RuntimeError) as exc:
                 failure = getattr(exc, "error_string", str(exc))
                 # A failed read loses the whole block: decode up to the damage in small steps.
-                for mono in _salvaged_blocks(source, path, start + n_in):
+                for mono in _salvaged_blocks(source, start + n_in):
                     n_in += len(mono)
                     yield mono if resampler is None else resampler.resample_chunk(mono, last=False)
                 break
