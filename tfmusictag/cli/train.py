@@ -18,6 +18,14 @@ Examples::
     python -m tfmusictag.train --model_dir=runs/bof --resume --steps=2000 # train longer
     python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn \\
         --set learning_rates.classifier.learning_rate=0.0001 --model_dir=runs/target
+    python -m tfmusictag.train --strategy=mirrored ...        # every local GPU, one global batch
+    TF_CONFIG=... python -m tfmusictag.train --strategy=multi_worker --model_dir=/shared/runs/bof ...
+
+``--strategy`` (:mod:`tfmusictag.training.distribute`): the global ``--batch_size`` is split over
+the replicas, so a run computes the same model on one device, several GPUs or several machines
+(up to the order of floating-point sums). With ``multi_worker`` every process of ``TF_CONFIG``
+runs the same command; ``--model_dir`` must be a folder all of them see, the chief alone writes
+it, and a restarted job continues from the chief's latest checkpoint without ``--resume``.
 """
 
 import json
@@ -51,6 +59,11 @@ def define_flags():
     flags.DEFINE_bool("resume", False, "Continue the run in --model_dir with its own saved config.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
     flags.DEFINE_bool("list_variants", False, "Print the registered variants and exit.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                      "default: one device (a GPU when there is one); mirrored: every local GPU (or --devices); "
+                      "multi_worker: the processes of TF_CONFIG, each running this same command.")
+    flags.DEFINE_list("devices", None, "With --strategy=mirrored: the devices, e.g. gpu:0,gpu:1 (cpu:0,cpu:1 splits "
+                      "the CPU into two replicas).")
 
 
 def given_settings(f=None):
@@ -96,9 +109,14 @@ def main(argv):
         return 0
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required")
-    from tfmusictag.training import train
+    from tfmusictag.training import distribute, train
 
-    report = train(resolve_config(), FLAGS.model_dir, resume=FLAGS.resume, progress=FLAGS.progress, log=say)
+    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.devices)  # first: before TensorFlow starts
+    say(f"devices: {distribute.describe_devices(strategy)}")
+    report = train(resolve_config(), FLAGS.model_dir, resume=FLAGS.resume, progress=FLAGS.progress,
+                   strategy=strategy, log=say)
+    if not report:  # a worker of a cluster: the chief reports
+        return 0
     say(f"done: weighted ROC-AUC {report['weighted_roc_auc']:.4f} on {report['tracks']} tracks")
     print(json.dumps({k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}))
     return 0

@@ -32,6 +32,7 @@ from tfmusictag.evaluation import evaluate_model
 from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import RunDir
 from tfmusictag.tagger import TrackTagger
+from tfmusictag.training import distribute
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
 from tfmusictag.training.progress import Progress
 from tfmusictag.training.schedules import group_optimizers
@@ -84,14 +85,21 @@ class Trainer:
     def distribute(self, batches: tf.data.Dataset):
         """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks); the
         step is traced once for its element spec (any batch size and track length)."""
-        distributed = self.strategy.experimental_distribute_dataset(batches)
+        options = tf.data.Options()
+        # every worker reads the same batches and keeps its replicas' share of each: the global batch,
+        # hence the run's result, does not depend on how many workers there are
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        distributed = self.strategy.experimental_distribute_dataset(batches.with_options(options))
         self._element_spec = self._element_spec or distributed.element_spec
         return distributed
 
     def _replica_step(self, inputs, labels):
         with tf.GradientTape() as tape:
             per_track = self._loss(labels, self.model(inputs, training=True))
-            loss = tf.nn.compute_average_loss(per_track)  # sum / global batch size
+            # sum / global batch size, counted (a last, smaller batch may split unevenly over replicas)
+            tracks = tf.cast(tf.shape(labels)[0], per_track.dtype)
+            global_batch = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tracks)
+            loss = tf.reduce_sum(per_track) / tf.maximum(global_batch, 1.0)
         grads = tape.gradient(loss, self.variables)
         i = 0
         for _, opt, vs in self.optimizers:
@@ -184,7 +192,14 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         resume: continue the run found in ``model_dir`` (from its latest checkpoint; from the
             start, with its own config, if it was killed before the first one).
         progress: report progress on stderr (:class:`~tfmusictag.training.progress.Progress`).
-        strategy: a ``tf.distribute.Strategy`` (default: one device).
+        strategy: a ``tf.distribute.Strategy`` (default: one device; see
+            :func:`~tfmusictag.training.distribute.make_strategy`). In a cluster
+            (``multi_worker``) every process calls ``train`` with the same arguments; the chief
+            alone writes ``model_dir`` (which every process must see: a shared filesystem), and a
+            restarted job continues from the chief's latest checkpoint without ``resume``
+            (``tf.keras.callbacks.BackupAndRestore``'s semantics: the restarted job is the same
+            run, so its config must agree with the saved one, as with ``resume``). Only the chief
+            returns the report; the others return ``{}``.
         log: where progress messages go (default: absl's INFO log).
 
     Raises:
@@ -193,6 +208,10 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     """
     config = config.validate()
     run = RunDir(model_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = distribute.is_chief(strategy)
+    if distribute.is_cluster(strategy):  # a restarted job continues (BackupAndRestore semantics)
+        resume = resume or run.has_run()
     if run.has_run() and not resume:
         raise ParameterError(f"{model_dir} already holds a training run; pass resume=True (--resume) to continue "
                              "it, or choose another model_dir")
@@ -201,12 +220,12 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     resuming = run.has_run()
     if resuming:
         config = _check_same_run(config, TrainConfig.from_dict(run.read_train_config()))
-        run.remove_partial_writes()
+        if chief:
+            run.remove_partial_writes()
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = strategy or tf.distribute.get_strategy()
 
     train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
                                              manual_dir=config.manual_dir)
@@ -221,7 +240,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                                       {"temporal.bof.seed": config.seed, **config.model_overrides})
         if source is not None:
             model_config = transfer_config(model_config, source.tagger_config)
-    run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
+    if chief:
+        run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
 
     with strategy.scope():
         model = TrackTagger(model_config, name=config.variant)
@@ -241,10 +261,13 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
         take = ("log_mel", "num_frames")
 
-    manager = tf.train.CheckpointManager(trainer.checkpoint(), run.checkpoints, max_to_keep=2)
-    resumed_at = None
-    if manager.latest_checkpoint:
-        trainer.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    # every process saves (saving may need the collectives); the chief's are the run's, the others'
+    # go to a temporary folder. Every process restores the chief's.
+    checkpoints = distribute.write_dir(strategy, run.checkpoints)
+    manager = tf.train.CheckpointManager(trainer.checkpoint(), checkpoints, max_to_keep=2)
+    resumed_at, latest = None, run.latest_checkpoint()
+    if latest:
+        trainer.checkpoint().restore(latest).assert_existing_objects_matched()
         resumed_at = int(trainer.step.numpy())
         log(f"resumed {model_dir} at step {resumed_at}")
     else:
@@ -266,13 +289,14 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     def batches():
         e, skip = divmod(start, n_batches)
         while True:
-            ds = features.shuffle(config.shuffle_buffer, seed=config.seed + e) if config.shuffle_buffer else features
+            ds = (features.shuffle(config.shuffle_buffer, seed=config.seed + e, reshuffle_each_iteration=False)
+                  if config.shuffle_buffer else features)
             ds = batch(ds).skip(skip).map(lambda x, y: ({k: x[k] for k in take}, y)).prefetch(2)
             yield from trainer.distribute(ds)
             e, skip = e + 1, 0
 
-    writer = tf.summary.create_file_writer(run.logs)
-    bar = Progress(config.steps) if progress else None
+    writer = tf.summary.create_file_writer(run.logs) if chief else tf.summary.create_noop_writer()
+    bar = Progress(config.steps) if progress and chief else None
     eval_ds, report = None, {}
     with writer.as_default():
         for inputs, labels in (batches() if start < config.steps else ()):
@@ -285,7 +309,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                 bar.update(s, loss)
             if s % config.checkpoint_every == 0 or s == config.steps:
                 manager.save(checkpoint_number=s)
-            if (config.eval_every and s % config.eval_every == 0) or s == config.steps:
+            if chief and ((config.eval_every and s % config.eval_every == 0) or s == config.steps):
                 eval_ds = eval_ds or _eval_dataset(config, model)
                 report = evaluate_model(model, eval_ds, model.tags)[0]
                 tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
@@ -293,6 +317,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
             if s >= config.steps:
                 break
     writer.flush()
+    distribute.remove_write_dir(strategy, checkpoints)
+    if not chief:
+        log(f"{' '.join(map(str, distribute.worker(strategy)))} done at step {int(trainer.step.numpy())}; "
+            f"the chief writes {model_dir}")
+        return {}
     run.save_model(model)
     if not report:
         report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
