@@ -99,3 +99,48 @@ def test_grid_flag_parsing():
 
     assert parse_grid(["Z=64,128", "p=0,0.3", "cnn_low_lr=0,1e-5"]) == {"Z": [64, 128], "p": [0, 0.3],
                                                                         "cnn_low_lr": [0, 1e-5]}
+
+
+@pytest.mark.slow
+def test_distributed_search_runs_every_trial_once_and_equals_one_process(demo_tiny, tmp_path):
+    """KerasTuner's distributed mode: a chief (the oracle) and two workers on loopback run a 4-trial
+    grid; every trial runs exactly once, idle workers wait instead of busy-polling (#915), and
+    ``best.json`` is the one a one-process search writes."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    data_dir, _ = demo_tiny
+    cmd = [sys.executable, "-m", "tfmusictag.tune", "--search=classifier", "--dataset=demo_catalog/tiny",
+           f"--data_dir={data_dir}", "--grid=Z=4,8", "--grid=H=4,8", "--set=model.temporal.bof.epochs=1",
+           "--steps=2", "--batch_size=3"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    kt_env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    procs = [subprocess.Popen([*cmd, f"--directory={shared}"], env={**env, **kt_env, "KERASTUNER_TUNER_ID": tid},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tid in ("chief", "tuner0", "tuner1")]
+    procs.append(subprocess.Popen([*cmd, f"--directory={alone}"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True))
+    outs = [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in procs]
+    for out in outs:
+        assert out.returncode == 0, out.stderr
+    chief, w0, w1, one = outs
+    assert "chief: serving the search's oracle on 127.0.0.1" in chief.stderr
+    ran = [json.loads(w.stdout.splitlines()[-1]) for w in (w0, w1)]
+    assert [r["tuner_id"] for r in ran] == ["tuner0", "tuner1"]
+    # a worker with no trial left waits 2 s between asks; KerasTuner alone asks thousands of times
+    assert all(r["idle_answers"] < 60 for r in ran), ran
+    records = [json.loads(p.read_text()) for p in sorted(shared.glob("thesis_classifier/trial_*/trial.json"))]
+    assert len(records) == 4 and all(r["status"] == "COMPLETED" for r in records)
+    trial_ids = ran[0]["trials"] + ran[1]["trials"]  # each trial ran once, by one worker
+    assert sorted(trial_ids) == sorted(r["trial_id"] for r in records), ran
+    assert len({json.dumps(r["hyperparameters"]["values"], sort_keys=True) for r in records}) == 4
+    best, best_alone = (json.loads((d / "best.json").read_text()) for d in (shared, alone))
+    assert best == best_alone and best["trials"] == 4
+    assert chief.stdout.count("| 0.") == 4  # the chief prints the table of the 4 trials

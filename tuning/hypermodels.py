@@ -16,8 +16,13 @@ a source CNN; feed the trials batches made with :attr:`ThesisHyperModel.front_en
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Sequence
+import json
+import os
+import time
+import zlib
+from typing import Dict, List, Optional, Sequence
 
+import keras
 import keras_tuner as kt
 
 from tfmusictag.errors import ParameterError
@@ -83,6 +88,9 @@ class ThesisHyperModel(kt.HyperModel):
 
     def build(self, hp):
         values = {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
+        # a trial's weights depend on its hyper-parameters alone, not on which trials ran before it in
+        # this process: a distributed search (any worker runs any trial) equals a one-process one
+        keras.utils.set_random_seed(trial_seed(values))
         overrides = dict(self.overrides)
         overrides.update({_PATHS[k]: v for k, v in values.items() if k in _PATHS})
         config = variant_config(self.variant, self.tags, overrides)
@@ -114,10 +122,77 @@ class ThesisHyperModel(kt.HyperModel):
         return {"val_weighted_auc": report["weighted_roc_auc"]}
 
 
+def trial_seed(values: Dict) -> int:
+    """The seed of the trial with hyper-parameter ``values`` (a CRC of their JSON)."""
+    return zlib.crc32(json.dumps(values, sort_keys=True, default=str).encode()) & 0x7FFFFFFF
+
+
+def distributed_role() -> Optional[str]:
+    """``'chief'``, a worker's tuner id, or ``None`` (one process), from KerasTuner's variables.
+
+    KerasTuner's distributed mode: every process runs the same search; ``KERASTUNER_TUNER_ID``
+    (``chief``, ``tuner0``, ``tuner1``...), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``
+    say which one it is and where the chief's oracle (a gRPC server, KerasTuner's) listens.
+
+    Raises:
+        ParameterError: some of the three are set and some not.
+    """
+    names = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+    given = [n for n in names if os.environ.get(n)]
+    if not given:
+        return None
+    if len(given) < len(names):
+        missing = sorted(set(names) - set(given))
+        raise ParameterError(f"KerasTuner's distributed mode needs {', '.join(names)}; {', '.join(given)} "
+                             f"{'is' if len(given) == 1 else 'are'} set but not {', '.join(missing)}")
+    tuner_id = os.environ["KERASTUNER_TUNER_ID"]
+    return "chief" if "chief" in tuner_id else tuner_id
+
+
+class ThesisGridSearch(kt.GridSearch):
+    """KerasTuner's ``GridSearch``, with what its distributed mode lacks.
+
+    * A worker asks the chief for a trial; while the grid is exhausted but other trials are still
+      running, the oracle answers ``IDLE`` and KerasTuner asks again at once, in a loop that keeps
+      a core and the chief busy until the last trial ends (keras-team/keras-tuner#915). Here a
+      worker waits ``idle_poll_seconds`` before asking again.
+    * :attr:`ran` lists the trials this process ran (a worker's share of a distributed search),
+      :attr:`idle_answers` how often it was told to wait.
+    """
+
+    idle_poll_seconds = 2.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ran: List[str] = []
+        self.idle_answers = 0
+        if distributed_role() not in (None, "chief"):  # self.oracle is KerasTuner's OracleClient
+            ask = self.oracle.create_trial
+
+            def create_trial(tuner_id):
+                trial = ask(tuner_id)
+                if trial.status == kt.engine.trial.TrialStatus.IDLE:
+                    self.idle_answers += 1
+                    time.sleep(self.idle_poll_seconds)
+                return trial
+
+            self.oracle.create_trial = create_trial
+
+    def on_trial_begin(self, trial):
+        self.ran.append(trial.trial_id)
+        super().on_trial_begin(trial)
+
+
 def grid_search(hypermodel: ThesisHyperModel, train_batches, validation_batches, directory: str,
-                overwrite: bool = False) -> kt.GridSearch:
-    """Run every combination of ``hypermodel``'s grid (KerasTuner's ``GridSearch`` oracle)."""
-    tuner = kt.GridSearch(hypermodel, objective=OBJECTIVE, directory=directory,
-                          project_name=hypermodel.name, overwrite=overwrite)
+                overwrite: bool = False) -> ThesisGridSearch:
+    """Run every combination of ``hypermodel``'s grid (KerasTuner's ``GridSearch`` oracle).
+
+    In KerasTuner's distributed mode (:func:`distributed_role`) the chief serves the oracle and
+    returns when every trial has run (its ``tuner.oracle`` then holds them all); a worker runs
+    trials until the grid is done (``tuner.ran``: which). ``directory`` must be one folder all of
+    them see. The chief needs no data (pass ``None``).
+    """
+    tuner = ThesisGridSearch(hypermodel, objective=OBJECTIVE, directory=directory,
+                             project_name=hypermodel.name, overwrite=overwrite)
     tuner.search(train_batches=train_batches, validation_batches=validation_batches)
     return tuner

@@ -13,6 +13,14 @@ Examples::
     python -m tfmusictag.tune --search=learning_rate --init_from=MTT_musicnn --set max_seconds=15 \\
         --grid=cnn_low_lr=0,1e-5 --grid=cnn_high_lr=1e-4 --grid=cnn_low_step=10000 \\
         --grid=cnn_high_step=10000 --steps=100 --directory=runs/tune_lr
+
+Distributed (KerasTuner's own mode): the same command in every process, with
+``KERASTUNER_TUNER_ID`` (``chief``; ``tuner0``, ``tuner1``... for the workers),
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (where the chief's oracle listens) set, and
+``--directory`` a folder all of them see. The chief serves the grid and, when every trial has run,
+prints the table and writes ``best.json``; each worker runs trials and says which. Every trial is
+seeded from its hyper-parameters, so the result equals a one-process search. Prepare the dataset
+once (``tfds build``) before starting the processes.
 """
 
 import json
@@ -20,7 +28,7 @@ import os
 
 from absl import app, flags
 
-from tfmusictag.cli.common import parse_set, program
+from tfmusictag.cli.common import parse_set, program, say
 
 FLAGS = flags.FLAGS
 
@@ -70,10 +78,15 @@ def main(argv):
     del argv
     if not FLAGS.search or not FLAGS.directory:
         raise app.UsageError("--search and --directory are required")
-    from tfmusictag import data
-    from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search
+    import tensorflow as tf
 
+    from tfmusictag import data
+    from tfmusictag.tuning.hypermodels import ThesisHyperModel, distributed_role, grid_search
+
+    role = distributed_role()
     config = base_config()
+    if config.deterministic:  # a trial's score depends on its hyper-parameters alone, wherever it runs
+        tf.config.experimental.enable_op_determinism()
     train_ds, tags = data.load_split(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
     eval_ds, _ = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
     hm = ThesisHyperModel(FLAGS.search, tags, grid=parse_grid(FLAGS.grid), overrides=config.model_overrides,
@@ -84,8 +97,17 @@ def main(argv):
         return data.track_pipeline(ds, tags, front_end=hm.front_end, config=data.PipelineConfig(
             batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=seconds))
 
-    tuner = grid_search(hm, batches(train_ds, config.max_seconds), batches(eval_ds, None), FLAGS.directory,
-                        FLAGS.overwrite)
+    if role == "chief":
+        say(f"chief: serving the search's oracle on {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ['KERASTUNER_ORACLE_PORT']} until every trial has run")
+        tuner = grid_search(hm, None, None, FLAGS.directory, FLAGS.overwrite)
+    else:
+        tuner = grid_search(hm, batches(train_ds, config.max_seconds), batches(eval_ds, None), FLAGS.directory,
+                            FLAGS.overwrite)
+    if role not in (None, "chief"):  # a worker: the chief reports the search
+        say(f"{role} ran trial{'s' if len(tuner.ran) != 1 else ''} {', '.join(tuner.ran) or 'none'}")
+        print(json.dumps({"tuner_id": role, "trials": tuner.ran, "idle_answers": tuner.idle_answers}))
+        return 0
     trials = tuner.oracle.get_best_trials(num_trials=10 ** 6)
     names = sorted(hm.choices)
     print("| " + " | ".join(names) + " | weighted ROC-AUC |")
