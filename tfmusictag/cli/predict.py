@@ -76,6 +76,26 @@ def _files(paths):
     return files
 
 
+def track_result(tagger, path, probs, timeline, frames, damage=(), top_k=10) -> dict:
+    """The output line of one tagged track (what ``predict`` and ``predict_beam`` write).
+
+    ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.Tagger.tag_chunks`'s
+    result; ``damage``: the error of a damaged file tagged from its decodable part (a ``warning``).
+    """
+    import numpy as np
+
+    duration = (frames - 1) * tagger.front_end.hop_length / tagger.sample_rate
+    result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
+    if damage:
+        result["warning"] = f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could be decoded"
+    if timeline:
+        seg, mask = np.asarray(timeline["segment_probabilities"][0]), np.asarray(timeline["segment_mask"][0])
+        starts = np.asarray(timeline["segment_start_seconds"])
+        result["timeline"] = [{"start_seconds": round(float(starts[s]), 2), "tags": _top(tagger.tags, seg[s], top_k)}
+                              for s in range(len(mask)) if mask[s]]
+    return result
+
+
 def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
                   stream_above_minutes=10.0, damaged="tag"):
     """Tag every audio file under ``paths``; write results to ``out``. Returns ``(tagged, skipped)``.
@@ -89,7 +109,6 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     can be decoded — its line carries a ``warning`` saying how much was decoded of what its header
     declares — or ``'skip'``-ped like an unreadable one. A file with nothing decodable is skipped.
     """
-    import numpy as np
 
     from tfmusictag import audio
     from tfmusictag.audio import tfdata
@@ -142,17 +161,9 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                 out.write(json.dumps({"path": path, "error": error}) + "\n")
             out.flush()
             continue
-        duration = (frames - 1) * tagger.front_end.hop_length / tagger.sample_rate
-        result = {"path": path, "duration_seconds": round(duration, 2), "tags": _top(tagger.tags, probs, top_k)}
+        result = track_result(tagger, path, probs, tl, frames, damage, top_k)
         if damage:
-            result["warning"] = (f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could "
-                                 "be decoded")
             print(f"warning: {result['warning']}", file=err)
-        if timeline:
-            seg, mask = np.asarray(tl["segment_probabilities"][0]), np.asarray(tl["segment_mask"][0])
-            starts = np.asarray(tl["segment_start_seconds"])
-            result["timeline"] = [{"start_seconds": round(float(starts[s]), 2), "tags": _top(tagger.tags, seg[s], top_k)}
-                                  for s in range(len(mask)) if mask[s]]
         ok += 1
         if writer:
             writer.writerow([path, result["duration_seconds"],
