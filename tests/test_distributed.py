@@ -87,7 +87,7 @@ def reference(demo_tiny, tmp_path_factory):
                                      stdout=subprocess.DEVNULL, text=True) for steps in (4, 6)}
     for steps, p in procs.items():
         assert p.wait(timeout=600) == 0, p.stderr.read()
-        assert "devices: 1 replica: /cpu:0" in p.stderr.read()
+        assert "devices: /cpu:0 (CPU" in p.stderr.read()
     return root, data_dir, {steps: _weights(str(root / f"one_{steps}")) for steps in procs}
 
 

@@ -27,7 +27,7 @@ import sys
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program
+from tfmusictag.cli.common import program, say
 
 FLAGS = flags.FLAGS
 
@@ -182,6 +182,9 @@ def main(argv):
         raise app.UsageError("give at least one audio file, folder or glob")
     if not FLAGS.model:
         raise app.UsageError("--model is required")
+    from tfmusictag.training.distribute import describe_devices
+
+    say(f"devices: {describe_devices()}")
     out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
     try:  # a model that cannot be loaded is one error line (user_errors); files are reported one by one
         ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,

@@ -138,8 +138,9 @@ def remove_write_dir(strategy: tf.distribute.Strategy, path: str) -> None:
 
 
 def describe_devices(strategy: Optional[tf.distribute.Strategy] = None) -> str:
-    """One line saying what computes: ``'1 replica on CPU (2 cores)'``, ``'2 replicas: /gpu:0 (NVIDIA
-    H100 80GB HBM3), /gpu:1 (...)'``, ``'4 replicas across 2 workers; this is worker 1'``."""
+    """One line saying what computes: ``'/cpu:0 (CPU, 2 cores); no GPU visible'``, ``'2 replicas:
+    /gpu:0 (NVIDIA H100 80GB HBM3), /gpu:1 (...)'``, ``'2 replicas in 2 processes; this one (worker
+    0): /cpu:0 (CPU, 2 cores)'``."""
     strategy = strategy or tf.distribute.get_strategy()
     gpus = tf.config.list_physical_devices("GPU")
     names = {}
@@ -162,7 +163,11 @@ def describe_devices(strategy: Optional[tf.distribute.Strategy] = None) -> str:
             return f"{short} ({names.get(short, 'GPU')})"
         return f"{short} (CPU, {os.cpu_count()} cores)"
 
-    text = f"{n} replica{'s' if n != 1 else ''}: {', '.join(name(d) for d in local)}"
+    text = ", ".join(name(d) for d in local)
+    if n > 1:
+        text = f"{n} replicas: {text}"
+    elif len(gpus) > 1:
+        text += f" ({len(gpus)} GPUs visible; train --strategy=mirrored uses them all)"
     if is_cluster(strategy):
         task_type, index = worker(strategy)
         spec = strategy.cluster_resolver.cluster_spec().as_dict()
