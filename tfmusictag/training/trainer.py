@@ -20,6 +20,7 @@ any point continues exactly with ``resume=True``, losing at most one interval.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, Callable, Dict, Optional
 
 import keras
@@ -298,9 +299,12 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     writer = tf.summary.create_file_writer(run.logs) if chief else tf.summary.create_noop_writer()
     bar = Progress(config.steps) if progress and chief else None
     eval_ds, report = None, {}
+    step_seconds = []  # supervised steps alone (input waits included; evaluation and checkpoints not)
     with writer.as_default():
+        tick = time.perf_counter()
         for inputs, labels in (batches() if start < config.steps else ()):
             loss = trainer.train_step(inputs, labels)
+            step_seconds.append(time.perf_counter() - tick)
             s = int(trainer.step.numpy())
             tf.summary.scalar("loss", loss, step=s)
             for g, opt, _ in trainer.optimizers:
@@ -316,6 +320,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                 log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
             if s >= config.steps:
                 break
+            tick = time.perf_counter()
     writer.flush()
     distribute.remove_write_dir(strategy, checkpoints)
     if not chief:
@@ -325,8 +330,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     run.save_model(model)
     if not report:
         report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
+    # throughput after the first step (which traces the step function), in training tracks per second
+    speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
+             if len(step_seconds) > 1 else None)
     run.write_metrics({"split": config.eval_split, "step": int(trainer.step.numpy()), "resumed_at_step": resumed_at,
-                       **report})
+                       "train_tracks_per_second": speed, **report})
     return report
 
 
