@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from tfmusictag.audio import AUDIO_EXTENSIONS
 from tfmusictag.errors import AudioFileNotFoundError, ParameterError
 
-__all__ = ["TagAudioFiles", "TagFile", "expand_inputs", "run", "counts", "PARQUET_SCHEMA"]
+__all__ = ["TagAudioFiles", "TagFile", "expand_inputs", "run", "counts", "parquet_schema"]
 
 ERRORS = "errors"
 
@@ -127,7 +127,9 @@ class TagAudioFiles(beam.PTransform):
         return paths | "Tag" >> beam.ParDo(self.fn).with_outputs(ERRORS, main="tags")
 
 
-def _parquet_schema(timeline: bool):
+def parquet_schema(timeline: bool = False):
+    """The Parquet columns of a result: ``path``, ``duration_seconds``, ``tags`` (a list of
+    ``{tag, probability}``, best first), ``warning``, and ``timeline_json`` with ``timeline``."""
     import pyarrow as pa
 
     fields = [("path", pa.string()), ("duration_seconds", pa.float64()),
@@ -136,11 +138,6 @@ def _parquet_schema(timeline: bool):
     if timeline:
         fields.append(("timeline_json", pa.string()))
     return pa.schema(fields)
-
-
-#: Parquet columns of a result (``timeline_json`` too with ``timeline``): tags as a list of
-#: ``{tag, probability}``, best first.
-PARQUET_SCHEMA = _parquet_schema
 
 
 def _parquet_row(result: dict) -> dict:
@@ -174,7 +171,7 @@ def run(inputs: Sequence[str], model: str, output: str, fmt: str = "jsonl", top_
         _ = out.tags | "Json" >> beam.Map(json.dumps) | "Write" >> beam.io.WriteToText(output, file_name_suffix=".jsonl")
     else:
         _ = (out.tags | "Rows" >> beam.Map(_parquet_row)
-             | "Write" >> beam.io.WriteToParquet(output, _parquet_schema(timeline), file_name_suffix=".parquet"))
+             | "Write" >> beam.io.WriteToParquet(output, parquet_schema(timeline), file_name_suffix=".parquet"))
     _ = (out[ERRORS] | "ErrorJson" >> beam.Map(json.dumps)
          | "WriteErrors" >> beam.io.WriteToText(f"{output}-errors", file_name_suffix=".jsonl"))
     result = pipeline.run()

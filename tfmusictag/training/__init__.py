@@ -5,7 +5,9 @@
 * :mod:`~tfmusictag.training.schedules` — :class:`StepDecay` and one Adam per layer group;
 * :mod:`~tfmusictag.training.transfer` — a source-task model's stages into a target model;
 * :mod:`~tfmusictag.training.trainer` — :class:`Trainer` over a ``tf.distribute.Strategy`` and
-  :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir`.
+  :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir`;
+* :mod:`~tfmusictag.training.distribute` — the strategies (one device, ``mirrored``,
+  ``multi_worker`` from ``TF_CONFIG``), which process writes the run, and the devices in use.
 """
 
 from tfmusictag.training.config import RESUMABLE, GroupSchedule, LearningRates, TrainConfig, resume_config
