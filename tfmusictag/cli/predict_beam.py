@@ -20,7 +20,6 @@ Examples::
 Exit status: 0 when every file was tagged, 1 when some were skipped, 2 on a usage error.
 """
 
-import sys
 
 from absl import app, flags
 
