@@ -19,7 +19,7 @@ Examples::
 
 Exit status: 0 when every file was tagged, 1 when some were skipped, 2 on a usage error.
 """
-
+import sys
 
 from absl import app, flags
 
@@ -64,7 +64,9 @@ def main(argv):
         if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
             beam_args = [*beam_args, "--default_sdk_harness_log_level=ERROR"]
     from tfmusictag import beam
+    from tfmusictag.serving import Tagger
 
+    Tagger(FLAGS.model)  # a model that cannot be loaded: one error here, not one per worker
     say(f"tagging {', '.join(FLAGS.input)} with Apache Beam ({' '.join(beam_args)})")
     result = beam.run(FLAGS.input, FLAGS.model, FLAGS.output, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
                       FLAGS.damaged, beam_args)
@@ -77,7 +79,15 @@ def main(argv):
 def run(argv=None):
     define_flags()
     # flags this program does not define are Beam's pipeline options
-    app.run(main, argv, flags_parser=lambda args: FLAGS(args, known_only=True))
+    app.run(main, argv, flags_parser=_parse_known_flags)
+
+
+def _parse_known_flags(args):
+    try:
+        return FLAGS(args, known_only=True)
+    except flags.Error as exc:  # one line, as absl's own parser gives for the other commands
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,11 @@ def make_strategy(name: str = "default", devices: Optional[Sequence[str]] = None
     if name == "mirrored":
         devices = [d if d.startswith("/") else f"/{d}" for d in devices or ()]
         _split_cpu([d for d in devices if tf.DeviceSpec.from_string(d).device_type in ("CPU", "cpu")])
+        known = {f"/{d.device_type.lower()}:{tf.DeviceSpec.from_string(d.name).device_index}"
+                 for d in tf.config.list_logical_devices()}
+        missing = [d for d in devices if d.lower() not in known]
+        if missing:
+            raise ParameterError(f"devices {missing} do not exist here; the devices are {sorted(known)}")
         return tf.distribute.MirroredStrategy(devices or None)
     if name == "multi_worker":
         _tf_config()
