@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from tfmusictag import errors
 from tfmusictag.classifier import TwoLayerPerceptron
-from tfmusictag.reduction import ChoiCNN, FrameReduction
+from tfmusictag.reduction import ChoiCNN, FrameReduction, MusicnnVGG
 from tfmusictag.reduction import MFCC
 from tfmusictag.tagger import TaggerConfig, TrackTagger
-from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, kmeans_plus_plus
+from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, StatsPooling, kmeans_plus_plus
 from tfmusictag.variants import THESIS_VARIANTS, VARIANTS, build_variant, variant_config
 
 SR = 12000
@@ -68,7 +68,8 @@ def test_shapes(models, name, seconds, segments):
     assert out["segment_mask"].shape == (1, segments) and bool(tf.reduce_all(out["segment_mask"]))
     probs = out["tags"].numpy()
     assert ((probs >= 0) & (probs <= 1)).all()
-    dim = {"bof": 4, "lstm": 6, "hierarchical_lstm": 6, "mean": 8, "max": 8}[model.tagger_config.temporal.type]
+    dim = {"bof": 4, "lstm": 6, "hierarchical_lstm": 6, "mean": 8, "max": 8,
+           "mean_std": 2 * 2 * sum(SMALL["reduction.cnn.filters"])}[model.tagger_config.temporal.type]
     assert out["embedding"].shape == (1, dim)
 
 
@@ -85,7 +86,8 @@ def test_padding_never_changes_the_output(models, name):
     for i, t in enumerate(tracks):
         alone = analyze(t[None])
         np.testing.assert_allclose(together["tags"][i].numpy(), alone["tags"][0].numpy(), atol=1e-5)
-        np.testing.assert_allclose(together["embedding"][i].numpy(), alone["embedding"][0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(together["embedding"][i].numpy(), alone["embedding"][0].numpy(), atol=1e-5,
+                                   rtol=1e-4)  # float32 rounding of embeddings of size ~10 (mean + std)
         s = alone["segment_tags"].shape[1]
         np.testing.assert_allclose(together["segment_tags"][i, :s].numpy(), alone["segment_tags"][0].numpy(),
                                    atol=1e-5)
@@ -128,6 +130,10 @@ LAYERS = [
     lambda: LSTMStack(5, 0.2, 3),
     lambda: HierarchicalLSTM(7, 0.1),
     lambda: TwoLayerPerceptron(4, 9, 0.5),
+    lambda: TwoLayerPerceptron(4, 0, standardize=True, l2=0.01),
+    lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), readout="all_layers"),
+    lambda: MusicnnVGG(8, readout="all_layers"),
+    lambda: StatsPooling(),
 ]
 
 
@@ -276,6 +282,7 @@ def test_chunked_assignment_equals_direct_assignment():
     ("cnn_mean", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "classifier.hidden": 8}),
     ("cnn_max", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "classifier.hidden": 8}),
     ("mfcc_finetuned_lstm", {"temporal.lstm.units": 4, "classifier.hidden": 8}),
+    ("transfer_stats", {"reduction.cnn.filters": [2, 2, 2, 2, 4]}),
 ])
 def test_tagging_in_chunks_of_whole_segments_equals_tagging_the_whole_track(variant, overrides):
     """A track of any length is tagged chunk by chunk (bounded memory): the chunks' partials combine
@@ -328,3 +335,96 @@ def test_a_db_front_end_with_top_db_is_tagged_in_chunks_exactly(tmp_path):
     tags, _, frames = tagger.tag_chunks(iter(chunks))
     assert frames == sum(len(c) for c in chunks)
     np.testing.assert_allclose(tags, whole, atol=1e-5)
+
+
+# -- the small-catalog recipe's parts (transfer_stats) --------------------------------------------
+
+def test_stats_pooling_is_the_masked_mean_and_std():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 5, 4)).astype("float32")
+    mask = np.ones((2, 3, 5), bool)
+    mask[1, 2, 2:] = False
+    mask[1, 1] = False
+    out = StatsPooling()(tf.constant(x), tf.constant(mask)).numpy()
+    for b in range(2):
+        rows = x[b][mask[b]]
+        np.testing.assert_allclose(out[b], np.concatenate([rows.mean(0), rows.std(0)]), atol=1e-5)
+    empty = StatsPooling()(tf.constant(x), tf.zeros((2, 3, 5), bool)).numpy()
+    np.testing.assert_array_equal(empty, 0)
+
+
+def test_all_layers_readout_is_each_blocks_mean_and_max():
+    vgg = MusicnnVGG(4, readout="all_layers")
+    last = MusicnnVGG(4)
+    segments = tf.random.stateless_normal([1, 2, 187, 96], [1, 2])
+    mask = tf.ones([1, 2, 187], bool)
+    vgg.build(segments.shape)
+    last.build(segments.shape)
+    for a, b in zip(last.weights, vgg.weights):  # the same weights: a source transfers whatever the readout
+        assert a.shape == b.shape
+        b.assign(a)
+    y, m = vgg(segments, mask)
+    assert y.shape == (1, 2, 2 * 5 * 4) and bool(tf.reduce_all(m))
+    x = vgg.input_norm(tf.reshape(segments, [-1, 187, 96])[..., None])
+    x = vgg.pooling[0](vgg.norms[0](vgg.convs[0](x)))
+    np.testing.assert_allclose(y[0, :, :4], tf.reduce_mean(x, [1, 2]), atol=1e-5)
+    np.testing.assert_allclose(y[0, :, 4:8], tf.reduce_max(x, [1, 2]), atol=1e-5)
+    # the last block's maximum is the 'last' readout's maximum (its 2×1 map, flattened)
+    np.testing.assert_allclose(y[0, :, -4:], tf.reduce_max(tf.reshape(last(segments, mask)[0], [2, 2, 4]), 1),
+                               atol=1e-5)
+
+
+def test_readout_needs_a_cnn():
+    with pytest.raises(errors.ParameterError, match="readout"):
+        variant_config("mfcc_bof", TAGS, {"reduction.readout": "all_layers"})
+    with pytest.raises(errors.ParameterError, match="readout"):
+        variant_config("cnn_mean", TAGS, {"reduction.readout": "every"})
+
+
+def test_standardisation_is_fitted_on_the_training_embeddings():
+    rng = np.random.default_rng(1)
+    f = (rng.normal(size=(50, 6)) * [1, 10, 100, 0.1, 1, 1] + [5, -3, 0, 1, 2, 0]).astype("float32")
+    f[:, 5] = 7.0  # constant: left unscaled
+    head = TwoLayerPerceptron(2, 0, standardize=True)
+    head.build((None, 6))
+    assert head.needs_fitting()
+    head.adapt([f[:20], f[20:]])
+    assert not head.needs_fitting()
+    z = ((f - head.mean.numpy()) * head.scale.numpy())
+    np.testing.assert_allclose(z[:, :5].mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(z[:, :5].std(0), 1, atol=1e-4)
+    np.testing.assert_allclose(z[:, 5], 0, atol=1e-5)
+
+
+def test_balanced_tag_weights_are_scikit_learns():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from tfmusictag.training.trainer import balanced_tag_weights
+
+    y = (np.random.default_rng(2).random((40, 3)) < [0.1, 0.5, 0.8]).astype("float32")
+    positive, negative = balanced_tag_weights(y)
+    for j in range(3):
+        neg, pos = compute_class_weight("balanced", classes=np.array([0.0, 1.0]), y=y[:, j])
+        np.testing.assert_allclose([positive[j], negative[j]], [pos, neg], rtol=1e-6)
+
+
+def test_the_l2_penalty_and_class_weights_enter_the_loss():
+    from tfmusictag.training import LearningRates, Trainer
+
+    model = build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.l2": 0.5})
+    log_mel = tf.random.stateless_normal([2, 1500, 96], [7, 8])
+    labels = tf.constant([[1.0, 0, 0], [0, 1, 0]])
+    inputs = {"log_mel": log_mel, "num_frames": tf.constant([1500, 1500])}
+    probs = model(inputs)
+    bce = float(keras.losses.BinaryCrossentropy()(labels, probs))
+    penalty = 0.5 * float(tf.reduce_sum(tf.square(model.classifier.output_layer.kernel)))
+    assert penalty > 0
+    lr = LearningRates()
+    plain = Trainer(model, lr)
+    loss = plain.train_step(inputs, labels)
+    np.testing.assert_allclose(loss, bce + penalty, rtol=1e-4)
+    weighted = Trainer(build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.l2": 0.0}), lr,
+                       tag_weights=(np.array([2.0, 2.0, 2.0]), np.array([0.0, 0.0, 0.0])))
+    probs = weighted.model(inputs)
+    positives_only = -float(tf.reduce_mean(tf.reduce_sum(labels * tf.math.log(probs), 1) * 2.0 / 3))
+    np.testing.assert_allclose(weighted.train_step(inputs, labels), positives_only, rtol=1e-4)

@@ -7,6 +7,12 @@ Options beyond the thesis exist for the pretrained source models (:mod:`tfmusict
 musicnn's back end is this perceptron with batch normalisation of its input and of its hidden
 layer and dropout 0.5 before each dense layer (``input_norm``, ``hidden_norm``,
 ``input_dropout``); musicnn's VGG ends in a single sigmoid layer (``hidden=0``).
+
+For small catalogs (a few hundred tracks, :mod:`tfmusictag.variants`' ``transfer_stats``) the
+head is a linear layer (``hidden=0``) on *standardised* embeddings (``standardize``: each
+feature centred and scaled by its mean and standard deviation over the training tracks, fitted
+before the supervised steps like the thesis's unsupervised stages) with an L2 penalty ``l2`` on
+its weights — L2-regularised logistic regression, one per tag, trained jointly.
 """
 
 from __future__ import annotations
@@ -25,13 +31,16 @@ __all__ = ["ClassifierConfig", "TwoLayerPerceptron"]
 class ClassifierConfig:
     """``hidden``: H (thesis: 1024; 0: no hidden layer); ``dropout`` before the output layer
     (thesis: none); ``input_norm``/``hidden_norm``: batch norm of the input / hidden layer and
-    ``input_dropout`` before the first layer (musicnn's back end; thesis: off)."""
+    ``input_dropout`` before the first layer (musicnn's back end; thesis: off); ``standardize``
+    the input with training-set statistics and penalise the weights by ``l2``·Σw² (thesis: off)."""
 
     hidden: int = 1024
     dropout: float = 0.0
     input_norm: bool = False
     hidden_norm: bool = False
     input_dropout: float = 0.0
+    standardize: bool = False
+    l2: float = 0.0
 
 
 @keras.saving.register_keras_serializable(package="tfmusictag")
@@ -45,6 +54,10 @@ class TwoLayerPerceptron(keras.layers.Layer):
         input_norm: bool, batch-normalise ``f`` first. Defaults to False.
         hidden_norm: bool, batch-normalise the hidden layer (after its ReLU). Defaults to False.
         input_dropout: float in [0, 1), dropout on the (normalised) input. Defaults to 0.
+        standardize: bool, subtract the training embeddings' mean and divide by their standard
+            deviation (fitted by :meth:`adapt`). Defaults to False.
+        l2: float >= 0, L2 penalty ``l2·Σw²`` on the dense layers' kernels (a Keras regularizer:
+            the trainer adds ``model.losses`` to the loss). Defaults to 0.
 
     Call arguments:
         f: ``(batch, Z)`` track embedding.
@@ -54,7 +67,8 @@ class TwoLayerPerceptron(keras.layers.Layer):
     """
 
     def __init__(self, num_tags: int, hidden: int = 1024, dropout: float = 0.0, input_norm: bool = False,
-                 hidden_norm: bool = False, input_dropout: float = 0.0, **kwargs):
+                 hidden_norm: bool = False, input_dropout: float = 0.0, standardize: bool = False, l2: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(num_tags, (int, np.integer)) or num_tags <= 0:
             raise ParameterError(f"num_tags={num_tags!r} must be a positive integer")
@@ -63,19 +77,50 @@ class TwoLayerPerceptron(keras.layers.Layer):
         for name, v in (("dropout", dropout), ("input_dropout", input_dropout)):
             if not 0 <= v < 1:
                 raise ParameterError(f"{name}={v!r} must be in [0, 1)")
+        if not (isinstance(l2, (int, float, np.floating)) and l2 >= 0):
+            raise ParameterError(f"l2={l2!r} must be a number >= 0")
         if hidden_norm and not hidden:
             raise ParameterError("hidden_norm=True needs a hidden layer; received hidden=0")
         self.num_tags, self.hidden, self.dropout = int(num_tags), int(hidden), float(dropout)
         self.input_norm, self.hidden_norm, self.input_dropout = bool(input_norm), bool(hidden_norm), float(input_dropout)
+        self.standardize, self.l2 = bool(standardize), float(l2)
+        reg = keras.regularizers.L2(self.l2) if self.l2 else None
         # TF1 batch-norm defaults (epsilon 1e-3), as musicnn was trained with
         self.input_bn = keras.layers.BatchNormalization(epsilon=1e-3, name="input_bn") if input_norm else None
         self.hidden_bn = keras.layers.BatchNormalization(epsilon=1e-3, name="hidden_bn") if hidden_norm else None
         self.in_drop = keras.layers.Dropout(self.input_dropout)
-        self.hidden_layer = keras.layers.Dense(self.hidden, activation="relu", name="hidden") if hidden else None
+        self.hidden_layer = (keras.layers.Dense(self.hidden, activation="relu", kernel_regularizer=reg, name="hidden")
+                             if hidden else None)
         self.drop = keras.layers.Dropout(self.dropout)
-        self.output_layer = keras.layers.Dense(self.num_tags, activation="sigmoid", name="output")
+        self.output_layer = keras.layers.Dense(self.num_tags, activation="sigmoid", kernel_regularizer=reg,
+                                               name="output")
+
+    def needs_fitting(self) -> bool:
+        """True while ``standardize`` still needs the training embeddings' statistics."""
+        return self.standardize and float(self.fitted.numpy()) == 0
+
+    def adapt(self, embeddings):
+        """Fit the standardisation on a dataset (or iterable) of ``(batch, Z)`` training embeddings:
+        their mean and standard deviation per feature (a feature that never varies is left unscaled)."""
+        n, total, squares = 0.0, 0.0, 0.0
+        for f in embeddings:
+            f = np.asarray(f, np.float64)
+            n, total, squares = n + len(f), total + f.sum(0), squares + (f ** 2).sum(0)
+        if n == 0:
+            raise ParameterError("the classifier's standardisation needs at least one training track")
+        mean = total / n
+        std = np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
+        self.mean.assign(mean.astype("float32"))
+        self.scale.assign(np.where(std > 1e-6 * max(float(std.max()), 1e-30), 1.0 / np.maximum(std, 1e-30), 1.0)
+                          .astype("float32"))
+        self.fitted.assign(1.0)
+        return {"standardized_features": int(mean.shape[0]), "tracks": int(n)}
 
     def build(self, input_shape):
+        if self.standardize:
+            self.mean = self.add_weight(name="mean", shape=(input_shape[-1],), initializer="zeros", trainable=False)
+            self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones", trainable=False)
+            self.fitted = self.add_weight(name="fitted", shape=(), initializer="zeros", trainable=False)
         if self.input_bn is not None:
             self.input_bn.build(input_shape)
         if self.hidden_layer is not None:
@@ -86,6 +131,8 @@ class TwoLayerPerceptron(keras.layers.Layer):
         self.output_layer.build(input_shape)
 
     def call(self, f, training=None):
+        if self.standardize:
+            f = (f - self.mean) * self.scale
         if self.input_bn is not None:
             f = self.input_bn(f, training=training)
         f = self.in_drop(f, training=training) if self.input_dropout else f
@@ -103,5 +150,5 @@ class TwoLayerPerceptron(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_tags": self.num_tags, "hidden": self.hidden, "dropout": self.dropout,
                        "input_norm": self.input_norm, "hidden_norm": self.hidden_norm,
-                       "input_dropout": self.input_dropout})
+                       "input_dropout": self.input_dropout, "standardize": self.standardize, "l2": self.l2})
         return config

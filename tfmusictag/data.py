@@ -77,6 +77,15 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
 
 
+def num_examples(name: str, split: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None) -> int:
+    """Tracks in ``split`` (any TFDS split expression: ``'train[20%:]+validation'``), preparing the
+    dataset first if needed (the count comes from the dataset's metadata; no audio is read)."""
+    import tensorflow_datasets as tfds
+
+    load_split(name, split, data_dir, manual_dir=manual_dir)
+    return int(tfds.builder(name, data_dir=data_dir).info.splits[split].num_examples)
+
+
 def tag_names(builder) -> Tuple[str, ...]:
     """The tag vocabulary of a tfmusictag TFDS builder, in class-index order."""
     return tuple(builder.info.features["tags"].feature.names)
@@ -86,6 +95,20 @@ def label_mapping(dataset_tags: Sequence[str], model_tags: Sequence[str]) -> np.
     """Index of each dataset tag in the model's vocabulary (−1: not in it, ignored)."""
     position = {t: i for i, t in enumerate(model_tags)}
     return np.array([position.get(t, -1) for t in dataset_tags], np.int32)
+
+
+def split_labels(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None) -> np.ndarray:
+    """Multi-hot labels ``(tracks, tags)`` of a split, in the model's vocabulary, read from the
+    examples' tags alone (no audio is decoded)."""
+    model_tags = tuple(dataset_tags if model_tags is None else model_tags)
+    mapping = label_mapping(dataset_tags, model_tags)
+    rows = []
+    for tags in ds.map(lambda e: e["tags"]).as_numpy_iterator():
+        row = np.zeros(len(model_tags), np.float32)
+        idx = mapping[np.asarray(tags, np.int64)] if len(tags) else np.zeros(0, np.int32)
+        row[idx[idx >= 0]] = 1.0
+        rows.append(row)
+    return np.stack(rows) if rows else np.zeros((0, len(model_tags)), np.float32)
 
 
 def track_features(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags: Sequence[str] = None,

@@ -23,6 +23,7 @@ from tfmusictag.classifier import ClassifierConfig, TwoLayerPerceptron
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
+from tfmusictag.reduction.config import ALL_LAYER_READOUTS, READOUTS
 from tfmusictag.registry import config_from_dict, config_to_dict
 from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal
@@ -71,6 +72,12 @@ class TaggerConfig:
         bad = sorted(set(self.freeze) - set(LAYER_GROUPS))
         if bad:
             raise ParameterError(f"freeze={list(self.freeze)} names unknown groups {bad}; allowed: {list(LAYER_GROUPS)}")
+        r = self.reduction
+        if r.readout not in READOUTS:
+            raise ParameterError(f"reduction.readout={r.readout!r} must be one of {READOUTS}")
+        if r.readout != "last" and r.type not in ALL_LAYER_READOUTS:
+            raise ParameterError(f"reduction.readout={r.readout!r} needs a CNN reduction ({', '.join(ALL_LAYER_READOUTS)}); "
+                                 f"{r.type!r} has one layer")
         get_front_end(self.front_end)
         return self
 
@@ -140,7 +147,7 @@ class TrackTagger(keras.Model):
                 f"reduction={cfg.reduction.type!r} gives one vector per {self.reduction.level}")
         c = cfg.classifier
         self.classifier = TwoLayerPerceptron(len(cfg.tags), c.hidden, c.dropout, c.input_norm, c.hidden_norm,
-                                             c.input_dropout, name="classifier")
+                                             c.input_dropout, c.standardize, c.l2, name="classifier")
         for group in cfg.freeze:
             for layer in self.layer_groups()[group]:
                 layer.trainable = False
@@ -284,14 +291,15 @@ class TrackTagger(keras.Model):
 
     def needs_fitting(self) -> bool:
         """True while a stage still has to be fitted on training data (see :meth:`fit_unsupervised`)."""
-        return self.reduction.needs_fitting() or self.temporal.needs_fitting()
+        return self.reduction.needs_fitting() or self.temporal.needs_fitting() or self.classifier.needs_fitting()
 
     def fit_unsupervised(self, batches: tf.data.Dataset) -> Dict[str, Any]:
         """Fit the unsupervised stages in pipeline order on batched training data (thesis Sec. 2).
 
         PCA (Algorithm 2) is fitted on the segmented log-mel frames, then the BoF codebook
         (Algorithm 8) on the reduction's output, so the codebook sees the features it will
-        quantise. Stages that are fitted already (restored, transferred) are left alone.
+        quantise, then the classifier's standardisation (``classifier.standardize``) on the track
+        embeddings. Stages that are fitted already (restored, transferred) are left alone.
 
         Args:
             batches: ``(inputs, labels)`` batches of :func:`tfmusictag.data.track_pipeline`
@@ -311,6 +319,12 @@ class TrackTagger(keras.Model):
             features = segmented.map(lambda s, m: self.reduction(s, m, training=False))
         if self.temporal.needs_fitting():
             done["temporal"] = self.temporal.adapt(features)
+        if self.classifier.needs_fitting():
+            if self.temporal.late_fusion:  # the classifier sees every valid segment vector
+                rows = (tf.boolean_mask(y, m).numpy() for y, m in features)
+            else:
+                rows = (self.temporal(y, m, training=False).numpy() for y, m in features)
+            done["classifier"] = self.classifier.adapt(rows)
         return done
 
     # -- tagging in chunks ------------------------------------------------------------------------
@@ -362,6 +376,13 @@ def combine_partials(partials, combine: str, late_fusion: bool):
         value = values.max(axis=0)
     elif combine == "mean":
         value = (values * w[:, None]).sum(axis=0) / max(w.sum(), 1.0)
+    elif combine == "mean_std" and not late_fusion:  # [mean, std]: pool the means and second moments
+        d = values.shape[1] // 2
+        mean, std = values[:, :d], values[:, d:]
+        total = max(w.sum(), 1.0)
+        m = (mean * w[:, None]).sum(axis=0) / total
+        second = ((std ** 2 + mean ** 2) * w[:, None]).sum(axis=0) / total
+        value = np.concatenate([m, np.sqrt(np.maximum(second - m ** 2, 0.0))])
     else:
-        raise ParameterError(f"combine={combine!r} must be 'mean' or 'max'")
+        raise ParameterError(f"combine={combine!r} must be 'mean', 'max' or 'mean_std'")
     return (None, value) if late_fusion else (value, None)

@@ -5,6 +5,8 @@
   normalised histogram of nearest-centre assignments.
 * :class:`Pooling` — mean or max over all valid frames/segments (the baseline of musicnn and
   Won et al.).
+* :class:`StatsPooling` — mean and standard deviation over all valid frames/segments
+  (statistics pooling: the track summary of the small-catalog recipe, :mod:`tfmusictag.variants`).
 * :class:`LSTMStack` — Algorithm 9 (one sequence-to-one LSTM) or Algorithms 10–11/25
   (sequence-to-sequence LSTMs, then a sequence-to-one LSTM), dropout ``p`` after each.
 * :class:`HierarchicalLSTM` — Algorithm 24: a sequence-to-one LSTM over the frames of each
@@ -31,7 +33,7 @@ from tfmusictag.registry import Registry
 from tfmusictag.stages import TemporalStage
 
 __all__ = ["TemporalConfig", "BoFConfig", "LSTMConfig", "TEMPORALS", "build_temporal", "BagOfFrames", "Pooling",
-           "LSTMStack", "HierarchicalLSTM", "TagMean", "kmeans_plus_plus"]
+           "StatsPooling", "LSTMStack", "HierarchicalLSTM", "TagMean", "kmeans_plus_plus"]
 
 _PACKAGE = "tfmusictag"
 
@@ -57,8 +59,9 @@ class LSTMConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TemporalConfig:
-    """One of ``'bof'``, ``'mean'``, ``'max'``, ``'lstm'`` (Alg. 9–11, 25), ``'hierarchical_lstm'``
-    (Alg. 24), or ``'tag_mean'`` (late fusion: mean of per-segment tags, musicnn's)."""
+    """One of ``'bof'``, ``'mean'``, ``'max'``, ``'mean_std'``, ``'lstm'`` (Alg. 9–11, 25),
+    ``'hierarchical_lstm'`` (Alg. 24), or ``'tag_mean'`` (late fusion: mean of per-segment tags,
+    musicnn's)."""
 
     type: str = "bof"
     bof: BoFConfig = dataclasses.field(default_factory=BoFConfig)
@@ -342,6 +345,46 @@ class TagMean(Pooling):
         """``(batch, segments, tags)`` probabilities → ``(batch, tags)`` masked mean."""
         w = tf.cast(mask, segment_tags.dtype)[..., None]
         return tf.reduce_sum(segment_tags * w, 1) / tf.maximum(tf.reduce_sum(w, 1), 1.0)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class StatsPooling(TemporalStage):
+    """Statistics pooling: ``[mean, standard deviation]`` of all valid frames (or segments) of a track.
+
+    The mean says what a track sounds like on average, the deviation how much it changes —
+    an instrument that plays in one section of a song moves the deviation of its features
+    more than their mean. The thesis's Bag of Frames needs a codebook fitted on the catalog
+    (Z = 1024 centres from a few thousand vectors, on a small catalog); these statistics need no
+    fitting and are the usual summary of a pretrained network's patch vectors for a linear
+    probe. Chunks of a track combine exactly (``chunk_combine = 'mean_std'``:
+    :func:`tfmusictag.tagger.combine_partials` pools their means and second moments).
+
+    Call arguments:
+        features: ``(batch, ..., dim)``; mask: ``(batch, ...)`` bool.
+
+    Returns:
+        ``(batch, 2·dim)``: the means, then the standard deviations (population, ``ddof=0``);
+        zeros for a track without valid entries.
+    """
+
+    accepts = ("frame", "segment")
+    chunk_combine = "mean_std"
+
+    def call(self, features, mask, training=None):
+        x, m = _flatten_time(tf.cast(features, tf.float32), mask)
+        w = tf.cast(m, x.dtype)[..., None]
+        n = tf.maximum(tf.reduce_sum(w, 1), 1.0)
+        mean = tf.reduce_sum(x * w, 1) / n
+        var = tf.reduce_sum(tf.square(x - mean[:, None]) * w, 1) / n
+        return tf.concat([mean, tf.sqrt(var + 1e-12) * tf.cast(tf.reduce_sum(w, 1) > 0, x.dtype)], -1)
+
+    def compute_output_shape(self, features_shape, mask_shape=None):
+        return (features_shape[0], 2 * features_shape[-1])
+
+
+@TEMPORALS.register("mean_std")
+def _build_mean_std(config, name):
+    return StatsPooling(name=name)
 
 
 @TEMPORALS.register("tag_mean")

@@ -48,7 +48,8 @@ def define_flags():
     flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset (tagged_catalog, magnatagatune).")
-    flags.DEFINE_string("variant", None, "Model variant (see --list_variants).")
+    flags.DEFINE_string("variant", None, "Model variant (see --list_variants); without it, the small-catalog "
+                        "recipe (transfer_stats from MTT_vgg, sized to the catalog: tfmusictag.training.recipe).")
     flags.DEFINE_integer("steps", None, "Training iterations.")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
     flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
@@ -95,7 +96,18 @@ def resolve_config(f=None):
     if f.resume and run.has_run():
         names = {name: f"--{name}" for name in CONFIG_FLAGS}
         return resume_config(TrainConfig.from_dict(run.read_train_config()), given, run.read_model_config(), names)
-    return TrainConfig().with_overrides(given).validate()
+    config = TrainConfig().with_overrides(given).validate()
+    if "variant" in given:
+        return config
+    # no --variant: the small-catalog recipe, sized to the training split
+    from tfmusictag import data
+    from tfmusictag.training.recipe import apply_recipe
+
+    tracks = data.num_examples(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
+    config = apply_recipe(config, given, tracks)
+    say(f"recipe: {config.variant} from {config.init_from} for {tracks} training tracks ({config.steps} steps, "
+        f"l2 {config.model_overrides.get('classifier.l2')}); give --variant to train another model")
+    return config
 
 
 @program

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
+from tfmusictag.reduction.config import READOUTS, REDUCTIONS, ReductionConfig
 from tfmusictag.stages import ReductionStage
 
 __all__ = ["ChoiCNN", "ChoiCRNN", "keras1_hard_sigmoid", "build_conv_blocks"]
@@ -32,11 +32,25 @@ def build_conv_blocks(input_norm, convs, norms, pooling, shape):
     return shape
 
 
+def block_stats(x):
+    """``(N, h, w, C)`` feature map → ``(N, 2·C)``: its mean and maximum over (h, w), interleaved per
+    block as ``[means, maxima]`` — one block's part of the ``'all_layers'`` readout
+    (:class:`~tfmusictag.reduction.config.ReductionConfig`)."""
+    return tf.concat([tf.reduce_mean(x, [1, 2]), tf.reduce_max(x, [1, 2])], -1)
+
+
+def check_readout(readout: str, owner: str) -> str:
+    if readout not in READOUTS:
+        raise ParameterError(f"{owner}: readout={readout!r} must be one of {READOUTS}")
+    return readout
+
+
 @REDUCTIONS.register("cnn")
 def _build_cnn(config: ReductionConfig, name):
     c = config.cnn
     return ChoiCNN(filters=c.filters, pools=c.pools, kernel_size=c.kernel_size,
-                   input_norm_axis=c.input_norm_axis, dropout=c.dropout, bn_epsilon=c.bn_epsilon, name=name)
+                   input_norm_axis=c.input_norm_axis, dropout=c.dropout, bn_epsilon=c.bn_epsilon,
+                   readout=config.readout, name=name)
 
 
 _NORM_AXES = ("freq", "time")
@@ -63,6 +77,8 @@ class ChoiCNN(ReductionStage):
         dropout: float in [0, 1), dropout after each pool. Defaults to 0.
         bn_epsilon: float > 0, the batch norms' epsilon. Defaults to 1e-3 (Keras); Choi's
             released weights were trained with Keras 1's 1e-6.
+        readout: ``'last'`` (the flattened last block, thesis) or ``'all_layers'`` (mean and max
+            of every block: ``2·sum(filters)`` values; see :func:`block_stats`).
 
     Call arguments:
         segments: ``(batch, segments, frames, n_mels)`` log-mel segments.
@@ -76,8 +92,9 @@ class ChoiCNN(ReductionStage):
 
     def __init__(self, filters=(32, 128, 128, 192, 256), pools=((2, 4), (2, 4), (2, 4), (3, 5), (4, 4)),
                  kernel_size: int = 3, input_norm_axis: str = "freq", dropout: float = 0.0, bn_epsilon: float = 1e-3,
-                 **kwargs):
+                 readout: str = "last", **kwargs):
         super().__init__(**kwargs)
+        self.readout = check_readout(readout, "ChoiCNN")
         filters, pools = tuple(int(f) for f in filters), tuple(tuple(int(x) for x in p) for p in pools)
         if len(filters) != len(pools) or not filters:
             raise ParameterError(f"filters={filters} and pools={pools} must be non-empty and of equal length")
@@ -111,7 +128,7 @@ class ChoiCNN(ReductionStage):
             h, w = h // ph, w // pw
         if h < 1 or w < 1:
             raise ParameterError(f"pools={self.pools} reduce a {n_mels}×{n_frames} segment to nothing")
-        return h * w * self.filters[-1]
+        return 2 * sum(self.filters) if self.readout == "all_layers" else h * w * self.filters[-1]
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
@@ -123,10 +140,14 @@ class ChoiCNN(ReductionStage):
         b, s, f, m = shape[0], shape[1], segments.shape[2], segments.shape[3]
         x = tf.transpose(tf.reshape(segments, [-1, f, m]), [0, 2, 1])[..., None]  # (N, mels, frames, 1)
         x = self.input_norm(x, training=training)
+        stats = []
         for conv, norm, pool, drop in zip(self.convs, self.norms, self.pooling, self.drops):
             x = pool(tf.nn.elu(norm(conv(x), training=training)))
+            if self.readout == "all_layers":
+                stats.append(block_stats(x))
             if self.dropout:
                 x = drop(x, training=training)
+        x = tf.concat(stats, -1) if self.readout == "all_layers" else x
         x = tf.reshape(x, [b, s, self.output_dim(m, f)])
         return x, tf.reduce_any(frame_mask, axis=-1)
 
@@ -134,7 +155,7 @@ class ChoiCNN(ReductionStage):
         config = super().get_config()
         config.update({"filters": list(self.filters), "pools": [list(p) for p in self.pools],
                        "kernel_size": self.kernel_size, "input_norm_axis": self.input_norm_axis,
-                       "dropout": self.dropout, "bn_epsilon": self.bn_epsilon})
+                       "dropout": self.dropout, "bn_epsilon": self.bn_epsilon, "readout": self.readout})
         return config
 
 

@@ -9,7 +9,7 @@ from tfmusictag import constants
 from tfmusictag.registry import Registry
 
 __all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
-           "REDUCTIONS"]
+           "REDUCTIONS", "READOUTS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +85,19 @@ class CRNNConfig:
 @dataclasses.dataclass(frozen=True)
 class ReductionConfig:
     """One of the reductions, chosen by ``type``: ``'mfcc'``, ``'pca'``, ``'cnn'`` (the thesis's),
-    ``'identity'``, Choi's ``'crnn'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``."""
+    ``'identity'``, Choi's ``'crnn'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``.
+
+    ``readout`` says which layers of a block CNN (``'cnn'``, ``'vgg'``) give a segment's vector:
+    ``'last'`` (the network's output, as in the thesis) or ``'all_layers'``: the mean and the
+    maximum over (time, frequency) of every block's output, concatenated (Choi, Fazekas, Sandler &
+    Cho 2017, "Transfer learning for music classification and regression tasks": the features of
+    all layers transfer better to a new task than the last layer's alone). musicnn's vector is
+    already a readout of all its layers, so both values give it. The weights are the same either
+    way, so a source network is transferred whatever its readout.
+    """
 
     type: str = "mfcc"
+    readout: str = "last"
     mfcc: MFCCConfig = dataclasses.field(default_factory=MFCCConfig)
     pca: PCAConfig = dataclasses.field(default_factory=PCAConfig)
     cnn: CNNConfig = dataclasses.field(default_factory=CNNConfig)
@@ -97,3 +107,6 @@ class ReductionConfig:
 
 
 REDUCTIONS = Registry("reduction")
+#: Values of ``ReductionConfig.readout``; ``'all_layers'`` only for the block CNNs (and musicnn, where it is the same).
+READOUTS = ("last", "all_layers")
+ALL_LAYER_READOUTS = ("cnn", "vgg", "musicnn")

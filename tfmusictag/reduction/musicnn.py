@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction.choi import build_conv_blocks
+from tfmusictag.reduction.choi import block_stats, build_conv_blocks, check_readout
 from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
 from tfmusictag.stages import ReductionStage
 
@@ -216,14 +216,17 @@ class MusicnnVGG(ReductionStage):
     Args:
         filters: int > 0, filters per layer. Defaults to 128.
         dropout: float in [0, 1), dropout after pools 1–4 (the original's 0.25). Defaults to 0.25.
+        readout: ``'last'`` (the last pool, flattened: 256 values) or ``'all_layers'`` (mean and max
+            over (time, mel) of every block's pooled output: ``10·filters`` values, 1280).
 
     Call arguments / Returns: as :class:`MusicnnCNN`.
     """
 
     level = "segment"
 
-    def __init__(self, filters: int = 128, dropout: float = 0.25, **kwargs):
+    def __init__(self, filters: int = 128, dropout: float = 0.25, readout: str = "last", **kwargs):
         super().__init__(**kwargs)
+        self.readout = check_readout(readout, "MusicnnVGG")
         if int(filters) <= 0 or not 0 <= dropout < 1:
             raise ParameterError(f"filters={filters!r} must be > 0 and dropout={dropout!r} in [0, 1)")
         self.filters, self.dropout = int(filters), float(dropout)
@@ -245,7 +248,7 @@ class MusicnnVGG(ReductionStage):
             t, f = (t - pt) // st + 1, (f - pf) // sf + 1
             if t < 1 or f < 1:
                 raise ParameterError(f"MusicnnVGG pools reduce a {n_frames}×{n_mels} patch to nothing")
-        return t * f * self.filters
+        return 2 * len(_VGG_POOLS) * self.filters if self.readout == "all_layers" else t * f * self.filters
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
@@ -262,15 +265,19 @@ class MusicnnVGG(ReductionStage):
     def _patches(self, x, training):
         f, m = x.shape[1], x.shape[2]
         x = self.input_norm(x[..., None], training=training)
+        stats = []
         for i, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooling)):
             x = pool(norm(conv(x), training=training))
+            if self.readout == "all_layers":
+                stats.append(block_stats(x))
             if i < 4 and self.dropout:
                 x = self.drops[i](x, training=training)
+        x = tf.concat(stats, -1) if self.readout == "all_layers" else x
         return tf.reshape(x, [-1, self.output_dim(m, f)])
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters, "dropout": self.dropout})
+        config.update({"filters": self.filters, "dropout": self.dropout, "readout": self.readout})
         return config
 
 
@@ -282,4 +289,4 @@ def _build_musicnn(config: ReductionConfig, name):
 
 @REDUCTIONS.register("vgg")
 def _build_vgg(config: ReductionConfig, name):
-    return MusicnnVGG(config.vgg.filters, config.vgg.dropout, name=name)
+    return MusicnnVGG(config.vgg.filters, config.vgg.dropout, config.readout, name=name)

@@ -18,7 +18,10 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.registry import config_from_dict, config_to_dict, override
 from tfmusictag.tagger import TaggerConfig
 
-__all__ = ["GroupSchedule", "LearningRates", "TrainConfig", "RESUMABLE", "resume_config"]
+__all__ = ["GroupSchedule", "LearningRates", "TrainConfig", "RESUMABLE", "resume_config", "CLASS_WEIGHTS"]
+
+#: Values of ``TrainConfig.class_weight``.
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,13 @@ class TrainConfig:
     ``--set`` paths of every command are paths into this config: ``steps``, ``max_seconds``,
     ``learning_rates.classifier.learning_rate``, and ``model.<path>`` for the model
     (``model.temporal.bof.num_clusters``), kept in ``model_overrides``.
+
+    Beyond the thesis (the small-catalog recipe, :mod:`tfmusictag.training.recipe`):
+    ``class_weight='balanced'`` weighs each tag's positives and negatives equally
+    (:func:`~tfmusictag.training.trainer.balanced_tag_weights`); ``keep_best`` ends the run with
+    the weights that scored best on ``eval_split`` (evaluated every ``eval_every`` steps) and
+    ``patience`` stops after that many evaluations without improvement (early stopping). Select
+    on the validation split, never on the test split.
     """
 
     dataset: str = "demo_catalog/small"
@@ -69,11 +79,21 @@ class TrainConfig:
     seed: int = 0
     init_from: Optional[str] = None
     deterministic: bool = True
+    class_weight: str = "none"
+    keep_best: bool = False
+    patience: int = 0
 
     def validate(self) -> "TrainConfig":
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
+        if self.patience < 0:
+            raise ParameterError(f"patience={self.patience!r} must be >= 0 (0: never stop early)")
+        if (self.keep_best or self.patience) and not self.eval_every:
+            raise ParameterError(f"keep_best={self.keep_best} / patience={self.patience} choose among evaluations on "
+                                 f"{self.eval_split!r}; set eval_every (e.g. eval_every=100)")
         return self
 
     def to_dict(self):

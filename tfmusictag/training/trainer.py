@@ -20,6 +20,8 @@ any point continues exactly with ``resume=True``, losing at most one interval.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -31,7 +33,7 @@ from tfmusictag import data
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
 from tfmusictag.pretrained import load_model
-from tfmusictag.rundir import RunDir
+from tfmusictag.rundir import RunDir, atomic_write
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import distribute
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
@@ -40,7 +42,8 @@ from tfmusictag.training.schedules import group_optimizers
 from tfmusictag.training.transfer import transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
-__all__ = ["Trainer", "train", "frozen_segment_reduction", "segment_features", "batch_segments"]
+__all__ = ["Trainer", "train", "frozen_segment_reduction", "segment_features", "batch_segments",
+           "balanced_tag_weights"]
 
 
 class Trainer:
@@ -55,6 +58,11 @@ class Trainer:
         learning_rates: one :class:`~tfmusictag.training.config.GroupSchedule` per layer group.
         min_learning_rate: the floor of every schedule (thesis: 1e-6).
         strategy: a ``tf.distribute.Strategy``; ``None`` is the current (default) strategy.
+        tag_weights: ``(positive, negative)`` weight per tag, each ``(num_tags,)``: the loss of a
+            tag's positive (negative) label is multiplied by it (:func:`balanced_tag_weights`);
+            ``None`` weighs all alike (the thesis's binary cross-entropy).
+
+    The loss also holds the model's own penalties (``model.losses``: the classifier's ``l2``).
 
     Example::
 
@@ -64,8 +72,10 @@ class Trainer:
     """
 
     def __init__(self, model: TrackTagger, learning_rates: LearningRates = LearningRates(),
-                 min_learning_rate: float = 1e-6, strategy: Optional[tf.distribute.Strategy] = None):
+                 min_learning_rate: float = 1e-6, strategy: Optional[tf.distribute.Strategy] = None,
+                 tag_weights=None):
         self.model = model
+        self.tag_weights = None if tag_weights is None else tuple(tf.constant(w, tf.float32) for w in tag_weights)
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -96,11 +106,20 @@ class Trainer:
 
     def _replica_step(self, inputs, labels):
         with tf.GradientTape() as tape:
-            per_track = self._loss(labels, self.model(inputs, training=True))
+            probs = self.model(inputs, training=True)
+            if self.tag_weights is None:
+                per_track = self._loss(labels, probs)
+            else:  # class-balanced: each tag's positives and negatives weigh as much in total
+                positive, negative = self.tag_weights
+                per_tag = keras.ops.binary_crossentropy(labels, probs)
+                per_track = tf.reduce_mean(per_tag * (labels * positive + (1.0 - labels) * negative), -1)
             # sum / global batch size, counted (a last, smaller batch may split unevenly over replicas)
             tracks = tf.cast(tf.shape(labels)[0], per_track.dtype)
-            global_batch = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tracks)
+            context = tf.distribute.get_replica_context()
+            global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tracks)
             loss = tf.reduce_sum(per_track) / tf.maximum(global_batch, 1.0)
+            if self.model.losses:  # weight penalties: once per global step, whatever the replicas
+                loss += tf.add_n(self.model.losses) / context.num_replicas_in_sync
         grads = tape.gradient(loss, self.variables)
         i = 0
         for _, opt, vs in self.optimizers:
@@ -123,6 +142,19 @@ class Trainer:
         loss = self._step_fn((inputs, labels))
         self.step.assign_add(1)
         return float(loss)
+
+
+def balanced_tag_weights(labels) -> tuple:
+    """``(positive, negative)`` weights per tag from the training labels ``(tracks, tags)``:
+    ``n / (2·n_positive)`` and ``n / (2·n_negative)``, scikit-learn's ``class_weight='balanced'``
+    for each tag's binary problem, so a tag on 5 of 300 tracks is not learnt as "never".
+    Counts are clipped to 1 (a tag the training split lacks keeps a finite weight)."""
+    import numpy as np
+
+    y = np.asarray(labels, np.float64)
+    n = max(len(y), 1)
+    positives = np.clip(y.sum(0), 1, max(n - 1, 1))
+    return (n / (2.0 * positives)).astype("float32"), (n / (2.0 * np.maximum(n - positives, 1))).astype("float32")
 
 
 def _relaxed_spec(value):
@@ -244,9 +276,15 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     if chief:
         run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
 
+    if (config.keep_best or config.patience) and distribute.is_cluster(strategy):
+        raise ParameterError("keep_best and patience choose by the chief's evaluations and are not supported with "
+                             "--strategy=multi_worker; train with a fixed number of steps")
+    tag_weights = None
     with strategy.scope():
         model = TrackTagger(model_config, name=config.variant)
-    trainer = Trainer(model, config.learning_rates, config.min_learning_rate, strategy)
+    if config.class_weight == "balanced":
+        tag_weights = balanced_tag_weights(data.split_labels(train_ds, dataset_tags, model.tags))
+    trainer = Trainer(model, config.learning_rates, config.min_learning_rate, strategy, tag_weights)
     fe = model.front_end_config
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
@@ -299,6 +337,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     writer = tf.summary.create_file_writer(run.logs) if chief else tf.summary.create_noop_writer()
     bar = Progress(config.steps) if progress and chief else None
     eval_ds, report = None, {}
+    best = _Best(run, model, config.eval_every) if config.keep_best or config.patience else None
+    stopped_early = None
     step_seconds = []  # supervised steps alone (input waits included; evaluation and checkpoints not)
     with writer.as_default():
         tick = time.perf_counter()
@@ -318,6 +358,12 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                 report = evaluate_model(model, eval_ds, model.tags)[0]
                 tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
                 log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
+                if best is not None and best.update(s, report) >= config.patience > 0 and s < config.steps:
+                    manager.save(checkpoint_number=s)
+                    stopped_early = s
+                    log(f"step {s}: no better {config.eval_split} score in {config.patience} evaluations since step "
+                        f"{best.step}; stopping early")
+                    break
             if s >= config.steps:
                 break
             tick = time.perf_counter()
@@ -327,15 +373,49 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         log(f"{' '.join(map(str, distribute.worker(strategy)))} done at step {int(trainer.step.numpy())}; "
             f"the chief writes {model_dir}")
         return {}
+    selected = None
+    if config.keep_best and best is not None and best.step is not None:
+        report, selected = best.restore(), best.step
+        log(f"kept the weights of step {selected} (best {config.eval_split} weighted ROC-AUC "
+            f"{report['weighted_roc_auc']:.4f})")
     run.save_model(model)
     if not report:
         report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
     # throughput after the first step (which traces the step function), in training tracks per second
     speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
              if len(step_seconds) > 1 else None)
+    extra = {}
+    if best is not None:
+        extra = {"selected_step": selected, "stopped_early_at_step": stopped_early}
     run.write_metrics({"split": config.eval_split, "step": int(trainer.step.numpy()), "resumed_at_step": resumed_at,
-                       "train_tracks_per_second": speed, **report})
+                       "train_tracks_per_second": speed, **extra, **report})
     return report
+
+
+class _Best:
+    """The best evaluation of a run so far (``keep_best`` / ``patience``): its weights in the run's
+    ``checkpoints/best`` and its report in ``best.json``, so a resumed run keeps choosing among all
+    its evaluations."""
+
+    def __init__(self, run: RunDir, model: TrackTagger, every: int):
+        self.run, self.model, self.every = run, model, every
+        self.checkpoint = tf.train.Checkpoint(model=model)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run.checkpoints, "best"), max_to_keep=1)
+        saved = json.load(open(run.file("best.json"))) if os.path.exists(run.file("best.json")) else {}
+        self.step, self.report = saved.get("step"), saved.get("report")
+
+    def update(self, step: int, report: Dict[str, Any]) -> int:
+        """Record an evaluation; returns how many evaluations ago the best one was (0: this one)."""
+        if self.report is None or report["weighted_roc_auc"] > self.report["weighted_roc_auc"]:
+            self.manager.save(checkpoint_number=step)
+            self.step, self.report = step, dict(report)
+        atomic_write(self.run.file("best.json"), json.dumps({"step": self.step, "report": self.report}, indent=2))
+        return (step - self.step) // self.every
+
+    def restore(self) -> Dict[str, Any]:
+        """Load the best weights into the model; returns their report."""
+        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        return dict(self.report)
 
 
 def _eval_dataset(config: TrainConfig, model: TrackTagger):

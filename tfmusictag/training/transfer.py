@@ -28,14 +28,16 @@ def transfer_config(target: TaggerConfig, source: TaggerConfig) -> TaggerConfig:
     takes the source's front end, segmentation and reduction (type and sizes); its temporal
     stage, classifier (new vocabulary) and frozen groups stay those of the chosen variant. A
     variant whose reduction is "the CNN" accepts any segment CNN (the thesis's, musicnn's, VGG);
-    otherwise the reduction types must match.
+    otherwise the reduction types must match. The variant's ``readout`` (which layers give the
+    segment vector) is kept: it reads the same weights.
     """
     t, s = target.reduction.type, source.reduction.type
     if t != s and not (t in SEGMENT_CNNS and s in SEGMENT_CNNS):
         raise ParameterError(f"the variant's reduction is {t!r} but the source model's is {s!r}; choose a variant "
                              f"with the source's reduction (a CNN variant for a CNN source)")
+    reduction = dataclasses.replace(source.reduction, readout=target.reduction.readout)
     return dataclasses.replace(target, front_end=source.front_end, segments=source.segments,
-                               reduction=source.reduction).validate()
+                               reduction=reduction).validate()
 
 
 def transfer_weights(source: TrackTagger, target: TrackTagger, stages=("reduction", "temporal")) -> Dict[str, int]:
