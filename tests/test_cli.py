@@ -57,7 +57,7 @@ def test_a_catalog_with_problems_is_one_error_and_skip_problems_trains(tmp_path)
     with open(catalog / "tags.csv", "a") as f:
         f.write("house/track01_copy.ogg,house\n")
     common = [sys.executable, "-m", "tfmusictag.train", f"--manual_dir={catalog}", f"--data_dir={tmp_path / 'tfds'}",
-              "--steps=2", "--batch_size=2", "--noprogress", "--set=model.temporal.bof.num_clusters=8",
+              "--variant=mfcc_bof", "--steps=2", "--batch_size=2", "--noprogress", "--set=model.temporal.bof.num_clusters=8",
               "--set=model.classifier.hidden=8"]
     out = subprocess.run([*common, "--dataset=tagged_catalog", f"--model_dir={tmp_path / 'a'}"], env=ENV,
                          capture_output=True, text=True)

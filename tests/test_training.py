@@ -231,3 +231,74 @@ def test_a_run_killed_while_fitting_pca_is_completed_by_resume(demo_tiny, tmp_pa
     assert "resumed" not in resumed.stderr and "fitted unsupervised stages" in resumed.stderr
     assert RunDir(run_dir).read_metrics()["resumed_at_step"] is None
     _assert_same_model(run_dir, _weights(load_model(reference)))
+
+
+# ---- the small-catalog recipe, class balance, selection on the validation split --------------
+
+def test_recipe_settings_follow_the_catalogs_size():
+    from tfmusictag.training.recipe import apply_recipe, recipe_settings
+
+    small, large = recipe_settings(48, 8), recipe_settings(2000, 8)
+    assert small["variant"] == "transfer_stats" and small["init_from"] == "MTT_vgg"
+    assert small["class_weight"] == "balanced" and small["steps"] == 600 and small["model.classifier.l2"] == 0.01
+    assert large["steps"] == 5000 and large["model.classifier.l2"] == 0.0005  # weaker penalty, capped steps
+    assert recipe_settings(5, 8)["steps"] == 300
+    # what the user gives wins
+    config = apply_recipe(TrainConfig(steps=77), {"steps": 77, "model.classifier.l2": 0.3}, 48)
+    assert config.steps == 77 and config.variant == "transfer_stats" and "classifier.l2" not in config.model_overrides
+
+
+def test_selection_needs_evaluations_and_is_refused_on_bad_values():
+    with pytest.raises(ParameterError, match="set eval_every"):
+        TrainConfig(keep_best=True).validate()
+    with pytest.raises(ParameterError, match="class_weight='inverse'"):
+        TrainConfig(class_weight="inverse").validate()
+
+
+def test_keep_best_and_patience_select_on_the_validation_split(demo_tiny, tmp_path):
+    """Early stopping: evaluations every 2 steps, stop after 2 without improvement, end with the best
+    weights — the saved model scores exactly the best evaluation, and best.json says which."""
+    import json
+
+    from tfmusictag.evaluation import evaluate_model
+    from tfmusictag.training.trainer import _eval_dataset
+
+    data_dir, _ = demo_tiny
+    run_dir = str(tmp_path / "run")
+    config = _config(data_dir, steps=40, eval_every=2, keep_best=True, patience=2, class_weight="balanced",
+                     learning_rates=LearningRates(classifier=GroupSchedule(3e-2, 3000)))
+    report = train(config, run_dir, progress=False)
+    metrics = RunDir(run_dir).read_metrics()
+    best = json.load(open(os.path.join(run_dir, "best.json")))
+    assert metrics["selected_step"] == best["step"] and best["step"] % 2 == 0
+    assert metrics["stopped_early_at_step"] in (None, metrics["step"])
+    if metrics["stopped_early_at_step"]:
+        assert metrics["step"] - best["step"] == 4 and metrics["step"] < 40
+    assert report["weighted_roc_auc"] == best["report"]["weighted_roc_auc"]
+    model = load_model(run_dir)
+    again = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
+    assert again["weighted_roc_auc"] == pytest.approx(best["report"]["weighted_roc_auc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
+    """No --variant: the small-catalog recipe sized to the catalog, trained, exported as a SavedModel
+    that tags like the trained model."""
+    from tfmusictag.pretrained import musicnn
+
+    try:
+        musicnn.weights_dir("MTT_vgg")
+    except FileNotFoundError:
+        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    data_dir, _ = demo_tiny
+    out = _train_cmd(f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", f"--model_dir={tmp_path / 'run'}",
+                     "--steps=30", "--set=max_seconds=15")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "recipe: transfer_stats from MTT_vgg for 9 training tracks (30 steps, l2 0.01)" in out.stderr
+    saved = RunDir(str(tmp_path / "run")).read_train_config()
+    assert saved["variant"] == "transfer_stats" and saved["class_weight"] == "balanced"
+    model = load_model(str(tmp_path / "run"))
+    cfg = model.tagger_config
+    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden) == (
+        "vgg", "all_layers", "mean_std", 0)
+    assert not model.classifier.needs_fitting()

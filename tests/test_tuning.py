@@ -144,3 +144,31 @@ def test_distributed_search_runs_every_trial_once_and_equals_one_process(demo_ti
     best, best_alone = (json.loads((d / "best.json").read_text()) for d in (shared, alone))
     assert best == best_alone and best["trials"] == 4
     assert chief.stdout.count("| 0.") == 4  # the chief prints the table of the 4 trials
+
+
+def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo_tiny, tmp_path):
+    """The recipe's l2 chosen on the validation split: every trial starts from MTT_vgg (frozen, read
+    out at every layer), with the class-balanced loss, and its CNN runs once per track."""
+    import numpy as np
+
+    from tfmusictag.pretrained import musicnn
+
+    try:
+        musicnn.weights_dir("MTT_vgg")
+    except FileNotFoundError:
+        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    data_dir, builder = demo_tiny
+    names = data.tag_names(builder)
+    hm = ThesisHyperModel("small_catalog", names, grid={"l2": [1e-3, 1e-1]}, steps=15)
+    assert hm.class_weight == "balanced" and hm.source is not None
+    pipe = lambda split: data.track_pipeline(  # noqa: E731
+        data.load_split("demo_catalog/tiny", split, data_dir)[0], names, front_end=hm.front_end,
+        config=data.PipelineConfig(batch_size=3, shuffle_buffer=0, cache="", max_seconds=15.0))
+    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path))
+    trials = tuner.oracle.get_best_trials(num_trials=10)
+    assert sorted(t.hyperparameters.get("l2") for t in trials) == [1e-3, 1e-1]
+    model = hm.build(trials[0].hyperparameters)
+    cfg = model.tagger_config
+    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type) == ("vgg", "all_layers", "mean_std")
+    assert cfg.classifier.l2 == trials[0].hyperparameters.get("l2") and cfg.classifier.standardize
+    np.testing.assert_array_equal([v.trainable for v in model.reduction.weights], False)

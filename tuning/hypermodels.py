@@ -2,7 +2,10 @@
 
 * ``classifier``: feature size Z (the BoF codebook) × hidden size H of MFCC + BoF (Table 4.3);
 * ``lstm``: LSTM size T × dropout p of MFCC + LSTM (Table 4.4);
-* ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8).
+* ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8);
+* ``small_catalog`` (beyond the thesis): the L2 penalty of the small-catalog recipe
+  (``transfer_stats`` from ``MTT_vgg``, class-balanced loss; :mod:`tfmusictag.training.recipe`),
+  chosen on the validation split.
 
 A hypermodel only maps ``hp`` onto the package's own builders (``variant_config`` overrides and
 the trainer's per-group optimizers); ``fit`` fits the unsupervised stages, runs the supervised
@@ -24,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
@@ -31,6 +35,9 @@ from tfmusictag.frontend import get_front_end
 from tfmusictag.pretrained import load_model
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_config, transfer_weights
+from tfmusictag.training.config import CLASS_WEIGHTS
+from tfmusictag.training.recipe import RECIPE_SOURCE
+from tfmusictag.training.trainer import balanced_tag_weights, frozen_segment_reduction
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
@@ -41,9 +48,10 @@ SEARCHES = {
                                                        "cnn_low_step": [10000, 20000, 50000, 70000],
                                                        "cnn_high_lr": [1e-3, 1e-4],
                                                        "cnn_high_step": [5000, 10000, 20000, 30000, 50000, 70000]}),
+    "small_catalog": ("transfer_stats", {"l2": [1e-3, 1e-2, 1e-1]}),
 }
 _PATHS = {"Z": "temporal.bof.num_clusters", "H": "classifier.hidden", "T": "temporal.lstm.units",
-          "p": "temporal.lstm.dropout"}
+          "p": "temporal.lstm.dropout", "l2": "classifier.l2"}
 OBJECTIVE = kt.Objective("val_weighted_auc", direction="max")
 
 
@@ -59,12 +67,17 @@ class ThesisHyperModel(kt.HyperModel):
         steps: supervised steps per trial.
         learning_rates: the trainer's defaults for the groups the search does not vary.
         init_from: a source-task model (pretrained name, model directory or ``.keras`` file)
-            every trial starts from (``train --init_from``'s transfer).
+            every trial starts from (``train --init_from``'s transfer); the ``small_catalog``
+            search starts from the recipe's source (``MTT_vgg``) unless one is given.
+        class_weight: ``'none'`` or ``'balanced'`` (the trainer's class-balanced loss); default
+            ``'balanced'`` for ``small_catalog``, ``'none'`` (the thesis's loss) for the others.
+
+    A trial whose CNN is frozen (black-box) computes it once per training track, not in every step.
     """
 
     def __init__(self, search: str, tags: Sequence[str], grid: Dict = None, overrides: Dict = None,
                  variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates(),
-                 init_from: str = None):
+                 init_from: str = None, class_weight: str = None):
         if search not in SEARCHES:
             raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
         super().__init__(name=f"thesis_{search}")
@@ -77,6 +90,11 @@ class ThesisHyperModel(kt.HyperModel):
         self.choices = {**choices, **(grid or {})}
         self.overrides = dict(overrides or {})
         self.learning_rates = learning_rates
+        if search == "small_catalog":
+            init_from = init_from or RECIPE_SOURCE
+        self.class_weight = class_weight or ("balanced" if search == "small_catalog" else "none")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
         self.source = load_model(init_from) if init_from else None
 
     @property
@@ -110,9 +128,19 @@ class ThesisHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, train_batches, validation_batches, **kwargs):
         """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
-        model.fit_unsupervised(train_batches)
-        trainer = Trainer(model, self._learning_rates(hp))
-        batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))
+        if frozen_segment_reduction(model):  # black-box CNN: once per track, then cached
+            def reduce(x, y):
+                v, m = model.reduce(x["log_mel"], x["num_frames"], training=False)
+                return {"segments": v, "segment_mask": m}, y
+
+            batches = train_batches.map(reduce).cache()
+        else:
+            batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))
+        model.fit_unsupervised(batches)
+        weights = None
+        if self.class_weight == "balanced":
+            weights = balanced_tag_weights(np.concatenate([y.numpy() for _, y in batches]))
+        trainer = Trainer(model, self._learning_rates(hp), tag_weights=weights)
         while int(trainer.step.numpy()) < self.steps:
             for inputs, labels in trainer.distribute(batches):
                 trainer.train_step(inputs, labels)

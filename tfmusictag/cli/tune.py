@@ -2,7 +2,7 @@
 
 Runs one of :data:`tfmusictag.tuning.hypermodels.SEARCHES` — ``classifier`` (Z × H, Table 4.3),
 ``lstm`` (T × p, Table 4.4), ``learning_rate`` (η and steps of CNN layers 1–2 and 3–5, Tables
-4.5–4.8) — with KerasTuner's ``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
+4.5–4.8), and ``small_catalog`` (the L2 penalty of the small-catalog recipe) — with KerasTuner's ``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
 ``--eval_split``. Prints every trial and the best, and writes ``best.json`` to ``--directory``
 (KerasTuner's own trial records are kept there too, so an interrupted search continues).
 
@@ -34,7 +34,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_enum("search", None, ["classifier", "lstm", "learning_rate"], "Which of the thesis's searches.")
+    flags.DEFINE_enum("search", None, ["classifier", "lstm", "learning_rate", "small_catalog"],
+                      "Which search: the thesis's (classifier, lstm, learning_rate) or the small-catalog recipe's l2.")
     flags.DEFINE_string("dataset", None, "TFDS name (default demo_catalog/small).")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset.")

@@ -1,0 +1,173 @@
+"""Small catalogs: the package's recipe against the linear probe a user would write, same folds.
+
+A user with a few hundred tagged tracks and a pretrained network writes ten lines of
+scikit-learn: the network's embedding of every 3 s patch, their mean and standard deviation over
+the track, standardised, and one ``LogisticRegression(C=0.1, class_weight='balanced')`` per tag.
+This benchmark runs, on the same K folds of a catalog (every track is held out once):
+
+* ``recipe`` — ``python -m tfmusictag.train`` with no ``--variant`` (the small-catalog recipe,
+  :mod:`tfmusictag.training.recipe`: ``transfer_stats`` from ``MTT_vgg``), called in-process as
+  :func:`tfmusictag.training.train` with the config the command line builds;
+* ``probe`` — the scikit-learn probe on ``MTT_vgg``'s last layer (its 256-d patch vectors, as the
+  package computes them), mean + std over the track;
+* ``probe_all_layers`` — the same probe on the recipe's own track features (every layer's mean and
+  max per patch, mean + std over the track): separates what the features give from what the
+  head and training give;
+* ``blackbox_cnn_bof`` (``--with_bof``) — the thesis's black-box CNN + BoF variant from ``MTT_vgg``
+  at its defaults (Z = H = 1024, 1000 steps), the package's transfer variant before the recipe.
+
+Every system is scored per held-out fold with the thesis's weighted ROC-AUC (Sec. 4.2,
+:func:`tfmusictag.metrics.tag_report`) and the mean over folds is reported; nothing is chosen on
+a held-out fold. Folds are TFDS split slices (fold k is the k-th 1/K of every split), so the same
+folds can be trained from the command line: ``--train_split='train[:20%]+train[40%:]+…'``.
+
+Usage::
+
+    python benchmarks/bench_small_catalog.py [--dataset demo_catalog/small] [--folds 5] [--with_bof]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _music import save_result  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fold_splits(k, folds, splits=("train", "validation", "test")):
+    """(training split, held-out split) of fold ``k``: the k-th 1/K of every split held out."""
+    a, b = round(100 * k / folds), round(100 * (k + 1) / folds)
+    held = "+".join(f"{s}[{a}%:{b}%]" for s in splits)
+    rest = "+".join([f"{s}[:{a}%]" for s in splits if a > 0] + [f"{s}[{b}%:]" for s in splits if b < 100])
+    return rest, held
+
+
+def track_ids(dataset, split, data_dir):
+    from tfmusictag import data
+
+    ds, _ = data.load_split(dataset, split, data_dir)
+    return [t.decode() for t in ds.map(lambda e: e["track_id"]).as_numpy_iterator()]
+
+
+def embeddings(dataset, data_dir, source="MTT_vgg"):
+    """{track id: (last-layer patch vectors, all-layer patch vectors)} and {track id: labels}."""
+    import dataclasses
+
+    from tfmusictag import data
+    from tfmusictag.pretrained import load_model
+    from tfmusictag.tagger import TrackTagger
+
+    last = load_model(source)
+    config = last.tagger_config
+    every = TrackTagger(dataclasses.replace(config, reduction=dataclasses.replace(config.reduction,
+                                                                                  readout="all_layers")))
+    every.reduction.set_weights(last.reduction.get_weights())
+    ds, tags = data.load_split(dataset, "train+validation+test", data_dir)
+    vectors, labels = {}, {}
+    for x, y in data.track_features(ds, tags, tags, last.front_end_config, data.PipelineConfig(cache=None)):
+        out = []
+        for model in (last, every):
+            v, m = model.reduce(x["log_mel"][None], x["num_frames"][None])
+            out.append(v[0].numpy()[m[0].numpy()])
+        tid = x["track_id"].numpy().decode()
+        vectors[tid], labels[tid] = out, y.numpy()
+    return vectors, labels, tags
+
+
+def probe_scores(train_x, train_y, test_x):
+    """The user's ten lines: standardise, one balanced L2 logistic regression (C=0.1) per tag."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+    a, b = scaler.transform(train_x), scaler.transform(test_x)
+    scores = np.zeros((len(test_x), train_y.shape[1]))
+    for j in range(train_y.shape[1]):
+        y = train_y[:, j]
+        if y.min() == y.max():  # a tag the training folds lack (or always have): a constant
+            scores[:, j] = y[0]
+            continue
+        lr = LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000).fit(a, y)
+        scores[:, j] = lr.predict_proba(b)[:, 1]
+    return scores
+
+
+def mean_std(v):
+    return np.concatenate([v.mean(0), v.std(0)])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="demo_catalog/small")
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--with_bof", action="store_true", help="also blackbox_cnn_bof at its defaults")
+    parser.add_argument("--work", default=os.path.join(HERE, "_work", "small_catalog"))
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "small_catalog.json"))
+    args = parser.parse_args()
+
+    from absl import logging as absl_logging
+
+    from tfmusictag import metrics
+    from tfmusictag.training import TrainConfig, train
+    from tfmusictag.training.recipe import apply_recipe
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    tick = time.perf_counter()
+    vectors, labels, tags = embeddings(args.dataset, args.data_dir)
+    embed_seconds = time.perf_counter() - tick
+    systems = ["recipe", "probe", "probe_all_layers"] + (["blackbox_cnn_bof"] if args.with_bof else [])
+    per_fold = {s: [] for s in systems}
+    seconds = {s: 0.0 for s in systems}
+    for k in range(args.folds):
+        train_split, held_split = fold_splits(k, args.folds)
+        train_ids, held_ids = track_ids(args.dataset, train_split, args.data_dir), track_ids(
+            args.dataset, held_split, args.data_dir)
+        y_train = np.stack([labels[t] for t in train_ids])
+        y_held = np.stack([labels[t] for t in held_ids])
+        for name, which in (("probe", 0), ("probe_all_layers", 1)):
+            tick = time.perf_counter()
+            x_train = np.stack([mean_std(vectors[t][which]) for t in train_ids])
+            x_held = np.stack([mean_std(vectors[t][which]) for t in held_ids])
+            scores = probe_scores(x_train, y_train, x_held)
+            per_fold[name].append(metrics.tag_report(y_held, scores, tags)["weighted_roc_auc"])
+            seconds[name] += time.perf_counter() - tick
+        base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, train_split=train_split,
+                           eval_split=held_split)
+        runs = [("recipe", apply_recipe(base, {}, len(train_ids)))]
+        if args.with_bof:
+            runs.append(("blackbox_cnn_bof", base.with_overrides({"variant": "blackbox_cnn_bof",
+                                                                  "init_from": "MTT_vgg"})))
+        for name, config in runs:
+            model_dir = os.path.join(args.work, f"{name}_fold{k}")
+            shutil.rmtree(model_dir, ignore_errors=True)
+            tick = time.perf_counter()
+            report = train(config, model_dir, progress=False, log=lambda _: None)
+            seconds[name] += time.perf_counter() - tick
+            per_fold[name].append(report["weighted_roc_auc"])
+        print(f"fold {k + 1}/{args.folds}: " + ", ".join(f"{s} {per_fold[s][-1]:.4f}" for s in systems), flush=True)
+
+    summary = {s: {"weighted_roc_auc_mean": round(float(np.mean(v)), 4), "weighted_roc_auc_std": round(float(np.std(v)), 4),
+                   "per_fold": [round(float(x), 4) for x in v], "seconds": round(seconds[s], 1)}
+               for s, v in per_fold.items()}
+    gain = np.array(per_fold["recipe"]) - np.array(per_fold["probe"])
+    result = {"dataset": args.dataset, "tracks": len(labels), "tags": len(tags), "folds": args.folds,
+              "source": "MTT_vgg", "embedding_seconds": round(embed_seconds, 1), "systems": summary,
+              "recipe_minus_probe": {"mean": round(float(gain.mean()), 4), "min_fold": round(float(gain.min()), 4),
+                                     "folds_won": int((gain > 0).sum())}}
+    print("| system | weighted ROC-AUC (mean ± std over folds) | seconds |")
+    print("|---|---|---|")
+    for s, v in summary.items():
+        print(f"| {s} | {v['weighted_roc_auc_mean']:.4f} ± {v['weighted_roc_auc_std']:.4f} | {v['seconds']} |")
+    print(f"recipe − probe: {result['recipe_minus_probe']}")
+    save_result(args.out, result)
+
+
+if __name__ == "__main__":
+    main()
