@@ -66,3 +66,13 @@ def demo_tiny(tmp_path_factory):
     builder = tfds.builder("demo_catalog/tiny", data_dir=data_dir)
     builder.download_and_prepare()
     return data_dir, builder
+
+
+def require_musicnn_weights(name="MTT_vgg"):
+    """Skip the calling test when musicnn's checkpoints are not downloaded (``make test`` downloads them)."""
+    from tfmusictag.pretrained import musicnn
+
+    try:
+        musicnn.weights_dir(name)
+    except FileNotFoundError:
+        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_musicnn_weights
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
@@ -284,12 +285,7 @@ def test_keep_best_and_patience_select_on_the_validation_split(demo_tiny, tmp_pa
 def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     """No --variant: the small-catalog recipe sized to the catalog, trained, exported as a SavedModel
     that tags like the trained model."""
-    from tfmusictag.pretrained import musicnn
-
-    try:
-        musicnn.weights_dir("MTT_vgg")
-    except FileNotFoundError:
-        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    require_musicnn_weights()
     data_dir, _ = demo_tiny
     out = _train_cmd(f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", f"--model_dir={tmp_path / 'run'}",
                      "--steps=30", "--set=max_seconds=15")

@@ -1,6 +1,7 @@
 """KerasTuner: the thesis's searches run with the GridSearch oracle on the tiny demo catalog."""
 
 import pytest
+from conftest import require_musicnn_weights
 
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
@@ -49,12 +50,7 @@ def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path
     """Tables 4.7-4.8 on a source CNN: every trial starts from the converted MagnaTagATune model."""
     import numpy as np
 
-    from tfmusictag.pretrained import musicnn
-
-    try:
-        musicnn.weights_dir("MTT_vgg")
-    except FileNotFoundError:
-        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    require_musicnn_weights()
     data_dir, builder = demo_tiny
     names = data.tag_names(builder)
     hm = ThesisHyperModel("learning_rate", names, steps=1, init_from="MTT_vgg",
@@ -151,12 +147,7 @@ def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo
     out at every layer), with the class-balanced loss, and its CNN runs once per track."""
     import numpy as np
 
-    from tfmusictag.pretrained import musicnn
-
-    try:
-        musicnn.weights_dir("MTT_vgg")
-    except FileNotFoundError:
-        pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+    require_musicnn_weights()
     data_dir, builder = demo_tiny
     names = data.tag_names(builder)
     hm = ThesisHyperModel("small_catalog", names, grid={"l2": [1e-3, 1e-1]}, steps=15)

@@ -7,7 +7,8 @@
 * :mod:`~tfmusictag.training.trainer` — :class:`Trainer` over a ``tf.distribute.Strategy`` and
   :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir`;
 * :mod:`~tfmusictag.training.distribute` — the strategies (one device, ``mirrored``,
-  ``multi_worker`` from ``TF_CONFIG``), which process writes the run, and the devices in use.
+  ``multi_worker`` from ``TF_CONFIG``), which process writes the run, and the devices in use;
+* :mod:`~tfmusictag.training.recipe` — the small-catalog recipe ``train`` uses without ``--variant``.
 """
 
 from tfmusictag.training.config import RESUMABLE, GroupSchedule, LearningRates, TrainConfig, resume_config
