@@ -245,6 +245,9 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     chief = distribute.is_chief(strategy)
     if distribute.is_cluster(strategy):  # a restarted job continues (BackupAndRestore semantics)
         resume = resume or run.has_run()
+        if config.keep_best or config.patience:
+            raise ParameterError("keep_best and patience choose by the chief's evaluations and are not supported "
+                                 "with --strategy=multi_worker; train with a fixed number of steps")
     if run.has_run() and not resume:
         raise ParameterError(f"{model_dir} already holds a training run; pass resume=True (--resume) to continue "
                              "it, or choose another model_dir")
@@ -276,9 +279,6 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     if chief:
         run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
 
-    if (config.keep_best or config.patience) and distribute.is_cluster(strategy):
-        raise ParameterError("keep_best and patience choose by the chief's evaluations and are not supported with "
-                             "--strategy=multi_worker; train with a fixed number of steps")
     tag_weights = None
     with strategy.scope():
         model = TrackTagger(model_config, name=config.variant)
@@ -401,7 +401,10 @@ class _Best:
         self.run, self.model, self.every = run, model, every
         self.checkpoint = tf.train.Checkpoint(model=model)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run.checkpoints, "best"), max_to_keep=1)
-        saved = json.load(open(run.file("best.json"))) if os.path.exists(run.file("best.json")) else {}
+        saved = {}
+        if os.path.exists(run.file("best.json")):
+            with open(run.file("best.json")) as f:
+                saved = json.load(f)
         self.step, self.report = saved.get("step"), saved.get("report")
 
     def update(self, step: int, report: Dict[str, Any]) -> int:
