@@ -298,3 +298,39 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden) == (
         "vgg", "all_layers", "mean_std", 0)
     assert not model.classifier.needs_fitting()
+
+    # exported as a SavedModel that a TensorFlow-only process serves with the model's own tags
+    import io
+    import textwrap
+
+    from tfmusictag import audio
+    from tfmusictag.cli.predict import predict_files
+    from tfmusictag.datasets.demo_catalog import compose
+
+    out = subprocess.run([sys.executable, "-m", "tfmusictag.export", f"--model_dir={tmp_path / 'run'}", "--name=mine",
+                          f"--base_dir={tmp_path / 'saved'}"], env=ENV, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    exported = out.stdout.strip().splitlines()[-1]
+    track = compose.make_track(seed=77, seconds=40.0, style="jazzy")
+    wav = audio.decode(compose.encode(track.audio, track.sample_rate, "flac"), "t", sample_rate=model.sample_rate)
+    np.save(tmp_path / "wave.npy", wav)
+    code = textwrap.dedent(f"""
+        import json, sys, numpy as np, tensorflow as tf
+        before = set(sys.modules)
+        m = tf.saved_model.load({exported!r})
+        p = m.signatures["serving_default"](waveform=tf.constant(np.load({str(tmp_path / 'wave.npy')!r})[None]))
+        assert not [k for k in set(sys.modules) - before if k.split(".")[0] in ("tfmusictag", "keras")]
+        print(json.dumps(p["probabilities"].numpy().tolist()))
+    """)
+    served = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=600)
+    assert served.returncode == 0, served.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(served.stdout.strip().splitlines()[-1]), model(wav[None]).numpy(), atol=1e-5)
+    # a long file tagged chunk by chunk (bounded memory) gets the whole track's tags: mean + std combine exactly
+    path = tmp_path / "long.ogg"
+    path.write_bytes(compose.encode(track.audio, track.sample_rate, "ogg"))
+    whole, streamed = io.StringIO(), io.StringIO()
+    predict_files([str(path)], exported, whole, top_k=0, stream_above_minutes=60)
+    predict_files([str(path)], exported, streamed, top_k=0, stream_above_minutes=0.2)
+    a, b = json.loads(whole.getvalue()), json.loads(streamed.getvalue())
+    for tag, p in a["tags"].items():
+        assert b["tags"][tag] == pytest.approx(p, abs=2e-4), tag
