@@ -134,6 +134,8 @@ LAYERS = [
     lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), readout="all_layers"),
     lambda: MusicnnVGG(8, readout="all_layers"),
     lambda: StatsPooling(),
+    lambda: LSTMStack(5, 0.2, 2, standardize=True),
+    lambda: HierarchicalLSTM(7, 0.1, standardize=True),
 ]
 
 
@@ -428,3 +430,37 @@ def test_the_l2_penalty_and_class_weights_enter_the_loss():
     probs = weighted.model(inputs)
     positives_only = -float(tf.reduce_mean(tf.reduce_sum(labels * tf.math.log(probs), 1) * 2.0 / 3))
     np.testing.assert_allclose(weighted.train_step(inputs, labels), positives_only, rtol=1e-4)
+
+
+def test_lstm_inputs_are_standardised_with_training_statistics():
+    """MFCCs are unscaled (means of 10-40): the LSTMs standardise their input with statistics fitted
+    on the training features, and the output is the plain LSTM's on standardised features."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(2, 2, 30, 5)) * [20, 5, 1, 0.1, 3] + [30, -10, 0, 2, 1]).astype("float32")
+    mask = np.ones((2, 2, 30), bool)
+    mask[1, 1, 10:] = False
+    x[1, 1, 10:] = 1e4  # padding: never seen by the statistics nor the output
+    for make in (lambda s: HierarchicalLSTM(4, 0.0, standardize=s), lambda s: LSTMStack(4, 0.0, 2, standardize=s)):
+        std, plain = make(True), make(False)
+        std.build(x.shape)
+        plain.build(x.shape)
+        assert std.needs_fitting() and not plain.needs_fitting()
+        summary = std.adapt(tf.data.Dataset.from_tensors((x, mask)))
+        assert summary["vectors"] == int(mask.sum()) and not std.needs_fitting()
+        rows = x[mask]
+        np.testing.assert_allclose(std.mean.numpy(), rows.mean(0), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(std.scale.numpy(), 1 / rows.std(0), rtol=1e-4)
+        lstm_weights = [w for w in std.weights if w.trainable]
+        for a, b in zip([w for w in plain.weights if w.trainable], lstm_weights):
+            a.assign(b)
+        z = np.where(mask[..., None], (x - rows.mean(0)) / rows.std(0), x).astype("float32")
+        np.testing.assert_allclose(std(tf.constant(x), tf.constant(mask)).numpy(),
+                                   plain(tf.constant(z), tf.constant(mask)).numpy(), atol=1e-5)
+
+
+def test_lstm_variants_fit_their_input_standardisation_before_training():
+    model = build_variant("mfcc_finetuned_lstm", TAGS, SMALL)
+    assert model.tagger_config.temporal.lstm.standardize and model.needs_fitting()
+    fit_unsupervised(model, np.stack([signal(40, 1), signal(40, 2)]))
+    assert not model.needs_fitting()
+    assert float(tf.reduce_max(tf.abs(model.temporal.mean))) > 1.0  # MFCCs are far from zero-mean

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from tfmusictag.errors import ParameterError
+from tfmusictag.standardize import add_standardization_weights, fit_standardization
 
 __all__ = ["ClassifierConfig", "TwoLayerPerceptron"]
 
@@ -102,25 +103,15 @@ class TwoLayerPerceptron(keras.layers.Layer):
     def adapt(self, embeddings):
         """Fit the standardisation on a dataset (or iterable) of ``(batch, Z)`` training embeddings:
         their mean and standard deviation per feature (a feature that never varies is left unscaled)."""
-        n, total, squares = 0.0, 0.0, 0.0
-        for f in embeddings:
-            f = np.asarray(f, np.float64)
-            n, total, squares = n + len(f), total + f.sum(0), squares + (f ** 2).sum(0)
-        if n == 0:
-            raise ParameterError("the classifier's standardisation needs at least one training track")
-        mean = total / n
-        std = np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
-        self.mean.assign(mean.astype("float32"))
-        self.scale.assign(np.where(std > 1e-6 * max(float(std.max()), 1e-30), 1.0 / np.maximum(std, 1e-30), 1.0)
-                          .astype("float32"))
+        mean, scale, n = fit_standardization(embeddings, "classifier's input")
+        self.mean.assign(mean)
+        self.scale.assign(scale)
         self.fitted.assign(1.0)
-        return {"standardized_features": int(mean.shape[0]), "tracks": int(n)}
+        return {"standardized_features": int(mean.shape[0]), "tracks": n}
 
     def build(self, input_shape):
         if self.standardize:
-            self.mean = self.add_weight(name="mean", shape=(input_shape[-1],), initializer="zeros", trainable=False)
-            self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones", trainable=False)
-            self.fitted = self.add_weight(name="fitted", shape=(), initializer="zeros", trainable=False)
+            add_standardization_weights(self, input_shape[-1])
         if self.input_bn is not None:
             self.input_bn.build(input_shape)
         if self.hidden_layer is not None:
