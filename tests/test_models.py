@@ -464,3 +464,13 @@ def test_lstm_variants_fit_their_input_standardisation_before_training():
     fit_unsupervised(model, np.stack([signal(40, 1), signal(40, 2)]))
     assert not model.needs_fitting()
     assert float(tf.reduce_max(tf.abs(model.temporal.mean))) > 1.0  # MFCCs are far from zero-mean
+
+
+def test_a_model_config_saved_before_lstm_standardisation_loads_as_it_was():
+    """Runs and exports made before ``temporal.lstm.standardize`` existed have no such key: they keep
+    an LSTM without standardisation (and its weights), while every variant built now has it."""
+    saved = variant_config("mfcc_finetuned_lstm", TAGS, SMALL).to_dict()
+    del saved["temporal"]["lstm"]["standardize"]
+    old = TrackTagger(TaggerConfig.from_dict(saved))
+    assert not old.temporal.standardize and not any("mean" in w.path for w in old.temporal.weights)
+    assert build_variant("mfcc_finetuned_lstm", TAGS, SMALL).temporal.standardize

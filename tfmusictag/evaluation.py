@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from typing import Dict, Tuple
 
 import numpy as np
@@ -23,11 +24,23 @@ from tfmusictag.tagger import TrackTagger
 __all__ = ["evaluate_model", "evaluate_dir", "markdown_report"]
 
 
+_PREDICT = weakref.WeakKeyDictionary()  # model → its traced predict function, reused by every evaluation
+
+
+def _predict_function(model: TrackTagger):
+    """One traced function per model: a training run evaluates every ``eval_every`` steps, and a new
+    ``tf.function`` each time would retrace (and make TensorFlow warn about it)."""
+    if model not in _PREDICT:
+        spec = {"log_mel": tf.TensorSpec([None, None, model.front_end_config.n_mels], tf.float32),
+                "num_frames": tf.TensorSpec([None], tf.int32)}
+        ref = weakref.ref(model)  # the function must not keep its model (the dictionary's key) alive
+        _PREDICT[model] = tf.function(lambda x: ref()(x, training=False), input_signature=[spec])
+    return _PREDICT[model]
+
+
 def evaluate_model(model: TrackTagger, ds: tf.data.Dataset, tags) -> Tuple[Dict, np.ndarray, np.ndarray, list]:
     """Predict every track of a batched dataset; returns (report, labels, scores, track ids)."""
-    spec = {"log_mel": tf.TensorSpec([None, None, model.front_end_config.n_mels], tf.float32),
-            "num_frames": tf.TensorSpec([None], tf.int32)}
-    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    predict = _predict_function(model)
     ys, ps, ids = [], [], []
     for inputs, labels in ds:
         ps.append(predict({"log_mel": inputs["log_mel"], "num_frames": inputs["num_frames"]}).numpy())

@@ -53,12 +53,14 @@ class BoFConfig:
 class LSTMConfig:
     """LSTM size ``units`` (the thesis's T, Table 4.4 picks 1024), dropout ``p`` (0.3), layers, and
     ``standardize``: the LSTM's input features standardised with training-set statistics (see
-    :class:`LSTMStack`; the thesis does not say how its inputs were scaled)."""
+    :class:`_StandardizedInput`; the thesis does not say how its inputs were scaled). Off here so
+    that configs saved before it existed load as they were; every variant
+    (:mod:`tfmusictag.variants`) turns it on."""
 
     units: int = 1024
     dropout: float = 0.3
     num_layers: int = 2
-    standardize: bool = True
+    standardize: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -470,8 +472,8 @@ class LSTMStack(_StandardizedInput, TemporalStage):
         dropout: float in [0, 1), ``p`` after every LSTM (thesis: 0.3).
         num_layers: int > 0. Defaults to 2.
         standardize: bool, standardise the input features with statistics fitted on the training
-            split (``adapt``; see :class:`_StandardizedInput`). Defaults to False here; the
-            variants' config (:class:`LSTMConfig`) turns it on.
+            split (``adapt``; see :class:`_StandardizedInput`). Defaults to False; the
+            variants (:mod:`tfmusictag.variants`) turn it on.
 
     Call arguments:
         features: ``(batch, steps, dim)`` or ``(batch, segments, frames, dim)``; mask alike.

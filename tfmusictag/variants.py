@@ -19,7 +19,8 @@ pretrained name) the variant takes the source's CNN instead (``training.transfer
 | ``cnn_mean`` / ``cnn_max`` | segment pooling baseline (musicnn, Won et al.) | CNN | mean / max | — |
 | ``transfer_stats`` | small-catalog recipe (beyond the thesis) | CNN, all layers | mean + std | CNN |
 
-Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3.
+Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3. The LSTMs standardise their input with
+training statistics (``temporal.lstm.standardize``; the thesis does not say how it scaled them).
 
 ``transfer_stats`` is the recipe for small catalogs (:mod:`tfmusictag.training.recipe`): a frozen
 source CNN read out at every layer (``reduction.readout='all_layers'``, Choi et al. 2017), the
@@ -39,7 +40,7 @@ from tfmusictag.classifier import ClassifierConfig
 from tfmusictag.reduction import ReductionConfig
 from tfmusictag.registry import Registry, override
 from tfmusictag.tagger import TaggerConfig, TrackTagger
-from tfmusictag.temporal import TemporalConfig
+from tfmusictag.temporal import LSTMConfig, TemporalConfig
 
 __all__ = ["VARIANTS", "variant_config", "build_variant"]
 
@@ -49,8 +50,10 @@ _CNN = ("cnn_low", "cnn_high")
 
 def _variant(name, reduction, temporal, freeze=(), readout="last", classifier=None):
     def make() -> TaggerConfig:
+        # the LSTMs standardise their input (temporal.LSTMConfig: MFCCs otherwise saturate the gates)
         return TaggerConfig(reduction=ReductionConfig(type=reduction, readout=readout),
-                            temporal=TemporalConfig(type=temporal), freeze=tuple(freeze),
+                            temporal=TemporalConfig(type=temporal, lstm=LSTMConfig(standardize=True)),
+                            freeze=tuple(freeze),
                             classifier=classifier or ClassifierConfig())
 
     VARIANTS.register(name)(make)

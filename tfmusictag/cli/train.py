@@ -97,7 +97,7 @@ def resolve_config(f=None):
         names = {name: f"--{name}" for name in CONFIG_FLAGS}
         return resume_config(TrainConfig.from_dict(run.read_train_config()), given, run.read_model_config(), names)
     config = TrainConfig().with_overrides(given).validate()
-    if "variant" in given:
+    if "variant" in given or f.resume:  # (--resume without a run: train says so)
         return config
     # no --variant: the small-catalog recipe, sized to the training split
     from tfmusictag import data
