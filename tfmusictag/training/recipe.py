@@ -12,8 +12,10 @@ probe done well, inside the package's models, training loop and SavedModels:
 2. the **mean and standard deviation** of those patch vectors over the whole track
    (:class:`~tfmusictag.temporal.StatsPooling`);
 3. a **linear** head on **standardised** features with an **L2** penalty (one logistic
-   regression per tag, trained jointly), ``l2 = 1 / n`` for ``n`` training tracks, capped at 1e-2
-   (scikit-learn's ``C ≈ 0.5``; the penalty shrinks as the catalog grows);
+   regression per tag, trained jointly), ``l2 = 1 / n`` for ``n`` training tracks, capped at 1e-2,
+   so the penalty shrinks as the catalog grows. The loss is averaged over the ``L`` tags and the
+   penalty covers all of them, so per tag this is scikit-learn's ``C = 1 / (2·L·n·l2)``:
+   ``1 / (2L)`` (0.023 for 22 tags) while ``l2 = 1/n``;
 4. a **class-balanced** loss (each tag's positives and negatives weigh alike: a tag on 5 of 300
    tracks is still learnt);
 5. about 100 passes over the training tracks (``steps`` from the catalog's size), a convex
