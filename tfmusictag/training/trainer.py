@@ -398,7 +398,7 @@ class _Best:
     its evaluations."""
 
     def __init__(self, run: RunDir, model: TrackTagger, every: int):
-        self.run, self.model, self.every = run, model, every
+        self.run, self.every = run, every
         self.checkpoint = tf.train.Checkpoint(model=model)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run.checkpoints, "best"), max_to_keep=1)
         saved = {}
