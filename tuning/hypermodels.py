@@ -33,6 +33,7 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
 from tfmusictag.frontend import get_front_end
 from tfmusictag.pretrained import load_model
+from tfmusictag.rundir import write_model_dir
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_config, transfer_weights
 from tfmusictag.training.config import CLASS_WEIGHTS
@@ -71,23 +72,38 @@ class ThesisHyperModel(kt.HyperModel):
             search starts from the recipe's source (``MTT_vgg``) unless one is given.
         class_weight: ``'none'`` or ``'balanced'`` (the trainer's class-balanced loss); default
             ``'balanced'`` for ``small_catalog``, ``'none'`` (the thesis's loss) for the others.
+        rows: in place of a grid, the exact combinations to try, one dict of the search's
+            hyper-parameters per row (the thesis's Tables 4.5–4.8 list rows, not a product); the
+            oracle then searches the row index ``row``.
+        save_dir: where each trial's trained model is written as a model directory
+            (``<save_dir>/<trial_key(values)>``), so the best one can be exported afterwards.
+        max_seconds: the training crop the trials use (only recorded with saved models).
 
     A trial whose CNN is frozen (black-box) computes it once per training track, not in every step.
     """
 
     def __init__(self, search: str, tags: Sequence[str], grid: Dict = None, overrides: Dict = None,
                  variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates(),
-                 init_from: str = None, class_weight: str = None):
+                 init_from: str = None, class_weight: str = None, rows: Sequence[Dict] = None,
+                 save_dir: str = None):
         if search not in SEARCHES:
             raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
         super().__init__(name=f"thesis_{search}")
         default_variant, choices = SEARCHES[search]
-        unknown = sorted(set(grid or {}) - set(choices))
+        unknown = sorted(set(grid or {}).union(*[set(r) for r in rows or ()]) - set(choices))
+        if grid and rows:
+            raise ParameterError("give grid or rows, not both")
         if unknown:
             raise ParameterError(f"grid names {unknown} are not searched by {search!r}; it searches {sorted(choices)}")
         self.search, self.tags, self.steps = search, tuple(tags), int(steps)
         self.variant = variant or default_variant
         self.choices = {**choices, **(grid or {})}
+        self.rows = [dict(r) for r in rows] if rows else None
+        if self.rows:
+            missing = sorted(set(choices) - set().union(*map(set, self.rows)))
+            self.rows = [{**{k: choices[k][0] for k in missing}, **r} for r in self.rows]
+            self.choices = {k: sorted({r[k] for r in self.rows}, key=str) for k in choices}
+        self.save_dir = save_dir
         self.overrides = dict(overrides or {})
         self.learning_rates = learning_rates
         if search == "small_catalog":
@@ -104,8 +120,14 @@ class ThesisHyperModel(kt.HyperModel):
             return self.source.front_end_config
         return get_front_end(variant_config(self.variant, self.tags, self.overrides).front_end)
 
+    def values(self, hp) -> Dict:
+        """The trial's hyper-parameter values (its grid point, or the row it was given)."""
+        if self.rows:
+            return dict(self.rows[hp.Choice("row", list(range(len(self.rows))))])
+        return {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
+
     def build(self, hp):
-        values = {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
+        values = self.values(hp)
         # a trial's weights depend on its hyper-parameters alone, not on which trials ran before it in
         # this process: a distributed search (any worker runs any trial) equals a one-process one
         keras.utils.set_random_seed(trial_seed(values))
@@ -118,12 +140,12 @@ class ThesisHyperModel(kt.HyperModel):
         transfer_weights(self.source, model)
         return model
 
-    def _learning_rates(self, hp) -> LearningRates:
+    def _learning_rates(self, values: Dict) -> LearningRates:
         lr = self.learning_rates
         if self.search == "learning_rate":
             lr = dataclasses.replace(
-                lr, cnn_low=GroupSchedule(hp.get("cnn_low_lr"), hp.get("cnn_low_step")),
-                cnn_high=GroupSchedule(hp.get("cnn_high_lr"), hp.get("cnn_high_step")))
+                lr, cnn_low=GroupSchedule(values["cnn_low_lr"], values["cnn_low_step"]),
+                cnn_high=GroupSchedule(values["cnn_high_lr"], values["cnn_high_step"]))
         return lr
 
     def fit(self, hp, model, train_batches, validation_batches, **kwargs):
@@ -140,14 +162,23 @@ class ThesisHyperModel(kt.HyperModel):
         weights = None
         if self.class_weight == "balanced":
             weights = balanced_tag_weights(np.concatenate([y.numpy() for _, y in batches]))
-        trainer = Trainer(model, self._learning_rates(hp), tag_weights=weights)
+        values = self.values(hp)
+        trainer = Trainer(model, self._learning_rates(values), tag_weights=weights)
         while int(trainer.step.numpy()) < self.steps:
             for inputs, labels in trainer.distribute(batches):
                 trainer.train_step(inputs, labels)
                 if int(trainer.step.numpy()) >= self.steps:
                     break
         report = evaluate_model(model, validation_batches, model.tags)[0]
+        if self.save_dir:
+            write_model_dir(model, os.path.join(self.save_dir, trial_key(values)),
+                            source={"trial": values, "val_weighted_auc": report["weighted_roc_auc"]})
         return {"val_weighted_auc": report["weighted_roc_auc"]}
+
+
+def trial_key(values: Dict) -> str:
+    """A folder name for the trial with hyper-parameter ``values`` (``H-64_Z-128``)."""
+    return "_".join(f"{k}-{values[k]}" for k in sorted(values))
 
 
 def trial_seed(values: Dict) -> int:

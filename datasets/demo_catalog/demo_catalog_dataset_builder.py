@@ -30,7 +30,8 @@ _FORMATS = ("flac", "ogg", "mp3", "flac", "wav", "ogg")
 
 
 class Builder(Located, tfds.core.GeneratorBasedBuilder):
-    """Composed demo tracks with exact tags: configs ``tiny`` (tests), ``small`` (demo), ``full``."""
+    """Composed demo tracks with exact tags: configs ``tiny`` (tests), ``small`` (demo), ``full``,
+    ``source`` (other compositions: the stand-in source task of the experiments' quick preset)."""
 
     VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {"1.0.0": "First release: six styles, 22 tags, per-section tags.",
@@ -43,6 +44,9 @@ class Builder(Located, tfds.core.GeneratorBasedBuilder):
                           num_tracks=60, min_seconds=60.0, max_seconds=150.0),
         DemoCatalogConfig(name="full", description="400 tracks of 30 s – 8 min: benchmarks.",
                           num_tracks=400, min_seconds=30.0, max_seconds=480.0),
+        DemoCatalogConfig(name="source", description="150 other tracks of 30–60 s (seed 1): the source task of "
+                          "tfmusictag.experiments' quick preset.", num_tracks=150, min_seconds=30.0, max_seconds=60.0,
+                          seed=1),
     ]
     DEFAULT_CONFIG_NAME = "small"
 

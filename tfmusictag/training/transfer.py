@@ -57,11 +57,13 @@ def transfer_weights(source: TrackTagger, target: TrackTagger, stages=("reductio
         src, dst = getattr(source, stage).weights, getattr(target, stage).weights
         shapes_src, shapes_dst = [tuple(v.shape) for v in src], [tuple(v.shape) for v in dst]
         if shapes_src != shapes_dst:
-            if stage == "temporal" and not src:
+            other_kind = source.tagger_config.temporal.type != target.tagger_config.temporal.type
+            if stage == "temporal" and (not src or other_kind):  # e.g. BoF over a CNN+LSTM source's CNN
                 if "temporal" in target.tagger_config.freeze:
                     raise ParameterError(f"the variant freezes the temporal stage (black-box LSTM) but the source "
-                                         f"model {source.name!r} has no temporal weights to transfer; choose a "
-                                         f"variant that trains it (e.g. blackbox_cnn_finetuned_lstm)")
+                                         f"model {source.name!r} has no {target.tagger_config.temporal.type!r} "
+                                         f"temporal weights to transfer; choose a variant that trains it (e.g. "
+                                         f"blackbox_cnn_finetuned_lstm)")
                 copied[stage] = 0
                 continue
             raise ParameterError(f"cannot transfer {stage}: source variables {shapes_src} differ from target "
