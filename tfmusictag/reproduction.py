@@ -178,6 +178,30 @@ class Preset:
     source_dataset: str = "magnatagatune/songs"
     cnn: str = "choi2016_cnn"
 
+    def with_overrides(self, pairs: Dict[str, Any]) -> "Preset":
+        """``{'steps': 500, 'seeds': 5, 'rows': {'4.7': [0, 4]}}`` → a changed preset (``--set``)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(pairs) - set(fields))
+        if unknown:
+            raise ParameterError(f"unknown preset field(s) {unknown}; allowed: {sorted(fields)}")
+        preset = dataclasses.replace(self, **pairs)
+        for name in ("search_steps", "steps", "source_steps", "target_cnn_steps", "thesis_source_steps",
+                     "thesis_target_steps", "batch_size", "seeds", "bof_epochs"):
+            value = getattr(preset, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"preset field {name}={value!r} must be a positive integer")
+        if not preset.size_scale > 0 or not preset.learning_rate > 0:
+            raise ParameterError("preset fields size_scale and learning_rate must be positive")
+        for table_id in list(preset.rows) + list(preset.grid):
+            if table_id not in TABLES:
+                raise ParameterError(f"preset rows/grid name table {table_id!r}; tables are {', '.join(TABLES)}")
+        for table_id, chosen in preset.rows.items():
+            n = len(TABLES[table_id].thesis) if TABLES[table_id].kind == "rows" else 0
+            if not n or not chosen or any(not isinstance(i, int) or not 0 <= i < n for i in chosen):
+                raise ParameterError(f"rows[{table_id!r}]={chosen!r}: Table {table_id} "
+                                     + (f"has rows 0 to {n - 1}" if n else "has no learning-rate rows"))
+        return preset
+
     def size(self, thesis_value: int) -> int:
         return max(8, int(round(thesis_value * self.size_scale)))
 
@@ -195,7 +219,7 @@ PRESETS = Registry("preset")
 @PRESETS.register("quick")
 def _quick() -> Preset:
     """A reduced run of every table on ``demo_catalog/small`` within 45 minutes on 2 CPU cores."""
-    return Preset(name="quick", size_scale=1 / 8, search_steps=150, steps=300, source_steps=60, target_cnn_steps=40,
+    return Preset(name="quick", size_scale=1 / 8, search_steps=150, steps=300, source_steps=40, target_cnn_steps=30,
                   finetune_seconds=6.0, max_seconds=60.0, learning_rate=3e-3, bof_epochs=2, seeds=3,
                   rows={"4.5": (1, 4), "4.6": (0, 2), "4.7": (3, 4), "4.8": (1, 3)},
                   grid={"4.3": {"Z": (64, 128), "H": (64, 128)}, "4.4": {"T": (64, 128), "p": (0.0, 0.3)}},
@@ -206,6 +230,13 @@ def _quick() -> Preset:
 def _thesis() -> Preset:
     """The thesis's sizes, grids and rows, and run lengths of its order (Sec. 4.3)."""
     return Preset(name="thesis")
+
+
+def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
@@ -237,6 +268,28 @@ class Experiments:
                                                                           ("cnn", cnn), ("seeds", seeds)) if v})
         self.out_dir, self.dataset, self.data_dir = out_dir, dataset, data_dir
         self.strategy, self.log = strategy, log
+        self._check_out_dir()
+
+    def _check_out_dir(self) -> None:
+        """``out_dir`` continues the same experiments, or starts new ones; never a mix of two."""
+        settings = json.loads(json.dumps({"preset": dataclasses.asdict(self.preset), "dataset": self.dataset},
+                                         default=str))
+        path = os.path.join(self.out_dir, "experiments.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            if saved != settings:
+                old, new = _flat(saved), _flat(settings)
+                diff = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                                 if old.get(k) != new.get(k))
+                raise ParameterError(f"{self.out_dir} holds experiments with other settings ({diff}); its finished "
+                                     "runs would be reused as they are. Give another --out_dir, or the same settings "
+                                     "to continue them")
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        from tfmusictag.rundir import atomic_write
+
+        atomic_write(path, json.dumps(settings, indent=2))
 
     # -- shared settings ------------------------------------------------------------------------
 
@@ -419,9 +472,10 @@ def render_markdown(result: Dict[str, Any]) -> str:
         thesis_rows = sorted({k[0] for k in table.thesis})
         thesis_cols = sorted({k[1] for k in table.thesis})
         ours = lambda a, v: v if a == "p" else preset.size(v)  # noqa: E731
+        label = lambda a, v: f"{a} = {v}" if a == "p" else f"{a} = {ours(a, v)} ({v})"  # noqa: E731
         lines = [head + "; each cell: ours (thesis). Our sizes are the thesis's × "
                  f"{preset.size_scale:g}; — = not run in this preset.\n",
-                 "| | " + " | ".join(f"{a_col} = {ours(a_col, c)} ({c})" for c in thesis_cols) + " |",
+                 "| | " + " | ".join(label(a_col, c) for c in thesis_cols) + " |",
                  "|---|" + "---|" * len(thesis_cols)]
         for r in thesis_rows:
             cells = []
@@ -429,7 +483,7 @@ def render_markdown(result: Dict[str, Any]) -> str:
                 v = got.get((ours(a_row, r), ours(a_col, c)))
                 cell = f"{v:.3f} ({table.thesis[(r, c)]:.2f})" if v is not None else f"— ({table.thesis[(r, c)]:.2f})"
                 cells.append(f"**{cell}**" if v is not None and v == result["best"]["weighted_roc_auc"] else cell)
-            lines.append(f"| {a_row} = {ours(a_row, r)} ({r}) | " + " | ".join(cells) + " |")
+            lines.append(f"| {label(a_row, r)} | " + " | ".join(cells) + " |")
         extra = sorted(set(got) - {(ours(a_row, r), ours(a_col, c)) for r in thesis_rows for c in thesis_cols})
         for k in extra:
             lines.append(f"| {a_row} = {k[0]}, {a_col} = {k[1]} (not in the thesis) | {got[k]:.3f} |")

@@ -8,7 +8,7 @@ others resume from their checkpoints, searches from KerasTuner's records.
 Examples::
 
     python -m tfmusictag.experiments --table=all                      # quick preset, demo_catalog/small
-    python -m tfmusictag.experiments --table=4.9 --seeds=5
+    python -m tfmusictag.experiments --table=4.9 --seeds=5 --set steps=1000
     python -m tfmusictag.experiments --table=4.10 --preset=thesis --dataset=tagged_catalog/thesis_target \\
         --manual_dir=~/thesis_songs --strategy=mirrored               # the thesis's sizes, on GPUs
 
@@ -35,6 +35,8 @@ def define_flags():
     flags.DEFINE_integer("seeds", None, "Seeds per variant in Tables 4.9-4.10 (default: the preset's, 3).")
     flags.DEFINE_string("out_dir", None, "Where runs, searches, tables and SavedModels go "
                                          "(default experiments/<preset>).")
+    flags.DEFINE_multi_string("set", [], "Change a preset field: name=value (JSON), e.g. steps=1000, seeds=5, "
+                                         "rows={\"4.7\":[3,4]} (see tfmusictag.reproduction.Preset).")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                       "tf.distribute strategy of the training runs (see python -m tfmusictag.train).")
 
@@ -45,11 +47,12 @@ def main(argv):
     import os
     import time
 
-    from tfmusictag.reproduction import PRESETS, Experiments, table_ids
+    from tfmusictag.cli.common import parse_set
+    from tfmusictag.reproduction import PRESETS, Experiments, render_markdown, table_ids
     from tfmusictag.training import distribute
 
     ids = table_ids(FLAGS.table)
-    preset = PRESETS.get(FLAGS.preset)()
+    preset = PRESETS.get(FLAGS.preset)().with_overrides(parse_set(FLAGS.set))
     if FLAGS.seeds is not None and FLAGS.seeds < 1:
         raise app.UsageError("--seeds must be at least 1")
     strategy = distribute.make_strategy(FLAGS.strategy) if FLAGS.strategy != "default" else None
@@ -60,8 +63,6 @@ def main(argv):
     t0 = time.time()
     for table_id in ids:
         result = runner.run(table_id)
-        from tfmusictag.reproduction import render_markdown
-
         print("\n" + render_markdown(result), flush=True)
     say(f"done in {time.time() - t0:.0f} s; tables in {out_dir}/table_*.{{md,json,png}}")
     return 0
