@@ -82,8 +82,14 @@ def run(standardize: bool, steps: int, seed: int, data_dir, every: int):
         full = tf.reduce_all(m, -1)  # (B, S)
         rows = tf.boolean_mask(per_frame, full).numpy()
         first, last = rows[:, :100].mean(), rows[:, -100:].mean()
+        # where the gradient is: mean norm in 10 windows along the segment, relative to the last one
+        windows = [float(w.mean() / last) if last > 0 else None for w in np.array_split(rows, 10, axis=1)]
+        first_live = next((i for i, w in enumerate(windows) if w and w > 1e-3), None)  # first tenth that learns
         records.append({"step": step, "loss": float(loss), "grad_norm": norms,
                         "input_grad_first100_over_last100": float(first / last) if last > 0 else None,
+                        "input_grad_by_tenth_of_segment": windows,
+                        "segment_fraction_with_gradient_above_1e-3_of_last":
+                            None if first_live is None else (10 - first_live) / 10,
                         "gate_saturation": gate_saturation(model, v, m)})
         print(json.dumps({"standardize": standardize, **records[-1]}), flush=True)
 
@@ -119,7 +125,9 @@ def main():
         a, b = r["records"][0], r["records"][-1]
         print(f"standardize={r['standardize']}: gate saturation {a['gate_saturation']:.2f} -> {b['gate_saturation']:.2f}, "
               f"first/last-100-frame input gradient {a['input_grad_first100_over_last100']:.2e} -> "
-              f"{b['input_grad_first100_over_last100']:.2e}, frame-LSTM grad norm "
+              f"{b['input_grad_first100_over_last100']:.2e}, part of the segment that gets gradient "
+              f"{a['segment_fraction_with_gradient_above_1e-3_of_last']} -> "
+              f"{b['segment_fraction_with_gradient_above_1e-3_of_last']}, frame-LSTM grad norm "
               f"{a['grad_norm']['frame_lstm']:.2e} -> {b['grad_norm']['frame_lstm']:.2e}")
 
 

@@ -389,9 +389,11 @@ class Experiments:
                 n: t.hyperparameters.get(n) for n in hm.choices}
             trials.append({"values": values, "weighted_roc_auc": t.score})
         best = trials[0]
-        model = load_model(os.path.join(folder, "trials", trial_key(best["values"])))
-        export = export_saved_model(model, os.path.join(self.out_dir, "saved_models"),
-                                    f"table_{table.id.replace('.', '_')}", version=1)
+        name = f"table_{table.id.replace('.', '_')}"
+        export = os.path.join(self.out_dir, "saved_models", name, "1")
+        if not os.path.exists(export):  # exports are atomic: an existing version is complete
+            model = load_model(os.path.join(folder, "trials", trial_key(best["values"])))
+            export = export_saved_model(model, os.path.join(self.out_dir, "saved_models"), name, version=1)
         return {"dataset": dataset, "split": "validation", "steps": steps, "trials": trials, "best": best,
                 "saved_model": export, "grid": grid, "rows": rows}
 
