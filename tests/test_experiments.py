@@ -151,3 +151,27 @@ def test_experiments_run_resume_and_export_servable_models(demo_tiny, tmp_path):
     # another preset in the same folder is refused with one line
     other = subprocess.run(cmd + ["--set=steps=3"], env=ENV, capture_output=True, text=True, timeout=300)
     assert other.returncode == 2 and other.stderr.strip().startswith("error:") and "steps: 2 there" in other.stderr
+
+
+def test_a_bof_target_takes_only_the_cnn_of_a_cnn_lstm_source():
+    """Table 4.10's Black-box CNN + BoF starts from the source CNN + LSTM: the LSTM is not copied."""
+    import numpy as np
+
+    from tfmusictag.training import transfer_config, transfer_weights
+    from tfmusictag.tagger import TrackTagger
+    from tfmusictag.variants import build_variant, variant_config
+
+    tags = ["a", "b"]
+    small = {"reduction.cnn.filters": (4, 4, 4, 4, 4), "temporal.lstm.units": 4, "classifier.hidden": 4,
+             "temporal.bof.num_clusters": 4}
+    source = build_variant("finetuned_cnn_finetuned_lstm", tags, small)
+    x = {"log_mel": np.zeros((1, 1400, 96), np.float32)}
+    source(x)
+    target = TrackTagger(transfer_config(variant_config("blackbox_cnn_bof", tags, small), source.tagger_config))
+    target(x)
+    copied = transfer_weights(source, target)
+    assert copied["temporal"] == 0 and copied["reduction"] == len(source.reduction.weights) > 0
+    frozen_lstm = TrackTagger(transfer_config(variant_config("blackbox_cnn_blackbox_lstm", tags, small),
+                                              source.tagger_config))
+    frozen_lstm(x)
+    assert transfer_weights(source, frozen_lstm)["temporal"] == len(source.temporal.weights)
