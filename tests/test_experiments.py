@@ -175,3 +175,28 @@ def test_a_bof_target_takes_only_the_cnn_of_a_cnn_lstm_source():
                                               source.tagger_config))
     frozen_lstm(x)
     assert transfer_weights(source, frozen_lstm)["temporal"] == len(source.temporal.weights)
+
+
+def test_many_models_evaluated_in_one_process_raise_no_retracing_warning():
+    """The experiments build dozens of models; each traces its predict function once. TensorFlow
+    counts traces per code object and would warn that the function "retraced" (8 times here)."""
+    import io
+    import logging
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfmusictag.evaluation import _predict_function
+    from tfmusictag.variants import build_variant
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    tf.get_logger().addHandler(handler)
+    try:
+        x = {"log_mel": np.zeros((1, 1400, 96), np.float32), "num_frames": np.array([1400], np.int32)}
+        for _ in range(7):
+            model = build_variant("cnn_mean", ["a", "b"], {"reduction.cnn.filters": (2, 2, 2, 2, 2)})
+            assert _predict_function(model)(x).shape == (1, 2)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert "retracing" not in buf.getvalue()

@@ -8,6 +8,7 @@ plots (``roc_curves.png`` for the most frequent tags, ``per_tag_auc.png``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import weakref
 from typing import Dict, Tuple
@@ -25,6 +26,22 @@ __all__ = ["evaluate_model", "evaluate_dir", "markdown_report"]
 
 
 _PREDICT = weakref.WeakKeyDictionary()  # model → its traced predict function, reused by every evaluation
+
+
+class _OneTracePerModel(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning about the per-model predict and
+    step functions. TensorFlow counts traces per *code object*, so a process that builds many
+    models (a search's trials, the experiments' seeds) — each traced once — is reported as if one
+    function retraced; nothing is retraced, and the advice it prints does not apply."""
+
+    _OURS = ("_predict_function", "Trainer._distributed_step")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and any(k in message for k in self._OURS))
+
+
+tf.get_logger().addFilter(_OneTracePerModel())
 
 
 def _predict_function(model: TrackTagger):
