@@ -87,3 +87,15 @@ def test_pipeline_skips_and_reports_broken_tracks(demo_tiny, caplog):
     text = caplog.text
     assert "broken-1" in text and "truncated" in text.lower()
     assert "garbage-2" in text and "not an audio file" in text
+
+
+def test_a_misspelt_or_foreign_dataset_is_one_clear_error():
+    from tfmusictag.data import dataset_builder
+    from tfmusictag.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="'demo_catalgo/small' does not exist; tfmusictag's are demo_catalog"):
+        dataset_builder("demo_catalgo/small", None)
+    with pytest.raises(ParameterError, match="no such config; choose one of demo_catalog/tiny, demo_catalog/small"):
+        dataset_builder("demo_catalog/smal", None)
+    with pytest.raises(ParameterError, match="not a tagged music catalog"):
+        dataset_builder("mnist", None)

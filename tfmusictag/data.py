@@ -69,12 +69,39 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
 
     import tfmusictag.datasets  # noqa: F401  (registers the builders)
 
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = dataset_builder(name, data_dir)
     if download:
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
         with contextlib.redirect_stdout(sys.stderr):  # TFDS's notices are progress, not a command's result
             builder.download_and_prepare(download_config=config)
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
+
+
+#: The tfmusictag datasets (``tfds.builder`` names; each has configs, see ``datasets/<name>/``).
+DATASETS = ("demo_catalog", "tagged_catalog", "magnatagatune")
+
+
+def dataset_builder(name: str, data_dir: Optional[str]):
+    """``tfds.builder(name)``, with one clear line when ``name`` is not a tfmusictag dataset (nothing is
+    prepared or downloaded)."""
+    import tensorflow_datasets as tfds
+
+    family = str(name).split("/")[0].split(":")[0]
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ParameterError(f"dataset {name!r} does not exist; tfmusictag's are {', '.join(DATASETS)} (with a "
+                             "config, e.g. demo_catalog/small)") from None
+    except ValueError as exc:
+        if family in DATASETS and "BuilderConfig" in str(exc):
+            configs = [c.name for c in tfds.builder_cls(family).BUILDER_CONFIGS]
+            raise ParameterError(f"dataset {name!r}: {family} has no such config; choose one of "
+                                 f"{', '.join(f'{family}/{c}' for c in configs)}") from None
+        raise
+    if family not in DATASETS and "tags" not in builder.info.features:
+        raise ParameterError(f"dataset {name!r} is not a tagged music catalog (no 'tags' feature); tfmusictag's "
+                             f"datasets are {', '.join(DATASETS)}")
+    return builder
 
 
 def num_examples(name: str, split: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None) -> int:

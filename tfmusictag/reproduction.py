@@ -240,6 +240,7 @@ def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and (population) standard deviation of the finite values."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return float("nan"), float("nan")
@@ -254,6 +255,8 @@ class Experiments:
         preset: a :class:`Preset` (``PRESETS.get(name)()``).
         out_dir: where every run, search, table and SavedModel goes.
         dataset / data_dir: the target catalog (TFDS name) and TFDS folder.
+        manual_dir / source_manual_dir: folders of manually downloaded target / source catalogs
+            (``tagged_catalog``, ``magnatagatune``: their audio cannot be fetched by TFDS).
         source_dataset: overrides the preset's source catalog.
         cnn: overrides the preset's pretrained CNN (a pretrained name or a model directory).
         seeds: overrides the preset's seeds per variant.
@@ -263,11 +266,16 @@ class Experiments:
 
     def __init__(self, preset: Preset, out_dir: str, dataset: str = "demo_catalog/small", data_dir: str = None,
                  source_dataset: str = None, cnn: str = None, seeds: int = None, strategy=None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, manual_dir: str = None, source_manual_dir: str = None):
         self.preset = dataclasses.replace(preset, **{k: v for k, v in (("source_dataset", source_dataset),
                                                                           ("cnn", cnn), ("seeds", seeds)) if v})
         self.out_dir, self.dataset, self.data_dir = out_dir, dataset, data_dir
         self.strategy, self.log = strategy, log
+        self.manual_dirs = {dataset: manual_dir, self.preset.source_dataset: source_manual_dir}
+        from tfmusictag.data import dataset_builder
+
+        for name in (dataset, self.preset.source_dataset):  # a misspelt name fails before out_dir is written
+            dataset_builder(name, data_dir)
         self._check_out_dir()
 
     def _check_out_dir(self) -> None:
@@ -321,7 +329,8 @@ class Experiments:
         run = RunDir(run_dir)
         if os.path.exists(run.file(METRICS)):
             return run_dir
-        config = TrainConfig(dataset=dataset, data_dir=self.data_dir, variant=variant, steps=steps,
+        config = TrainConfig(dataset=dataset, data_dir=self.data_dir, manual_dir=self.manual_dirs.get(dataset),
+                             variant=variant, steps=steps,
                              batch_size=self.preset.batch_size, seed=seed, init_from=init_from,
                              checkpoint_every=max(10, steps // 5),
                              max_seconds=self.preset.finetune_seconds if trains_cnn else self.preset.max_seconds)
@@ -369,8 +378,9 @@ class Experiments:
             steps = p.source_steps if table.task == "source" else p.target_cnn_steps
             trains_cnn = True
         dataset = p.source_dataset if table.task == "source" else self.dataset
-        train_ds, tags = data.load_split(dataset, "train", self.data_dir)
-        eval_ds, _ = data.load_split(dataset, "validation", self.data_dir)
+        manual_dir = self.manual_dirs.get(dataset)
+        train_ds, tags = data.load_split(dataset, "train", self.data_dir, manual_dir=manual_dir)
+        eval_ds, _ = data.load_split(dataset, "validation", self.data_dir, manual_dir=manual_dir)
         hm = ThesisHyperModel(table.search, tags, grid=grid, rows=rows, overrides=sizes, steps=steps,
                               learning_rates=rates, init_from=init_from,
                               save_dir=os.path.join(folder, "trials"))

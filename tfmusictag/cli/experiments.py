@@ -10,7 +10,7 @@ Examples::
     python -m tfmusictag.experiments --table=all                      # quick preset, demo_catalog/small
     python -m tfmusictag.experiments --table=4.9 --seeds=5 --set steps=1000
     python -m tfmusictag.experiments --table=4.10 --preset=thesis --dataset=tagged_catalog/thesis_target \\
-        --manual_dir=~/thesis_songs --strategy=mirrored               # the thesis's sizes, on GPUs
+        --manual_dir=$HOME/thesis_songs --source_manual_dir=$HOME/mtt --strategy=mirrored   # thesis sizes, GPUs
 
 Presets: ``quick`` (reduced sizes and steps: all tables on ``demo_catalog/small`` in under 45
 minutes on 2 CPU cores; its source task is ``demo_catalog/source``, other compositions with the same
@@ -31,6 +31,8 @@ def define_flags():
     flags.DEFINE_string("dataset", "demo_catalog/small", "The target catalog (TFDS name).")
     flags.DEFINE_string("source_dataset", None, "The source-task catalog (default: the preset's).")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
+    flags.DEFINE_string("manual_dir", None, "Folder of the manually downloaded target catalog (tagged_catalog).")
+    flags.DEFINE_string("source_manual_dir", None, "Folder of the manually downloaded source catalog (magnatagatune).")
     flags.DEFINE_string("cnn", None, "The pretrained CNN the source task starts from (default: the preset's).")
     flags.DEFINE_integer("seeds", None, "Seeds per variant in Tables 4.9-4.10 (default: the preset's, 3).")
     flags.DEFINE_string("out_dir", None, "Where runs, searches, tables and SavedModels go "
@@ -59,7 +61,7 @@ def main(argv):
     out_dir = FLAGS.out_dir or os.path.join("experiments", preset.name)
     runner = Experiments(preset, out_dir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                          source_dataset=FLAGS.source_dataset, cnn=FLAGS.cnn, seeds=FLAGS.seeds, strategy=strategy,
-                         log=say)
+                         log=say, manual_dir=FLAGS.manual_dir, source_manual_dir=FLAGS.source_manual_dir)
     t0 = time.time()
     for table_id in ids:
         result = runner.run(table_id)
