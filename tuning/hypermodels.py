@@ -2,7 +2,8 @@
 
 * ``classifier``: feature size Z (the BoF codebook) × hidden size H of MFCC + BoF (Table 4.3);
 * ``lstm``: LSTM size T × dropout p of MFCC + LSTM (Table 4.4);
-* ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8);
+* ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8; pass
+  ``rows=`` for the thesis's rows rather than a product of their values);
 * ``small_catalog`` (beyond the thesis): the L2 penalty of the small-catalog recipe
   (``transfer_stats`` from ``MTT_vgg``, class-balanced loss; :mod:`tfmusictag.training.recipe`),
   chosen on the validation split.
@@ -77,7 +78,6 @@ class ThesisHyperModel(kt.HyperModel):
             oracle then searches the row index ``row``.
         save_dir: where each trial's trained model is written as a model directory
             (``<save_dir>/<trial_key(values)>``), so the best one can be exported afterwards.
-        max_seconds: the training crop the trials use (only recorded with saved models).
 
     A trial whose CNN is frozen (black-box) computes it once per training track, not in every step.
     """
