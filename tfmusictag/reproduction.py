@@ -202,6 +202,11 @@ class Preset:
                                      + (f"has rows 0 to {n - 1}" if n else "has no learning-rate rows"))
         return preset
 
+    def scaled_row(self, row: Dict[str, Any], task: str) -> Dict[str, Any]:
+        """A row of Tables 4.5–4.8 with its step-downs scaled to this preset's run length."""
+        return {"cnn_low_lr": row["cnn_low_lr"], "cnn_low_step": self.decay(row["cnn_low_step"], task),
+                "cnn_high_lr": row["cnn_high_lr"], "cnn_high_step": self.decay(row["cnn_high_step"], task)}
+
     def size(self, thesis_value: int) -> int:
         return max(8, int(round(thesis_value * self.size_scale)))
 
@@ -309,11 +314,11 @@ class Experiments:
                 "model.temporal.bof.epochs": p.bof_epochs}
 
     def _rates(self, rates: Dict[str, Any], task: str) -> Dict[str, Any]:
-        p = self.preset
-        return {"learning_rates.cnn_low.learning_rate": rates["cnn_low_lr"],
-                "learning_rates.cnn_low.decay_steps": p.decay(rates["cnn_low_step"], task),
-                "learning_rates.cnn_high.learning_rate": rates["cnn_high_lr"],
-                "learning_rates.cnn_high.decay_steps": p.decay(rates["cnn_high_step"], task)}
+        r = self.preset.scaled_row(rates, task)
+        return {"learning_rates.cnn_low.learning_rate": r["cnn_low_lr"],
+                "learning_rates.cnn_low.decay_steps": r["cnn_low_step"],
+                "learning_rates.cnn_high.learning_rate": r["cnn_high_lr"],
+                "learning_rates.cnn_high.decay_steps": r["cnn_high_step"]}
 
     def _common(self) -> Dict[str, Any]:
         lr = self.preset.learning_rate
@@ -359,7 +364,7 @@ class Experiments:
         from tfmusictag.pretrained import load_model
         from tfmusictag.serving import export_saved_model
         from tfmusictag.training import GroupSchedule, LearningRates
-        from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search, trial_key
+        from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search, trial_batches, trial_key
 
         p, folder = self.preset, os.path.join(self.out_dir, f"table_{table.id.replace('.', '_')}")
         tf.config.experimental.enable_op_determinism()
@@ -373,7 +378,7 @@ class Experiments:
             grid.update({a: list(v) for a, v in p.grid.get(table.id, {}).items()})
         else:
             chosen = p.rows.get(table.id, range(len(table.thesis)))
-            rows = [self._scaled_row(table.thesis[i][0], table.task) for i in chosen]
+            rows = [p.scaled_row(table.thesis[i][0], table.task) for i in chosen]
             init_from = p.cnn if table.task == "source" else self.source_model("cnn_lstm")
             steps = p.source_steps if table.task == "source" else p.target_cnn_steps
             trains_cnn = True
@@ -386,13 +391,10 @@ class Experiments:
                               save_dir=os.path.join(folder, "trials"))
         seconds = p.finetune_seconds if trains_cnn else p.max_seconds
 
-        def batches(ds, crop):
-            return data.track_pipeline(ds, tags, front_end=hm.front_end, config=data.PipelineConfig(
-                batch_size=p.batch_size, shuffle_buffer=0, cache="", max_seconds=crop))
-
         self.log(f"  KerasTuner grid search '{table.search}' ({len(rows) if rows else math.prod(map(len, grid.values()))}"
                  f" trials, {steps} steps each) on {dataset} -> {folder}")
-        tuner = grid_search(hm, batches(train_ds, seconds), batches(eval_ds, None), os.path.join(folder, "tuner"))
+        tuner = grid_search(hm, trial_batches(train_ds, tags, hm, p.batch_size, seconds),
+                            trial_batches(eval_ds, tags, hm, p.batch_size), os.path.join(folder, "tuner"))
         trials = []
         for t in tuner.oracle.get_best_trials(num_trials=10 ** 6):
             values = hm.rows[t.hyperparameters.get("row")] if rows else {
@@ -406,10 +408,6 @@ class Experiments:
             export = export_saved_model(model, os.path.join(self.out_dir, "saved_models"), name, version=1)
         return {"dataset": dataset, "split": "validation", "steps": steps, "trials": trials, "best": best,
                 "saved_model": export, "grid": grid, "rows": rows}
-
-    def _scaled_row(self, row: Dict[str, Any], task: str) -> Dict[str, Any]:
-        return {"cnn_low_lr": row["cnn_low_lr"], "cnn_low_step": self.preset.decay(row["cnn_low_step"], task),
-                "cnn_high_lr": row["cnn_high_lr"], "cnn_high_step": self.preset.decay(row["cnn_high_step"], task)}
 
     # -- variants (Tables 4.9–4.10) -----------------------------------------------------------------
 
@@ -505,9 +503,7 @@ def render_markdown(result: Dict[str, Any]) -> str:
                  "preset.\n", "| Layer = 1,2 | Layer = 3,4,5 | ours (scaled steps) | WAUC ours | WAUC thesis |",
                  "|---|---|---|---|---|"]
         for row, wauc in table.thesis:
-            scaled = {"cnn_low_lr": row["cnn_low_lr"], "cnn_low_step": preset.decay(row["cnn_low_step"], table.task),
-                      "cnn_high_lr": row["cnn_high_lr"],
-                      "cnn_high_step": preset.decay(row["cnn_high_step"], table.task)}
+            scaled = preset.scaled_row(row, table.task)
             v = got.get(json.dumps(scaled, sort_keys=True))
             mark = "**" if v is not None and v == result["best"]["weighted_roc_auc"] else ""
             lines.append(f"| {_rate(row['cnn_low_lr'], row['cnn_low_step'])} | "

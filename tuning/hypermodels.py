@@ -176,6 +176,15 @@ class ThesisHyperModel(kt.HyperModel):
         return {"val_weighted_auc": report["weighted_roc_auc"]}
 
 
+def trial_batches(ds, tags: Sequence[str], hypermodel: "ThesisHyperModel", batch_size: int,
+                  max_seconds: Optional[float] = None):
+    """Batches of whole (or cropped) tracks for the trials, in the front end their models take."""
+    from tfmusictag import data
+
+    return data.track_pipeline(ds, tags, front_end=hypermodel.front_end, config=data.PipelineConfig(
+        batch_size=batch_size, shuffle_buffer=0, cache="", max_seconds=max_seconds))
+
+
 def trial_key(values: Dict) -> str:
     """A folder name for the trial with hyper-parameter ``values`` (``H-64_Z-128``)."""
     return "_".join(f"{k}-{values[k]}" for k in sorted(values))

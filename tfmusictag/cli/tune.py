@@ -82,7 +82,7 @@ def main(argv):
     import tensorflow as tf
 
     from tfmusictag import data
-    from tfmusictag.tuning.hypermodels import ThesisHyperModel, distributed_role, grid_search
+    from tfmusictag.tuning.hypermodels import ThesisHyperModel, distributed_role, grid_search, trial_batches
 
     role = distributed_role()
     config = base_config()
@@ -95,8 +95,7 @@ def main(argv):
                           init_from=config.init_from)
 
     def batches(ds, seconds):
-        return data.track_pipeline(ds, tags, front_end=hm.front_end, config=data.PipelineConfig(
-            batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=seconds))
+        return trial_batches(ds, tags, hm, config.batch_size, seconds)
 
     if role == "chief":
         say(f"chief: serving the search's oracle on {os.environ['KERASTUNER_ORACLE_IP']}:"
