@@ -24,6 +24,11 @@ SMALL = {"temporal.bof.num_clusters": 4, "temporal.bof.epochs": 2, "temporal.lst
 ALL = VARIANTS.names()
 
 
+def small(name):
+    """SMALL for variant ``name`` (per-readout heads are linear: no hidden layer)."""
+    return {**SMALL, "classifier.hidden": 0} if VARIANTS.get(name)().classifier.heads != "one" else SMALL
+
+
 def signal(seconds, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
@@ -43,7 +48,7 @@ def fit_unsupervised(model, waveforms):
 def models():
     out = {}
     for name in ALL:
-        m = build_variant(name, TAGS, SMALL)
+        m = build_variant(name, TAGS, small(name))
         fit_unsupervised(m, np.stack([signal(40, 1), signal(40, 2)]))
         out[name] = m
     return out
@@ -69,7 +74,7 @@ def test_shapes(models, name, seconds, segments):
     probs = out["tags"].numpy()
     assert ((probs >= 0) & (probs <= 1)).all()
     dim = {"bof": 4, "lstm": 6, "hierarchical_lstm": 6, "mean": 8, "max": 8,
-           "mean_std": 2 * 2 * sum(SMALL["reduction.cnn.filters"])}[model.tagger_config.temporal.type]
+           "mean_std": 2 * model.reduction.output_dim(model.front_end.config.n_mels, model.segmenter.segment_frames)}[model.tagger_config.temporal.type]
     assert out["embedding"].shape == (1, dim)
 
 
@@ -117,7 +122,7 @@ def test_keras_save_load_round_trip(models, name, tmp_path):
 
 def test_config_json_round_trip():
     for name in ALL:
-        cfg = variant_config(name, TAGS, SMALL)
+        cfg = variant_config(name, TAGS, small(name))
         assert TaggerConfig.from_dict(__import__("json").loads(cfg.to_json())) == cfg
 
 
@@ -256,7 +261,7 @@ def test_no_retracing_over_track_length(models):
 @pytest.mark.parametrize("name", ALL)
 def test_a_few_training_steps_reduce_the_loss(name):
     keras.utils.set_random_seed(0)
-    model = build_variant(name, TAGS, SMALL)
+    model = build_variant(name, TAGS, small(name))
     rng = np.random.default_rng(0)
     x = np.stack([signal(6.0, seed=s) for s in range(6)])
     y = rng.integers(0, 2, size=(6, 3)).astype(np.float32)
@@ -411,25 +416,87 @@ def test_balanced_tag_weights_are_scikit_learns():
 
 
 def test_the_l2_penalty_and_class_weights_enter_the_loss():
+    """The loss is the mean over the classifier's heads of each head's (class-weighted) binary
+    cross-entropy, plus l2·Σw² over every head's kernel."""
     from tfmusictag.training import LearningRates, Trainer
 
-    model = build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.l2": 0.5})
+    model = build_variant("transfer_stats", TAGS, {**small("transfer_stats"), "classifier.l2": 0.5})
+    assert len(model.classifier.head_ranges) == 2
     log_mel = tf.random.stateless_normal([2, 1500, 96], [7, 8])
     labels = tf.constant([[1.0, 0, 0], [0, 1, 0]])
     inputs = {"log_mel": log_mel, "num_frames": tf.constant([1500, 1500])}
-    probs = model(inputs)
-    bce = float(keras.losses.BinaryCrossentropy()(labels, probs))
-    penalty = 0.5 * float(tf.reduce_sum(tf.square(model.classifier.output_layer.kernel)))
+    heads = model.head_probabilities(inputs)
+    assert heads.shape == (2, 2, 3)
+    np.testing.assert_allclose(model(inputs), tf.reduce_mean(heads, 1), atol=1e-6)
+    bce = np.mean([float(keras.losses.BinaryCrossentropy()(labels, heads[:, k])) for k in range(2)])
+    kernels = [model.classifier.output_layer.kernel] + [h.kernel for h in model.classifier.head_layers]
+    penalty = 0.5 * sum(float(tf.reduce_sum(tf.square(k))) for k in kernels)
     assert penalty > 0
     lr = LearningRates()
     plain = Trainer(model, lr)
     loss = plain.train_step(inputs, labels)
     np.testing.assert_allclose(loss, bce + penalty, rtol=1e-4)
-    weighted = Trainer(build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.l2": 0.0}), lr,
+    weighted = Trainer(build_variant("transfer_stats", TAGS, {**small("transfer_stats"), "classifier.l2": 0.0}), lr,
                        tag_weights=(np.array([2.0, 2.0, 2.0]), np.array([0.0, 0.0, 0.0])))
-    probs = weighted.model(inputs)
-    positives_only = -float(tf.reduce_mean(tf.reduce_sum(labels * tf.math.log(probs), 1) * 2.0 / 3))
+    heads = weighted.model.head_probabilities(inputs)
+    positives_only = -float(tf.reduce_mean(tf.reduce_sum(labels[:, None] * tf.math.log(heads), [1, 2]) * 2.0 / 6))
     np.testing.assert_allclose(weighted.train_step(inputs, labels), positives_only, rtol=1e-4)
+
+
+def test_last_and_all_layers_readout_is_both_readouts():
+    """``'last_and_all_layers'``: the 'last' vector then the 'all_layers' one, from the same weights,
+    for both block CNNs; its two feature groups say where each starts."""
+    for frames, make in ((187, lambda r: MusicnnVGG(4, readout=r)),
+                         (1366, lambda r: ChoiCNN(filters=(4, 4, 4, 4, 4), readout=r))):
+        segments = tf.random.stateless_normal([1, 2, frames, 96], [3, 4])
+        mask = tf.ones([1, 2, frames], bool)
+        both, last, every = make("last_and_all_layers"), make("last"), make("all_layers")
+        for layer in (both, last, every):
+            layer.build(segments.shape)
+        last.set_weights(both.get_weights())
+        every.set_weights(both.get_weights())
+        y = both(segments, mask)[0].numpy()
+        a, b = both.feature_groups(96, frames)
+        assert (a, b) == (last.output_dim(96, frames), every.output_dim(96, frames)) and y.shape[-1] == a + b
+        np.testing.assert_allclose(y[..., :a], last(segments, mask)[0], atol=1e-5)
+        np.testing.assert_allclose(y[..., a:], every(segments, mask)[0], atol=1e-5)
+
+
+def test_per_readout_heads_train_as_the_two_probes_alone():
+    """Late fusion, not one model: after some Adam steps each head equals a linear model trained on
+    its readout alone (the heads' loss is their mean loss, so each gets half its own gradient, and
+    Adam does not see a gradient's scale; the lone models take twice the l2 for the same reason)."""
+    from tfmusictag.training import LearningRates, Trainer
+
+    over = {**small("transfer_stats"), "classifier.standardize": False, "classifier.l2": 0.01}
+    fused = build_variant("transfer_stats", TAGS, over)
+    alone = [build_variant("transfer_stats", TAGS, {**over, "reduction.readout": r, "classifier.heads": "one",
+                                                    "classifier.l2": 0.02}) for r in ("last", "all_layers")]
+    start = []
+    for model, head in zip(alone, [fused.classifier.output_layer] + fused.classifier.head_layers):
+        model.reduction.set_weights(fused.reduction.get_weights())
+        model.classifier.output_layer.set_weights(head.get_weights())
+        start.append(head.kernel.numpy())
+    inputs = {"log_mel": tf.random.stateless_normal([4, 1500, 96], [5, 6]), "num_frames": tf.constant([1500] * 4)}
+    labels = tf.constant([[1.0, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    lr = LearningRates()
+    trainers = [Trainer(m, lr) for m in [fused] + alone]
+    for _ in range(5):
+        for t in trainers:
+            t.train_step(inputs, labels)
+    for model, head, w0 in zip(alone, [fused.classifier.output_layer] + fused.classifier.head_layers, start):
+        moved, moved_alone = head.kernel.numpy() - w0, model.classifier.output_layer.kernel.numpy() - w0
+        # equal up to Adam's epsilon (1e-7 beside gradients of ~1e-4 here)
+        assert np.linalg.norm(moved - moved_alone) < 0.05 * np.linalg.norm(moved_alone)
+
+
+def test_per_readout_heads_need_a_readout_in_parts():
+    with pytest.raises(errors.ParameterError, match="last_and_all_layers"):
+        build_variant("cnn_mean", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout"})
+    with pytest.raises(errors.ParameterError, match="hidden=0"):
+        build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 8})
+    with pytest.raises(errors.ParameterError, match="classifier.heads='two'"):
+        variant_config("transfer_stats", TAGS, {"classifier.heads": "two"})
 
 
 def test_lstm_inputs_are_standardised_with_training_statistics():

@@ -239,13 +239,15 @@ def test_a_run_killed_while_fitting_pca_is_completed_by_resume(demo_tiny, tmp_pa
 def test_recipe_settings_follow_the_catalogs_size():
     from tfmusictag.training.recipe import apply_recipe, recipe_settings
 
-    small, large = recipe_settings(48, 8), recipe_settings(2000, 8)
+    small, large = recipe_settings(48, 8, 22), recipe_settings(2000, 8, 22)
     assert small["variant"] == "transfer_stats" and small["init_from"] == "MTT_vgg"
-    assert small["class_weight"] == "balanced" and small["steps"] == 600 and small["model.classifier.l2"] == 0.01
-    assert large["steps"] == 5000 and large["model.classifier.l2"] == 0.0005  # weaker penalty, capped steps
-    assert recipe_settings(5, 8)["steps"] == 300
+    # each head's penalty is scikit-learn's C = 0.1: l2 = 1 / (2·C·heads·tags·tracks)
+    assert small["class_weight"] == "balanced" and small["steps"] == 600
+    assert small["model.classifier.l2"] == pytest.approx(1 / (2 * 0.1 * 2 * 22 * 48), rel=5e-3)
+    assert large["steps"] == 5000 and large["model.classifier.l2"] == pytest.approx(1 / (0.4 * 22 * 2000), rel=5e-3)
+    assert recipe_settings(5, 8, 2)["steps"] == 300 and recipe_settings(5, 8, 2)["model.classifier.l2"] == 0.01
     # what the user gives wins
-    config = apply_recipe(TrainConfig(steps=77), {"steps": 77, "model.classifier.l2": 0.3}, 48)
+    config = apply_recipe(TrainConfig(steps=77), {"steps": 77, "model.classifier.l2": 0.3}, 48, 22)
     assert config.steps == 77 and config.variant == "transfer_stats" and "classifier.l2" not in config.model_overrides
 
 
@@ -290,13 +292,13 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     out = _train_cmd(f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", f"--model_dir={tmp_path / 'run'}",
                      "--steps=30", "--set=max_seconds=15")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "recipe: transfer_stats from MTT_vgg for 9 training tracks (30 steps, l2 0.01)" in out.stderr
+    assert "recipe: transfer_stats from MTT_vgg for 9 training tracks (30 steps, 22 tags, l2 0.01)" in out.stderr
     saved = RunDir(str(tmp_path / "run")).read_train_config()
     assert saved["variant"] == "transfer_stats" and saved["class_weight"] == "balanced"
     model = load_model(str(tmp_path / "run"))
     cfg = model.tagger_config
-    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden) == (
-        "vgg", "all_layers", "mean_std", 0)
+    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden, cfg.classifier.heads) == (
+        "vgg", "last_and_all_layers", "mean_std", 0, "per_readout")
     assert not model.classifier.needs_fitting()
 
     # exported as a SavedModel that a TensorFlow-only process serves with the model's own tags

@@ -160,6 +160,6 @@ def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo
     assert sorted(t.hyperparameters.get("l2") for t in trials) == [1e-3, 1e-1]
     model = hm.build(trials[0].hyperparameters)
     cfg = model.tagger_config
-    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type) == ("vgg", "all_layers", "mean_std")
+    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type) == ("vgg", "last_and_all_layers", "mean_std")
     assert cfg.classifier.l2 == trials[0].hyperparameters.get("l2") and cfg.classifier.standardize
     np.testing.assert_array_equal([v.trainable for v in model.reduction.weights], False)

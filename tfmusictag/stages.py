@@ -55,6 +55,11 @@ class ReductionStage(_Unsupervised, keras.layers.Layer):
         """Size of one output vector for segments of ``n_frames`` × ``n_mels``."""
         raise NotImplementedError(f"{type(self).__name__} must implement output_dim")
 
+    def feature_groups(self, n_mels: int, n_frames: int) -> Tuple[int, ...]:
+        """Sizes of the consecutive groups an output vector is made of (one group: the whole vector;
+        a block CNN read out at ``'last_and_all_layers'`` gives two)."""
+        return (self.output_dim(n_mels, n_frames),)
+
     def groups(self) -> Dict[str, List[keras.layers.Layer]]:
         """Sub-layers per layer group (``cnn_low``, ``cnn_high``); empty when the stage has none."""
         return {}
@@ -72,6 +77,10 @@ class TemporalStage(_Unsupervised, keras.layers.Layer):
     accepts: Tuple[str, ...] = LEVELS
     #: True when the classifier tags every segment and the stage pools the *tags* (:meth:`pool_tags`).
     late_fusion: bool = False
+    #: True when the output is statistics of each input feature over time, each statistic laid out
+    #: like the input vector (mean, max, mean + std): a feature group of the input is then a known
+    #: part of the output (the classifier's per-readout heads).
+    pools_each_feature: bool = False
     #: How the outputs of consecutive chunks of whole segments combine into the whole track's
     #: output: ``'mean'`` (weighted by the valid frames or segments of each chunk), ``'max'``, or
     #: ``None`` when they do not (a sequence model). Tagging hour-long tracks in bounded memory

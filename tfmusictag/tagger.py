@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from tfmusictag import constants
-from tfmusictag.classifier import ClassifierConfig, TwoLayerPerceptron
+from tfmusictag.classifier import HEADS, ClassifierConfig, TwoLayerPerceptron, head_ranges
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
@@ -78,6 +78,8 @@ class TaggerConfig:
         if r.readout != "last" and r.type not in ALL_LAYER_READOUTS:
             raise ParameterError(f"reduction.readout={r.readout!r} needs a CNN reduction ({', '.join(ALL_LAYER_READOUTS)}); "
                                  f"{r.type!r} has one layer")
+        if self.classifier.heads not in HEADS:
+            raise ParameterError(f"classifier.heads={self.classifier.heads!r} must be one of {HEADS}")
         get_front_end(self.front_end)
         return self
 
@@ -147,11 +149,30 @@ class TrackTagger(keras.Model):
                 f"reduction={cfg.reduction.type!r} gives one vector per {self.reduction.level}")
         c = cfg.classifier
         self.classifier = TwoLayerPerceptron(len(cfg.tags), c.hidden, c.dropout, c.input_norm, c.hidden_norm,
-                                             c.input_dropout, c.standardize, c.l2, name="classifier")
+                                             c.input_dropout, c.standardize, c.l2, self._head_ranges(c.heads),
+                                             name="classifier")
         for group in cfg.freeze:
             for layer in self.layer_groups()[group]:
                 layer.trainable = False
         self.build()
+
+    def _head_ranges(self, heads):
+        """The classifier's per-readout heads (``classifier.heads='per_readout'``), or None."""
+        if heads == "one":
+            return None
+        n_frames, n_mels = self.segmenter.segment_frames, self.front_end.config.n_mels
+        groups = self.reduction.feature_groups(n_mels, n_frames)
+        ranges = None
+        if self.temporal.pools_each_feature and self.reduction.level == "segment":
+            dim = self.reduction.output_dim(n_mels, n_frames)
+            ranges = head_ranges(groups, int(self.temporal.compute_output_shape((None, None, dim))[-1]))
+        if ranges is None:
+            cfg = self.tagger_config
+            raise ParameterError(
+                f"classifier.heads={heads!r} needs a segment CNN read out in several parts (reduction.readout="
+                f"'last_and_all_layers') pooled feature by feature (temporal mean, max or mean_std); received "
+                f"reduction={cfg.reduction.type!r} (readout {cfg.reduction.readout!r}), temporal={cfg.temporal.type!r}")
+        return ranges
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -242,7 +263,7 @@ class TrackTagger(keras.Model):
         n = tf.fill([tf.shape(log_mel)[0]], tf.shape(log_mel)[1]) if num_frames is None else tf.cast(num_frames, tf.int32)
         return self.reduction(*self.segmenter(log_mel, n), training=training)
 
-    def _forward(self, features, training=None, timeline=False):
+    def _forward(self, features, training=None, timeline=False, heads=False):
         if isinstance(features, dict):  # precomputed segment-level reduction output
             y, mask = tf.convert_to_tensor(features["segments"], tf.float32), features["segment_mask"]
             segment_mask = mask
@@ -264,6 +285,10 @@ class TrackTagger(keras.Model):
             if timeline:
                 out["segment_tags"] = seg
             return out
+        if heads:  # every head's probabilities (the trainer's loss): (B, heads, L)
+            out["head_tags"] = self.classifier.head_probabilities(f, training=training)
+            out["tags"] = tf.reduce_mean(out["head_tags"], 1)
+            return out
         out["tags"] = self.classifier(f, training=training)
         if timeline:
             # Each segment on its own, as if it were a track: (B, S, ...) → (B·S, 1, ...).
@@ -276,6 +301,15 @@ class TrackTagger(keras.Model):
 
     def call(self, inputs, training=None):
         return self._forward(self._features(inputs), training=training)["tags"]
+
+    def head_probabilities(self, inputs, training=None):
+        """``(batch, heads, num_tags)``: the tag probabilities of each of the classifier's heads
+        (one head unless ``classifier.heads='per_readout'``); :meth:`call` gives their mean. The
+        trainer's loss is the heads' mean loss, so each head learns as a model of its own."""
+        features = self._features(inputs)
+        if self.temporal.late_fusion:
+            return self._forward(features, training=training)["tags"][:, None]
+        return self._forward(features, training=training, heads=True)["head_tags"]
 
     def analyze(self, inputs, training=False):
         """Tags, track embedding ``f`` and tag timeline in one pass.

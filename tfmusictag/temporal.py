@@ -300,6 +300,7 @@ class Pooling(TemporalStage):
     """
 
     accepts = ("frame", "segment")
+    pools_each_feature = True
 
     def __init__(self, mode: str = "mean", **kwargs):
         super().__init__(**kwargs)
@@ -375,6 +376,7 @@ class StatsPooling(TemporalStage):
 
     accepts = ("frame", "segment")
     chunk_combine = "mean_std"
+    pools_each_feature = True
 
     def call(self, features, mask, training=None):
         x, m = _flatten_time(tf.cast(features, tf.float32), mask)

@@ -17,16 +17,17 @@ pretrained name) the variant takes the source's CNN instead (``training.transfer
 | ``finetuned_cnn_finetuned_lstm`` | Fine-tune CNN + Fine-tune LSTM (Alg. 25) | CNN | Alg. 25 LSTMs | — |
 | ``pca_bof`` | PCA whitening + BoF (Sec. 3.1, [17]) | PCA | BoF Z | — |
 | ``cnn_mean`` / ``cnn_max`` | segment pooling baseline (musicnn, Won et al.) | CNN | mean / max | — |
-| ``transfer_stats`` | small-catalog recipe (beyond the thesis) | CNN, all layers | mean + std | CNN |
+| ``transfer_stats`` | small-catalog recipe (beyond the thesis) | CNN, last + all layers | mean + std | CNN |
 
 Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3. The LSTMs standardise their input with
 training statistics (``temporal.lstm.standardize``; the thesis does not say how it scaled them).
 
 ``transfer_stats`` is the recipe for small catalogs (:mod:`tfmusictag.training.recipe`): a frozen
-source CNN read out at every layer (``reduction.readout='all_layers'``, Choi et al. 2017), the
-mean and standard deviation of its patch vectors over the track (:class:`~tfmusictag.temporal.StatsPooling`),
-and a linear head on standardised features with an L2 penalty (``classifier.hidden=0``,
-``standardize``, ``l2``). It has no parameter fitted on fewer tracks than it can carry: the
+source CNN read out at its last layer and at every layer (``reduction.readout='last_and_all_layers'``,
+Choi et al. 2017), the mean and standard deviation of its patch vectors over the track
+(:class:`~tfmusictag.temporal.StatsPooling`), and one linear head per readout on standardised
+features with an L2 penalty, their probabilities averaged (``classifier.hidden=0``,
+``heads='per_readout'``, ``standardize``, ``l2``). It has no parameter fitted on fewer tracks than it can carry: the
 thesis's Z = 1024-centre codebook and H = 1024 hidden units are fitted on a few hundred tracks
 in Table 4.9's setting, which is where a linear probe on the same network wins.
 """
@@ -69,8 +70,8 @@ _variant("finetuned_cnn_finetuned_lstm", "cnn", "lstm")
 _variant("pca_bof", "pca", "bof")
 _variant("cnn_mean", "cnn", "mean")
 _variant("cnn_max", "cnn", "max")
-_variant("transfer_stats", "cnn", "mean_std", _CNN, readout="all_layers",
-         classifier=ClassifierConfig(hidden=0, standardize=True, l2=1e-2))
+_variant("transfer_stats", "cnn", "mean_std", _CNN, readout="last_and_all_layers",
+         classifier=ClassifierConfig(hidden=0, standardize=True, l2=1e-2, heads="per_readout"))
 
 #: The seven variants of the thesis's Tables 4.9–4.10, in table order.
 THESIS_VARIANTS = ("mfcc_bof", "mfcc_blackbox_lstm", "mfcc_finetuned_lstm", "blackbox_cnn_bof",

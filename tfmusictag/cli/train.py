@@ -104,9 +104,10 @@ def resolve_config(f=None):
     from tfmusictag.training.recipe import apply_recipe
 
     tracks = data.num_examples(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
-    config = apply_recipe(config, given, tracks)
+    tags = data.tag_names(data.dataset_builder(config.dataset, config.data_dir))
+    config = apply_recipe(config, given, tracks, len(tags))
     say(f"recipe: {config.variant} from {config.init_from} for {tracks} training tracks ({config.steps} steps, "
-        f"l2 {config.model_overrides.get('classifier.l2')}); give --variant to train another model")
+        f"{len(tags)} tags, l2 {config.model_overrides.get('classifier.l2')}); give --variant to train another model")
     return config
 
 

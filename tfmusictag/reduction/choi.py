@@ -39,6 +39,23 @@ def block_stats(x):
     return tf.concat([tf.reduce_mean(x, [1, 2]), tf.reduce_max(x, [1, 2])], -1)
 
 
+def readout_groups(readout: str, last_dim: int, all_dim: int) -> tuple:
+    """Feature-group sizes of a block CNN's segment vector for ``readout`` (``last_dim``: the last
+    block flattened; ``all_dim``: the mean and max of every block)."""
+    return {"last": (last_dim,), "all_layers": (all_dim,), "last_and_all_layers": (last_dim, all_dim)}[readout]
+
+
+def assemble_readout(readout: str, last, stats):
+    """A block CNN's ``(N, dim)`` segment vectors: its last block ``(N, h, w, C)`` flattened, the
+    blocks' :func:`block_stats`, or both (last first)."""
+    parts = []
+    if readout != "all_layers":
+        parts.append(tf.reshape(last, [tf.shape(last)[0], -1]))
+    if readout != "last":
+        parts.append(tf.concat(stats, -1))
+    return parts[0] if len(parts) == 1 else tf.concat(parts, -1)
+
+
 def check_readout(readout: str, owner: str) -> str:
     if readout not in READOUTS:
         raise ParameterError(f"{owner}: readout={readout!r} must be one of {READOUTS}")
@@ -123,12 +140,15 @@ class ChoiCNN(ReductionStage):
         return {"cnn_low": low, "cnn_high": high}
 
     def output_dim(self, n_mels, n_frames=constants.SEGMENT_FRAMES):
+        return sum(self.feature_groups(n_mels, n_frames))
+
+    def feature_groups(self, n_mels, n_frames=constants.SEGMENT_FRAMES):
         h, w = n_mels, n_frames
         for ph, pw in self.pools:
             h, w = h // ph, w // pw
         if h < 1 or w < 1:
             raise ParameterError(f"pools={self.pools} reduce a {n_mels}×{n_frames} segment to nothing")
-        return 2 * sum(self.filters) if self.readout == "all_layers" else h * w * self.filters[-1]
+        return readout_groups(self.readout, h * w * self.filters[-1], 2 * sum(self.filters))
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
@@ -143,12 +163,11 @@ class ChoiCNN(ReductionStage):
         stats = []
         for conv, norm, pool, drop in zip(self.convs, self.norms, self.pooling, self.drops):
             x = pool(tf.nn.elu(norm(conv(x), training=training)))
-            if self.readout == "all_layers":
+            if self.readout != "last":
                 stats.append(block_stats(x))
             if self.dropout:
                 x = drop(x, training=training)
-        x = tf.concat(stats, -1) if self.readout == "all_layers" else x
-        x = tf.reshape(x, [b, s, self.output_dim(m, f)])
+        x = tf.reshape(assemble_readout(self.readout, x, stats), [b, s, self.output_dim(m, f)])
         return x, tf.reduce_any(frame_mask, axis=-1)
 
     def get_config(self):

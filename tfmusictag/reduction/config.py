@@ -92,8 +92,10 @@ class ReductionConfig:
     maximum over (time, frequency) of every block's output, concatenated (Choi, Fazekas, Sandler &
     Cho 2017, "Transfer learning for music classification and regression tasks": the features of
     all layers transfer better to a new task than the last layer's alone). musicnn's vector is
-    already a readout of all its layers, so both values give it. The weights are the same either
-    way, so a source network is transferred whatever its readout.
+    already a readout of all its layers, so every value gives it. ``'last_and_all_layers'`` gives
+    both, the last block's vector first: two feature groups (:meth:`ReductionStage.feature_groups`)
+    that a classifier with ``heads='per_readout'`` reads with one head each. The weights are the
+    same whatever the readout, so a source network is transferred whatever its readout.
     """
 
     type: str = "mfcc"
@@ -108,5 +110,5 @@ class ReductionConfig:
 
 REDUCTIONS = Registry("reduction")
 #: Values of ``ReductionConfig.readout``; ``'all_layers'`` only for the block CNNs (and musicnn, where it is the same).
-READOUTS = ("last", "all_layers")
+READOUTS = ("last", "all_layers", "last_and_all_layers")
 ALL_LAYER_READOUTS = ("cnn", "vgg", "musicnn")

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction.choi import block_stats, build_conv_blocks, check_readout
+from tfmusictag.reduction.choi import assemble_readout, block_stats, build_conv_blocks, check_readout, readout_groups
 from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
 from tfmusictag.stages import ReductionStage
 
@@ -216,8 +216,9 @@ class MusicnnVGG(ReductionStage):
     Args:
         filters: int > 0, filters per layer. Defaults to 128.
         dropout: float in [0, 1), dropout after pools 1–4 (the original's 0.25). Defaults to 0.25.
-        readout: ``'last'`` (the last pool, flattened: 256 values) or ``'all_layers'`` (mean and max
-            over (time, mel) of every block's pooled output: ``10·filters`` values, 1280).
+        readout: ``'last'`` (the last pool, flattened: 256 values), ``'all_layers'`` (mean and max
+            over (time, mel) of every block's pooled output: ``10·filters`` values, 1280) or
+            ``'last_and_all_layers'`` (both, in that order: 1536).
 
     Call arguments / Returns: as :class:`MusicnnCNN`.
     """
@@ -243,12 +244,15 @@ class MusicnnVGG(ReductionStage):
                 "cnn_high": [l for i in (2, 3, 4) for l in (self.convs[i], self.norms[i])]}
 
     def output_dim(self, n_mels, n_frames):
+        return sum(self.feature_groups(n_mels, n_frames))
+
+    def feature_groups(self, n_mels, n_frames):
         t, f = n_frames, n_mels
         for (pt, pf), (st, sf) in _VGG_POOLS:
             t, f = (t - pt) // st + 1, (f - pf) // sf + 1
             if t < 1 or f < 1:
                 raise ParameterError(f"MusicnnVGG pools reduce a {n_frames}×{n_mels} patch to nothing")
-        return 2 * len(_VGG_POOLS) * self.filters if self.readout == "all_layers" else t * f * self.filters
+        return readout_groups(self.readout, t * f * self.filters, 2 * len(_VGG_POOLS) * self.filters)
 
     def build(self, segments_shape, frame_mask_shape=None):
         n_frames, n_mels = segments_shape[-2], segments_shape[-1]
@@ -268,12 +272,11 @@ class MusicnnVGG(ReductionStage):
         stats = []
         for i, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooling)):
             x = pool(norm(conv(x), training=training))
-            if self.readout == "all_layers":
+            if self.readout != "last":
                 stats.append(block_stats(x))
             if i < 4 and self.dropout:
                 x = self.drops[i](x, training=training)
-        x = tf.concat(stats, -1) if self.readout == "all_layers" else x
-        return tf.reshape(x, [-1, self.output_dim(m, f)])
+        return tf.reshape(assemble_readout(self.readout, x, stats), [-1, self.output_dim(m, f)])
 
     def get_config(self):
         config = super().get_config()

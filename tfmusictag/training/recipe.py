@@ -6,19 +6,24 @@ Z = 1024-centre codebook and H = 1024 hidden units, Table 4.3), and a linear pro
 pretrained network's embeddings beats them. The recipe (variant ``transfer_stats``) is that
 probe done well, inside the package's models, training loop and SavedModels:
 
-1. a frozen MagnaTagATune CNN (``MTT_vgg`` unless ``--init_from`` names another) read out at
-   **every** layer — the mean and maximum of each block's feature map per 3 s patch (Choi et al.
-   2017: all layers transfer better than the last);
+1. a frozen MagnaTagATune CNN (``MTT_vgg`` unless ``--init_from`` names another) read out twice:
+   its last layer (the vector a linear probe uses) and **every** layer — the mean and maximum of
+   each block's feature map per 3 s patch (Choi et al. 2017: all layers transfer better than the
+   last, on some tasks; on others they do not);
 2. the **mean and standard deviation** of those patch vectors over the whole track
    (:class:`~tfmusictag.temporal.StatsPooling`);
-3. a **linear** head on **standardised** features with an **L2** penalty (one logistic
-   regression per tag, trained jointly), ``l2 = 1 / n`` for ``n`` training tracks, capped at 1e-2,
-   so the penalty shrinks as the catalog grows. The loss is averaged over the ``L`` tags and the
-   penalty covers all of them, so per tag this is scikit-learn's ``C = 1 / (2·L·n·l2)``:
-   ``1 / (2L)`` (0.023 for 22 tags) while ``l2 = 1/n``;
-4. a **class-balanced** loss (each tag's positives and negatives weigh alike: a tag on 5 of 300
+3. one **linear** head per readout on **standardised** features with an **L2** penalty (one
+   logistic regression per tag and readout), trained as separate models, their probabilities
+   averaged (late fusion, ``classifier.heads='per_readout'``): either readout alone wins on some
+   catalogs and loses on others; their average was never below the last-layer probe in our
+   measurements, and above it by up to 0.02–0.03 (``benchmarks/bench_small_catalog.py``);
+4. the penalty of scikit-learn's ``LogisticRegression(C=0.1)`` on each head: our loss is the mean
+   over ``K = 2`` heads and ``L`` tags and the penalty ``l2·Σw²`` covers them all, so per tag and
+   head ``C = 1 / (2·K·L·n·l2)`` for ``n`` training tracks, i.e. ``l2 = 1 / (2·0.1·K·L·n)``
+   (capped at 1e-2): it shrinks as the catalog grows;
+5. a **class-balanced** loss (each tag's positives and negatives weigh alike: a tag on 5 of 300
    tracks is still learnt);
-5. about 100 passes over the training tracks (``steps`` from the catalog's size), a convex
+6. about 100 passes over the training tracks (``steps`` from the catalog's size), a convex
    problem that converges without early stopping, so no tracks have to be held back to choose a
    step; ``--set keep_best=true --set eval_every=50`` chooses one on the validation split, and
    ``python -m tfmusictag.tune --search=small_catalog`` chooses ``l2`` there.
@@ -40,17 +45,21 @@ RECIPE_VARIANT = "transfer_stats"
 RECIPE_SOURCE = "MTT_vgg"
 #: Passes over the training tracks, and the range the step count is kept in.
 EPOCHS, MIN_STEPS, MAX_STEPS = 100, 300, 5000
+#: scikit-learn's ``C`` that each head's penalty equals, and the number of heads (readouts).
+PROBE_C, HEADS = 0.1, 2
 
 
-def recipe_settings(num_tracks: int, batch_size: int) -> Dict[str, Any]:
-    """The recipe's settings for a training split of ``num_tracks`` tracks (dotted config paths)."""
-    n = max(int(num_tracks), 1)
+def recipe_settings(num_tracks: int, batch_size: int, num_tags: int) -> Dict[str, Any]:
+    """The recipe's settings for a training split of ``num_tracks`` tracks and ``num_tags`` tags
+    (dotted config paths)."""
+    n, tags = max(int(num_tracks), 1), max(int(num_tags), 1)
     steps = min(MAX_STEPS, max(MIN_STEPS, -(-EPOCHS * n // batch_size)))
+    l2 = min(1e-2, 1.0 / (2 * PROBE_C * HEADS * tags * n))
     return {"variant": RECIPE_VARIANT, "init_from": RECIPE_SOURCE, "class_weight": "balanced", "steps": steps,
-            "model.classifier.l2": round(min(1e-2, 1.0 / n), 6)}
+            "model.classifier.l2": float(f"{l2:.3g}")}
 
 
-def apply_recipe(config: TrainConfig, given: Dict[str, Any], num_tracks: int) -> TrainConfig:
+def apply_recipe(config: TrainConfig, given: Dict[str, Any], num_tracks: int, num_tags: int) -> TrainConfig:
     """``config`` with the recipe's settings for what ``given`` (the user's own settings) leaves open."""
-    settings = recipe_settings(num_tracks, config.batch_size)
+    settings = recipe_settings(num_tracks, config.batch_size, num_tags)
     return config.with_overrides({k: v for k, v in settings.items() if k not in given}).validate()

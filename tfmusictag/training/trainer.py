@@ -106,13 +106,16 @@ class Trainer:
 
     def _replica_step(self, inputs, labels):
         with tf.GradientTape() as tape:
-            probs = self.model(inputs, training=True)
+            # (B, heads, L): one head unless the classifier has per-readout heads, which learn as
+            # separate models (the mean of their losses, not the loss of their mean)
+            probs = self.model.head_probabilities(inputs, training=True)
+            targets = tf.broadcast_to(tf.cast(labels, probs.dtype)[:, None], tf.shape(probs))
             if self.tag_weights is None:
-                per_track = self._loss(labels, probs)
+                per_track = tf.reduce_mean(self._loss(targets, probs), -1)
             else:  # class-balanced: each tag's positives and negatives weigh as much in total
                 positive, negative = self.tag_weights
-                per_tag = keras.ops.binary_crossentropy(labels, probs)
-                per_track = tf.reduce_mean(per_tag * (labels * positive + (1.0 - labels) * negative), -1)
+                per_tag = keras.ops.binary_crossentropy(targets, probs)
+                per_track = tf.reduce_mean(per_tag * (targets * positive + (1.0 - targets) * negative), [-2, -1])
             # sum / global batch size, counted (a last, smaller batch may split unevenly over replicas)
             tracks = tf.cast(tf.shape(labels)[0], per_track.dtype)
             context = tf.distribute.get_replica_context()
