@@ -490,9 +490,13 @@ def test_per_readout_heads_train_as_the_two_probes_alone():
         assert np.linalg.norm(moved - moved_alone) < 0.05 * np.linalg.norm(moved_alone)
 
 
-def test_per_readout_heads_need_a_readout_in_parts():
-    with pytest.raises(errors.ParameterError, match="last_and_all_layers"):
-        build_variant("cnn_mean", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout"})
+def test_per_readout_heads_need_readouts_pooled_feature_by_feature():
+    # one readout: one head
+    one = build_variant("cnn_mean", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout"})
+    assert one.classifier.head_ranges is None
+    with pytest.raises(errors.ParameterError, match="temporal mean, max or mean_std"):
+        build_variant("blackbox_cnn_bof", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout",
+                                                 "reduction.readout": "last_and_all_layers"})
     with pytest.raises(errors.ParameterError, match="hidden=0"):
         build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 8})
     with pytest.raises(errors.ParameterError, match="classifier.heads='two'"):

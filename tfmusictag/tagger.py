@@ -157,11 +157,12 @@ class TrackTagger(keras.Model):
         self.build()
 
     def _head_ranges(self, heads):
-        """The classifier's per-readout heads (``classifier.heads='per_readout'``), or None."""
-        if heads == "one":
-            return None
+        """The classifier's per-readout heads (``classifier.heads='per_readout'``), or None: one head
+        per feature group of the reduction, so one head where it gives one (musicnn, ``readout='last'``)."""
         n_frames, n_mels = self.segmenter.segment_frames, self.front_end.config.n_mels
         groups = self.reduction.feature_groups(n_mels, n_frames)
+        if heads == "one" or len(groups) == 1:
+            return None
         ranges = None
         if self.temporal.pools_each_feature and self.reduction.level == "segment":
             dim = self.reduction.output_dim(n_mels, n_frames)
@@ -169,7 +170,7 @@ class TrackTagger(keras.Model):
         if ranges is None:
             cfg = self.tagger_config
             raise ParameterError(
-                f"classifier.heads={heads!r} needs a segment CNN read out in several parts (reduction.readout="
+                f"classifier.heads={heads!r} needs the readouts of a segment CNN (reduction.readout="
                 f"'last_and_all_layers') pooled feature by feature (temporal mean, max or mean_std); received "
                 f"reduction={cfg.reduction.type!r} (readout {cfg.reduction.readout!r}), temporal={cfg.temporal.type!r}")
         return ranges

@@ -50,7 +50,7 @@ SEARCHES = {
                                                        "cnn_low_step": [10000, 20000, 50000, 70000],
                                                        "cnn_high_lr": [1e-3, 1e-4],
                                                        "cnn_high_step": [5000, 10000, 20000, 30000, 50000, 70000]}),
-    "small_catalog": ("transfer_stats", {"l2": [1e-3, 1e-2, 1e-1]}),
+    "small_catalog": ("transfer_stats", {"l2": [1e-4, 1e-3, 1e-2]}),
 }
 _PATHS = {"Z": "temporal.bof.num_clusters", "H": "classifier.hidden", "T": "temporal.lstm.units",
           "p": "temporal.lstm.dropout", "l2": "classifier.l2"}
