@@ -66,43 +66,37 @@ def track_ids(dataset, split, data_dir):
     return [t.decode() for t in ds.map(lambda e: e["track_id"]).as_numpy_iterator()]
 
 
-def embeddings(dataset, data_dir, source="MTT_vgg", splits="train+validation+test"):
-    """{track id: (last-layer patch vectors, all-layer patch vectors)} and {track id: labels}."""
+def network_vectors(dataset, data_dir, name, splits, readout=None):
+    """{track id: patch vectors} of the pretrained network ``name`` (its own front end; its own readout
+    unless ``readout`` names another), {track id: labels} and the tags."""
     import dataclasses
 
     from tfmusictag import data
     from tfmusictag.pretrained import load_model
     from tfmusictag.tagger import TrackTagger
 
-    last = load_model(source)
-    config = last.tagger_config
-    every = TrackTagger(dataclasses.replace(config, reduction=dataclasses.replace(config.reduction,
-                                                                                  readout="all_layers")))
-    every.reduction.set_weights(last.reduction.get_weights())
+    model = load_model(name)
+    if readout:
+        config = model.tagger_config
+        source, model = model, TrackTagger(dataclasses.replace(
+            config, reduction=dataclasses.replace(config.reduction, readout=readout)))
+        model.reduction.set_weights(source.reduction.get_weights())
     ds, tags = data.load_split(dataset, splits, data_dir)
     vectors, labels = {}, {}
-    for x, y in data.track_features(ds, tags, tags, last.front_end_config, data.PipelineConfig(cache=None)):
-        out = []
-        for model in (last, every):
-            v, m = model.reduce(x["log_mel"][None], x["num_frames"][None])
-            out.append(v[0].numpy()[m[0].numpy()])
-        tid = x["track_id"].numpy().decode()
-        vectors[tid], labels[tid] = out, y.numpy()
-    return vectors, labels, tags
-
-
-def network_vectors(dataset, data_dir, name, splits):
-    """{track id: patch vectors} of the pretrained network ``name`` (its own front end and readout)."""
-    from tfmusictag import data
-    from tfmusictag.pretrained import load_model
-
-    model = load_model(name)
-    ds, tags = data.load_split(dataset, splits, data_dir)
-    out = {}
-    for x, _ in data.track_features(ds, tags, tags, model.front_end_config, data.PipelineConfig(cache=None)):
+    for x, y in data.track_features(ds, tags, tags, model.front_end_config, data.PipelineConfig(cache=None)):
         v, m = model.reduce(x["log_mel"][None], x["num_frames"][None])
-        out[x["track_id"].numpy().decode()] = v[0].numpy()[m[0].numpy()]
-    return out
+        tid = x["track_id"].numpy().decode()
+        vectors[tid], labels[tid] = v[0].numpy()[m[0].numpy()], y.numpy()
+    return vectors, labels, tags, model
+
+
+def embeddings(dataset, data_dir, source="MTT_vgg", splits="train+validation+test"):
+    """{track id: [last-layer patch vectors, all-layer patch vectors]}, {track id: labels} and the tags —
+    one pass of the network, read out at ``'last_and_all_layers'`` (the recipe's readout) and split."""
+    vectors, labels, tags, model = network_vectors(dataset, data_dir, source, splits, "last_and_all_layers")
+    fe = model.front_end_config
+    last, _ = model.reduction.feature_groups(fe.n_mels, model.segmenter.segment_frames)
+    return {t: [v[:, :last], v[:, last:]] for t, v in vectors.items()}, labels, tags
 
 
 def probe_scores(train_x, train_y, test_x):
@@ -207,7 +201,7 @@ def main():
     vectors, labels, tags = embeddings(args.dataset, args.data_dir, splits="+".join(splits))
     more = [n for n in args.more_networks.split(",") if n]
     for name in more:
-        for t, v in network_vectors(args.dataset, args.data_dir, name, "+".join(splits)).items():
+        for t, v in network_vectors(args.dataset, args.data_dir, name, "+".join(splits))[0].items():
             vectors[t].append(v)
     embed_seconds = time.perf_counter() - tick
     systems = ["recipe", "probe", "probe_all_layers", "probe_fusion"] + (["probe_fusion_networks"] if more else []) + (["blackbox_cnn_bof"] if args.with_bof else [])

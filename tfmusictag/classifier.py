@@ -118,6 +118,8 @@ class TwoLayerPerceptron(keras.layers.Layer):
         self.drop = keras.layers.Dropout(self.dropout)
         self.output_layer = keras.layers.Dense(self.num_tags, activation="sigmoid", kernel_regularizer=reg,
                                                name="output")
+        # per-readout heads: ``output_layer`` is the first head (a one-head classifier keeps its weights'
+        # names), ``head_layers`` the others
         self.head_layers = [keras.layers.Dense(self.num_tags, activation="sigmoid", kernel_regularizer=reg,
                                                name=f"head{i}") for i in range(1, len(self.head_ranges or ()))]
 
