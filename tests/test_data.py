@@ -99,3 +99,13 @@ def test_a_misspelt_or_foreign_dataset_is_one_clear_error():
         dataset_builder("demo_catalog/smal", None)
     with pytest.raises(ParameterError, match="not a tagged music catalog"):
         dataset_builder("mnist", None)
+
+
+def test_an_empty_or_missing_manual_dir_is_one_clear_error(tmp_path):
+    from tfmusictag.errors import ParameterError
+
+    (tmp_path / "empty").mkdir()
+    for where in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(ParameterError, match=f"Manual directory {where} does not exist or is empty; put the "
+                                                 "files there as datasets/tagged_catalog/README.md says"):
+            data.load_split("tagged_catalog", "train", str(tmp_path / "tfds"), manual_dir=str(where))

@@ -72,8 +72,15 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
     builder = dataset_builder(name, data_dir)
     if download:
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-        with contextlib.redirect_stdout(sys.stderr):  # TFDS's notices are progress, not a command's result
-            builder.download_and_prepare(download_config=config)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # TFDS's notices are progress, not a command's result
+                builder.download_and_prepare(download_config=config)
+        except AssertionError as exc:  # TFDS's check of manual_dir, with its whole instructions text
+            if not str(exc).startswith("Manual directory"):
+                raise
+            family = name.split("/")[0].split(":")[0]
+            raise ParameterError(f"dataset {name!r}: {str(exc).split('. ')[0]}; put the files there as "
+                                 f"datasets/{family}/README.md says, or give manual_dir (--manual_dir)") from None
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
 
 
