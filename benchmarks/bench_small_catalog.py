@@ -6,18 +6,19 @@ the track, standardised, and one ``LogisticRegression(C=0.1, class_weight='balan
 This benchmark runs, on the same K folds of a catalog (every track is held out once):
 
 * ``recipe`` — ``python -m tfmusictag.train`` with no ``--variant`` (the small-catalog recipe,
-  :mod:`tfmusictag.training.recipe`: ``transfer_stats`` from ``MTT_vgg``), called in-process as
-  :func:`tfmusictag.training.train` with the config the command line builds;
+  :mod:`tfmusictag.training.recipe`: ``transfer_stats`` from ``MTT_vgg`` and ``MSD_musicnn``), called
+  in-process as :func:`tfmusictag.training.train` with the config the command line builds;
 * ``probe`` — the scikit-learn probe on ``MTT_vgg``'s last layer (its 256-d patch vectors, as the
-  package computes them), mean + std over the track;
+  package computes them), mean + std over the track: the issue's reference;
 * ``probe_all_layers`` — the same probe on every layer's mean and max per patch, mean + std over
   the track (the recipe's second readout);
-* ``probe_fusion`` — the mean of those two probes' probabilities: the recipe written in
+* ``probe_msd_musicnn`` — the same probe on ``MSD_musicnn``'s patch vectors (the recipe's second
+  network): a user who probes that network instead;
+* ``probe_fusion`` — the mean of those three probes' probabilities: the recipe written in
   scikit-learn, which separates what the recipe's design gives from what the package's training
   (Adam, steps) gives;
-* ``probe_fusion_networks`` (``--more_networks=MSD_vgg,MSD_musicnn``) — the mean of the probes on
-  ``MTT_vgg``'s two readouts and on each further network's patch vectors (mean + std): what
-  averaging heads over *several* of the package's networks would give (not a package recipe yet);
+* ``probe_fusion_networks`` (``--more_networks=MSD_vgg``) — the mean of those three probes and of a
+  probe on each further network's patch vectors (mean + std): what more networks would add;
 * ``blackbox_cnn_bof`` (``--with_bof``) — the thesis's black-box CNN + BoF variant from ``MTT_vgg``
   at its defaults (Z = H = 1024, 1000 steps), the package's transfer variant before the recipe.
 
@@ -173,7 +174,7 @@ def main():
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--with_bof", action="store_true", help="also blackbox_cnn_bof at its defaults")
-    parser.add_argument("--more_networks", default="", help="e.g. MSD_vgg,MSD_musicnn: also probe_fusion_networks")
+    parser.add_argument("--more_networks", default="", help="e.g. MSD_vgg: also probe_fusion_networks (MSD_musicnn is always embedded: the recipe uses it)")
     parser.add_argument("--work", default=os.path.join(HERE, "_work", "small_catalog"))
     parser.add_argument("--out", default=os.path.join(HERE, "results", "small_catalog.json"))
     args = parser.parse_args()
@@ -199,12 +200,14 @@ def main():
     absl_logging.set_verbosity(absl_logging.WARNING)
     tick = time.perf_counter()
     vectors, labels, tags = embeddings(args.dataset, args.data_dir, splits="+".join(splits))
-    more = [n for n in args.more_networks.split(",") if n]
-    for name in more:
+    more = [n for n in args.more_networks.split(",") if n and n != "MSD_musicnn"]
+    for name in ["MSD_musicnn"] + more:
         for t, v in network_vectors(args.dataset, args.data_dir, name, "+".join(splits))[0].items():
             vectors[t].append(v)
     embed_seconds = time.perf_counter() - tick
-    systems = ["recipe", "probe", "probe_all_layers", "probe_fusion"] + (["probe_fusion_networks"] if more else []) + (["blackbox_cnn_bof"] if args.with_bof else [])
+    probes = ("probe", "probe_all_layers", "probe_msd_musicnn")  # vectors[t][0], [1], [2]
+    systems = (["recipe", *probes, "probe_fusion"] + (["probe_fusion_networks"] if more else [])
+               + (["blackbox_cnn_bof"] if args.with_bof else []))
     per_fold = {s: [] for s in systems}
     folds_ids = []
     seconds = {s: 0.0 for s in systems}
@@ -216,16 +219,16 @@ def main():
         y_train = np.stack([labels[t] for t in train_ids])
         y_held = np.stack([labels[t] for t in held_ids])
         probabilities = []
-        for name, which in (("probe", 0), ("probe_all_layers", 1)):
+        for which, name in enumerate(probes):
             tick = time.perf_counter()
             x_train = np.stack([mean_std(vectors[t][which]) for t in train_ids])
             x_held = np.stack([mean_std(vectors[t][which]) for t in held_ids])
             probabilities.append(probe_scores(x_train, y_train, x_held))
             per_fold[name].append(metrics.tag_report(y_held, probabilities[-1], tags)["weighted_roc_auc"])
             seconds[name] += time.perf_counter() - tick
-        fused = (probabilities[0] + probabilities[1]) / 2
+        fused = np.mean(probabilities, 0)
         per_fold["probe_fusion"].append(metrics.tag_report(y_held, fused, tags)["weighted_roc_auc"])
-        for which in range(2, 2 + len(more)):
+        for which in range(len(probes), len(probes) + len(more)):
             probabilities.append(probe_scores(np.stack([mean_std(vectors[t][which]) for t in train_ids]), y_train,
                                               np.stack([mean_std(vectors[t][which]) for t in held_ids])))
         if more:
@@ -249,17 +252,21 @@ def main():
     summary = {s: {"weighted_roc_auc_mean": round(float(np.mean(v)), 4), "weighted_roc_auc_std": round(float(np.std(v)), 4),
                    "per_fold": [round(float(x), 4) for x in v], "seconds": round(seconds[s], 1)}
                for s, v in per_fold.items()}
-    gain = np.array(per_fold["recipe"]) - np.array(per_fold["probe"])
+    def gain(probe):
+        d = np.array(per_fold["recipe"]) - np.array(per_fold[probe])
+        return {"mean": round(float(d.mean()), 4), "min_fold": round(float(d.min()), 4), "folds_won": int((d > 0).sum())}
+
     result = {"dataset": args.dataset, "catalog": args.catalog, "tracks": len(labels), "tags": len(tags), "folds": args.folds,
-              "source": "MTT_vgg", "more_networks": more, "embedding_seconds": round(embed_seconds, 1), "systems": summary,
-              "recipe_minus_probe": {"mean": round(float(gain.mean()), 4), "min_fold": round(float(gain.min()), 4),
-                                     "folds_won": int((gain > 0).sum())}}
+              "source": "MTT_vgg,MSD_musicnn", "more_networks": more, "embedding_seconds": round(embed_seconds, 1),
+              "systems": summary, "recipe_minus_probe": gain("probe"),
+              "recipe_minus_probe_msd_musicnn": gain("probe_msd_musicnn")}
     result["bof_over_last_layer"] = bof_analysis(vectors, labels, tags, folds_ids)
     print("| system | weighted ROC-AUC (mean ± std over folds) | seconds |")
     print("|---|---|---|")
     for s, v in summary.items():
         print(f"| {s} | {v['weighted_roc_auc_mean']:.4f} ± {v['weighted_roc_auc_std']:.4f} | {v['seconds']} |")
-    print(f"recipe − probe: {result['recipe_minus_probe']}")
+    print(f"recipe − probe: {result['recipe_minus_probe']}; recipe − probe_msd_musicnn: "
+          f"{result['recipe_minus_probe_msd_musicnn']}")
     save_result(args.out, result)
 
 

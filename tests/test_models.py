@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfmusictag import errors
 from tfmusictag.classifier import TwoLayerPerceptron
-from tfmusictag.reduction import ChoiCNN, FrameReduction, MusicnnVGG
+from tfmusictag.reduction import ChoiCNN, EnsembleReduction, FrameReduction, MusicnnCNN, MusicnnVGG
 from tfmusictag.reduction import MFCC
 from tfmusictag.tagger import TaggerConfig, TrackTagger
 from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, StatsPooling, kmeans_plus_plus
@@ -141,6 +141,7 @@ LAYERS = [
     lambda: StatsPooling(),
     lambda: LSTMStack(5, 0.2, 2, standardize=True),
     lambda: HierarchicalLSTM(7, 0.1, standardize=True),
+    lambda: EnsembleReduction([MusicnnVGG(4, readout="last_and_all_layers"), MusicnnCNN(96, 0.1, 4)]),
 ]
 
 
@@ -545,3 +546,47 @@ def test_a_model_config_saved_before_lstm_standardisation_loads_as_it_was():
     old = TrackTagger(TaggerConfig.from_dict(saved))
     assert not old.temporal.standardize and not any("mean" in w.path for w in old.temporal.weights)
     assert build_variant("mfcc_finetuned_lstm", TAGS, SMALL).temporal.standardize
+
+
+def _tiny_ensemble_config(**kw):
+    return variant_config("transfer_stats", TAGS, {
+        "front_end": "musicnn", "segments.segment_frames": 187, "reduction.type": "ensemble",
+        "reduction.members": ["vgg", "musicnn"], "reduction.vgg.filters": 4, "reduction.musicnn.frontend_filters": 0.1,
+        "reduction.musicnn.midend_filters": 4, **kw})
+
+
+def test_ensemble_is_its_members_side_by_side():
+    """An 'ensemble' reduction: each member's segment vectors, in order, from the same segments; its
+    feature groups are the members' groups (VGG's two readouts, musicnn's one), so the recipe's
+    classifier gets one head per network and readout; its layer groups are the members' together."""
+    model = TrackTagger(_tiny_ensemble_config())
+    vgg, mus = model.reduction.members
+    assert (type(vgg), type(mus), vgg.readout) == (MusicnnVGG, MusicnnCNN, "last_and_all_layers")
+    log_mel = tf.random.stateless_uniform([2, 187 * 3 + 40, 96], [5, 6]) * 3
+    n = tf.constant([187 * 3 + 40, 187 * 2])
+    y, mask = model.reduce(log_mel, n)
+    segments, frame_mask = model.segmenter(log_mel, n)
+    a, ma = vgg(segments, frame_mask)
+    b, mb = mus(segments, frame_mask)
+    np.testing.assert_allclose(y, tf.concat([a, b], -1), atol=1e-6)
+    np.testing.assert_array_equal(mask, ma)
+    np.testing.assert_array_equal(mask, mb)
+    groups = model.reduction.feature_groups(96, 187)
+    assert groups == vgg.feature_groups(96, 187) + (mus.output_dim(),) and len(groups) == 3
+    assert len(model.classifier.head_ranges) == 3 and model.head_probabilities(
+        {"log_mel": log_mel, "num_frames": n}).shape == (2, 3, len(TAGS))
+    # freezing 'cnn_low' freezes the low layers of every member
+    low = {id(layer) for layer in model.layer_groups()["cnn_low"]}
+    assert {id(vgg.input_norm), id(mus.input_norm)} <= low
+    assert not model.reduction.trainable_weights  # transfer_stats freezes the whole reduction
+
+
+def test_ensemble_config_errors_are_one_line():
+    with pytest.raises(errors.ParameterError, match="needs reduction.members"):
+        TrackTagger(_tiny_ensemble_config(**{"reduction.members": []}))
+    with pytest.raises(errors.ParameterError, match=r"\['mfcc'\] are not segment CNNs"):
+        TrackTagger(_tiny_ensemble_config(**{"reduction.members": ["vgg", "mfcc"]}))
+    with pytest.raises(errors.ParameterError, match="is for reduction.type='ensemble'"):
+        variant_config("cnn_mean", TAGS, {"reduction.members": ["vgg"]})
+    with pytest.raises(errors.ParameterError, match="must be segment-level"):
+        EnsembleReduction([FrameReduction(MFCC(13))])

@@ -286,6 +286,64 @@ def test_transfer_config_adopts_the_source_input_and_reduction():
         transfer_config(variant_config("mfcc_bof", ["a"]), source)
 
 
+@needs_musicnn
+def test_several_sources_are_read_out_side_by_side():
+    """``init_from='MTT_vgg,MSD_musicnn'``: the target's reduction is an ensemble of the two CNNs, each
+    with its source's weights: its segment vectors are each source's own (VGG at the variant's readout)."""
+    import dataclasses
+
+    from tfmusictag.tagger import TrackTagger
+    from tfmusictag.training import transfer_config, transfer_weights
+    from tfmusictag.variants import variant_config
+
+    sources = (pretrained.load_model("MTT_vgg"), pretrained.load_model("MSD_musicnn"))
+    config = transfer_config(variant_config("transfer_stats", ["a", "b"]), sources)
+    r = config.reduction
+    assert (r.type, r.members, r.readout, config.front_end) == ("ensemble", ("vgg", "musicnn"),
+                                                                "last_and_all_layers", "musicnn")
+    model = TrackTagger(config)
+    assert transfer_weights(sources, model) == {"reduction": len(model.reduction.weights), "temporal": 0}
+    vgg_both = TrackTagger(dataclasses.replace(sources[0].tagger_config, reduction=dataclasses.replace(
+        sources[0].tagger_config.reduction, readout="last_and_all_layers")))
+    vgg_both.reduction.set_weights(sources[0].reduction.get_weights())
+    log_mel = tf.random.stateless_uniform([1, 187 * 2 + 30, 96], [3, 9]) * 3
+    y = model.reduce(log_mel)[0].numpy()
+    a, b = vgg_both.reduce(log_mel)[0].numpy(), sources[1].reduce(log_mel)[0].numpy()
+    np.testing.assert_allclose(y, np.concatenate([a, b], -1), atol=1e-5)
+    assert len(model.classifier.head_ranges) == 3  # VGG's last layer, VGG's every layer, musicnn
+
+
+def test_several_sources_must_share_their_input():
+    import dataclasses
+
+    from tfmusictag.training import transfer_config
+    from tfmusictag.training.transfer import source_names
+    from tfmusictag.pretrained import choi2016
+    from tfmusictag.variants import variant_config
+
+    target = variant_config("transfer_stats", ["a"])
+    with pytest.raises(ParameterError, match="source models 1 and 2 cannot be read out on the same segments"):
+        transfer_config(target, [mn.tagger_config("MTT_vgg"), choi2016.tagger_config("choi2016_cnn")])
+    with pytest.raises(ParameterError, match="several source models are joined by their CNNs"):
+        transfer_config(variant_config("mfcc_bof", ["a"]), [mn.tagger_config("MTT_vgg")] * 2)
+    wide = mn.tagger_config("MTT_vgg")
+    wide = dataclasses.replace(wide, reduction=dataclasses.replace(wide.reduction, vgg=dataclasses.replace(
+        wide.reduction.vgg, filters=64)))
+    with pytest.raises(ParameterError, match="both 'vgg' networks of different sizes"):
+        transfer_config(target, [mn.tagger_config("MTT_vgg"), wide])
+    assert source_names(" MTT_vgg, MSD_musicnn ") == ["MTT_vgg", "MSD_musicnn"]
+    with pytest.raises(ParameterError, match="names no source model"):
+        source_names(" , ")
+
+
+@needs_musicnn
+def test_the_recipe_counts_one_head_per_network_and_readout():
+    from tfmusictag.training.recipe import RECIPE_SOURCE, recipe_heads
+
+    assert RECIPE_SOURCE == "MTT_vgg,MSD_musicnn"
+    assert (recipe_heads(), recipe_heads("MTT_vgg"), recipe_heads("MTT_musicnn")) == (3, 2, 1)
+
+
 def test_precomputed_segment_features_give_the_same_tags():
     """The input form training uses for a frozen CNN (its output, cached) is the same model."""
     from tfmusictag.tagger import TrackTagger

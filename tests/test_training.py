@@ -239,16 +239,21 @@ def test_a_run_killed_while_fitting_pca_is_completed_by_resume(demo_tiny, tmp_pa
 def test_recipe_settings_follow_the_catalogs_size():
     from tfmusictag.training.recipe import apply_recipe, recipe_settings
 
-    small, large = recipe_settings(48, 8, 22), recipe_settings(2000, 8, 22)
-    assert small["variant"] == "transfer_stats" and small["init_from"] == "MTT_vgg"
+    small, large = recipe_settings(48, 8, 22, 3), recipe_settings(2000, 8, 22, 3)
+    assert small["variant"] == "transfer_stats" and small["init_from"] == "MTT_vgg,MSD_musicnn"
     # each head's penalty is scikit-learn's C = 0.1: l2 = 1 / (2·C·heads·tags·tracks)
     assert small["class_weight"] == "balanced" and small["steps"] == 600
-    assert small["model.classifier.l2"] == pytest.approx(1 / (2 * 0.1 * 2 * 22 * 48), rel=5e-3)
-    assert large["steps"] == 5000 and large["model.classifier.l2"] == pytest.approx(1 / (0.4 * 22 * 2000), rel=5e-3)
-    assert recipe_settings(5, 8, 2)["steps"] == 300 and recipe_settings(5, 8, 2)["model.classifier.l2"] == 0.01
-    # what the user gives wins
+    assert small["model.classifier.l2"] == pytest.approx(1 / (2 * 0.1 * 3 * 22 * 48), rel=5e-3)
+    assert large["steps"] == 5000 and large["model.classifier.l2"] == pytest.approx(1 / (0.6 * 22 * 2000), rel=5e-3)
+    assert recipe_settings(5, 8, 2, 3)["steps"] == 300 and recipe_settings(5, 8, 2, 3)["model.classifier.l2"] == 0.01
+    assert recipe_settings(48, 8, 22, 1)["model.classifier.l2"] == pytest.approx(1 / (0.2 * 22 * 48), rel=5e-3)
+    # what the user gives wins; the heads are counted on the user's source (MTT_vgg: two readouts)
+    require_musicnn_weights()
     config = apply_recipe(TrainConfig(steps=77), {"steps": 77, "model.classifier.l2": 0.3}, 48, 22)
     assert config.steps == 77 and config.variant == "transfer_stats" and "classifier.l2" not in config.model_overrides
+    config = apply_recipe(TrainConfig(init_from="MTT_vgg"), {"init_from": "MTT_vgg"}, 48, 22)
+    assert config.init_from == "MTT_vgg"
+    assert config.model_overrides["classifier.l2"] == pytest.approx(1 / (0.4 * 22 * 48), rel=5e-3)
 
 
 def test_selection_needs_evaluations_and_is_refused_on_bad_values():
@@ -292,13 +297,15 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     out = _train_cmd(f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", f"--model_dir={tmp_path / 'run'}",
                      "--steps=30", "--set=max_seconds=15")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "recipe: transfer_stats from MTT_vgg for 9 training tracks (30 steps, 22 tags, l2 0.01)" in out.stderr
+    assert ("recipe: transfer_stats from MTT_vgg,MSD_musicnn for 9 training tracks (30 steps, 22 tags, l2 0.00842)"
+            in out.stderr)
     saved = RunDir(str(tmp_path / "run")).read_train_config()
     assert saved["variant"] == "transfer_stats" and saved["class_weight"] == "balanced"
     model = load_model(str(tmp_path / "run"))
     cfg = model.tagger_config
-    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden, cfg.classifier.heads) == (
-        "vgg", "last_and_all_layers", "mean_std", 0, "per_readout")
+    assert (cfg.reduction.type, cfg.reduction.members, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden,
+            cfg.classifier.heads) == ("ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std", 0, "per_readout")
+    assert len(model.classifier.head_ranges) == 3
     assert not model.classifier.needs_fitting()
 
     # exported as a SavedModel that a TensorFlow-only process serves with the model's own tags

@@ -143,8 +143,8 @@ def test_distributed_search_runs_every_trial_once_and_equals_one_process(demo_ti
 
 
 def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo_tiny, tmp_path):
-    """The recipe's l2 chosen on the validation split: every trial starts from MTT_vgg (frozen, read
-    out at every layer), with the class-balanced loss, and its CNN runs once per track."""
+    """The recipe's l2 chosen on the validation split: every trial starts from the recipe's MTT_vgg and
+    MSD_musicnn (frozen, side by side), with the class-balanced loss, and the CNNs run once per track."""
     import numpy as np
 
     require_musicnn_weights()
@@ -160,6 +160,7 @@ def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo
     assert sorted(t.hyperparameters.get("l2") for t in trials) == [1e-3, 1e-1]
     model = hm.build(trials[0].hyperparameters)
     cfg = model.tagger_config
-    assert (cfg.reduction.type, cfg.reduction.readout, cfg.temporal.type) == ("vgg", "last_and_all_layers", "mean_std")
+    assert (cfg.reduction.type, cfg.reduction.members, cfg.reduction.readout, cfg.temporal.type) == (
+        "ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std")
     assert cfg.classifier.l2 == trials[0].hyperparameters.get("l2") and cfg.classifier.standardize
     np.testing.assert_array_equal([v.trainable for v in model.reduction.weights], False)

@@ -23,7 +23,7 @@ from tfmusictag.classifier import HEADS, ClassifierConfig, TwoLayerPerceptron, h
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
-from tfmusictag.reduction.config import ALL_LAYER_READOUTS, READOUTS
+from tfmusictag.reduction.config import ALL_LAYER_READOUTS, ENSEMBLE_MEMBERS, READOUTS
 from tfmusictag.registry import config_from_dict, config_to_dict
 from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal
@@ -75,7 +75,22 @@ class TaggerConfig:
         r = self.reduction
         if r.readout not in READOUTS:
             raise ParameterError(f"reduction.readout={r.readout!r} must be one of {READOUTS}")
-        if r.readout != "last" and r.type not in ALL_LAYER_READOUTS:
+        if r.type == "ensemble":
+            if not r.members:
+                raise ParameterError(f"reduction.type='ensemble' needs reduction.members, a list of "
+                                     f"{ENSEMBLE_MEMBERS}; received members=()")
+            bad = [m for m in r.members if m not in ENSEMBLE_MEMBERS]
+            if bad:
+                raise ParameterError(f"reduction.members={list(r.members)}: {bad} are not segment CNNs; choose "
+                                     f"from {ENSEMBLE_MEMBERS}")
+            readable = [m for m in r.members if m in ALL_LAYER_READOUTS]
+            if r.readout != "last" and not readable:
+                raise ParameterError(f"reduction.readout={r.readout!r} needs a CNN member "
+                                     f"({', '.join(ALL_LAYER_READOUTS)}); reduction.members={list(r.members)}")
+        elif r.members:
+            raise ParameterError(f"reduction.members={list(r.members)} is for reduction.type='ensemble'; "
+                                 f"received type={r.type!r}")
+        elif r.readout != "last" and r.type not in ALL_LAYER_READOUTS:
             raise ParameterError(f"reduction.readout={r.readout!r} needs a CNN reduction ({', '.join(ALL_LAYER_READOUTS)}); "
                                  f"{r.type!r} has one layer")
         if self.classifier.heads not in HEADS:

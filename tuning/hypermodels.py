@@ -33,12 +33,12 @@ import numpy as np
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
 from tfmusictag.frontend import get_front_end
-from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import write_model_dir
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_config, transfer_weights
 from tfmusictag.training.config import CLASS_WEIGHTS
 from tfmusictag.training.recipe import RECIPE_SOURCE
+from tfmusictag.training.transfer import load_source
 from tfmusictag.training.trainer import balanced_tag_weights, frozen_segment_reduction
 from tfmusictag.variants import variant_config
 
@@ -111,13 +111,13 @@ class ThesisHyperModel(kt.HyperModel):
         self.class_weight = class_weight or ("balanced" if search == "small_catalog" else "none")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
-        self.source = load_model(init_from) if init_from else None
+        self.source = load_source(init_from) if init_from else None
 
     @property
     def front_end(self):
         """The front end the trials' models take (the source's when ``init_from`` is given)."""
         if self.source is not None:
-            return self.source.front_end_config
+            return (self.source[0] if isinstance(self.source, tuple) else self.source).front_end_config
         return get_front_end(variant_config(self.variant, self.tags, self.overrides).front_end)
 
     def values(self, hp) -> Dict:
@@ -136,7 +136,7 @@ class ThesisHyperModel(kt.HyperModel):
         config = variant_config(self.variant, self.tags, overrides)
         if self.source is None:
             return TrackTagger(config, name=self.variant)
-        model = TrackTagger(transfer_config(config, self.source.tagger_config), name=self.variant)
+        model = TrackTagger(transfer_config(config, self.source), name=self.variant)
         transfer_weights(self.source, model)
         return model
 

@@ -8,7 +8,8 @@ spectrogram ``(batch, segments, frames, n_mels)`` with its frame mask
   (:mod:`~tfmusictag.reduction.frame`: MFCC, Alg. 4–5; PCA, Alg. 2–3; ``identity``);
 * ``'segment'`` — one vector per segment, ``(batch, segments, dim)`` with the segment mask
   (:mod:`~tfmusictag.reduction.choi`: the CNN of Alg. 20 and Choi's CRNN;
-  :mod:`~tfmusictag.reduction.musicnn`: the source-task CNNs of the pretrained MagnaTagATune models).
+  :mod:`~tfmusictag.reduction.musicnn`: the source-task CNNs of the pretrained MagnaTagATune models;
+  :mod:`~tfmusictag.reduction.ensemble`: several of those side by side).
 
 Configs are dataclasses (:mod:`~tfmusictag.reduction.config`); :data:`REDUCTIONS` maps
 ``ReductionConfig.type`` to a builder.
@@ -19,10 +20,11 @@ from tfmusictag.reduction.config import (CNNConfig, CRNNConfig, MFCCConfig, Musi
 from tfmusictag.reduction.frame import MFCC, FrameReduction, PCAWhitening, dct_matrix  # noqa: F401
 from tfmusictag.reduction.choi import ChoiCNN, ChoiCRNN, build_conv_blocks, keras1_hard_sigmoid  # noqa: F401
 from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG  # noqa: F401
+from tfmusictag.reduction.ensemble import EnsembleReduction  # noqa: F401
 
 __all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
            "REDUCTIONS", "build_reduction", "FrameReduction", "MFCC", "PCAWhitening", "dct_matrix", "ChoiCNN",
-           "ChoiCRNN", "MusicnnCNN", "MusicnnVGG", "build_conv_blocks"]
+           "ChoiCRNN", "MusicnnCNN", "MusicnnVGG", "EnsembleReduction", "build_conv_blocks"]
 
 
 def build_reduction(config: ReductionConfig, name: str = "reduction"):

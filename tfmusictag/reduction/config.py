@@ -9,7 +9,7 @@ from tfmusictag import constants
 from tfmusictag.registry import Registry
 
 __all__ = ["ReductionConfig", "MFCCConfig", "PCAConfig", "CNNConfig", "MusicnnConfig", "VGGConfig", "CRNNConfig",
-           "REDUCTIONS", "READOUTS"]
+           "REDUCTIONS", "READOUTS", "ENSEMBLE_MEMBERS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +85,10 @@ class CRNNConfig:
 @dataclasses.dataclass(frozen=True)
 class ReductionConfig:
     """One of the reductions, chosen by ``type``: ``'mfcc'``, ``'pca'``, ``'cnn'`` (the thesis's),
-    ``'identity'``, Choi's ``'crnn'``, or the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``.
+    ``'identity'``, Choi's ``'crnn'``, the pretrained source-task CNNs ``'musicnn'`` and ``'vgg'``, or
+    ``'ensemble'``: the segment CNNs named by ``members`` (e.g. ``('vgg', 'musicnn')``) side by side on
+    the same segments, each built from this config's sub-config of its type
+    (:class:`~tfmusictag.reduction.ensemble.EnsembleReduction`; ``--init_from=MTT_vgg,MSD_musicnn``).
 
     ``readout`` says which layers of a block CNN (``'cnn'``, ``'vgg'``) give a segment's vector:
     ``'last'`` (the network's output, as in the thesis) or ``'all_layers'``: the mean and the
@@ -100,6 +103,7 @@ class ReductionConfig:
 
     type: str = "mfcc"
     readout: str = "last"
+    members: Tuple[str, ...] = ()
     mfcc: MFCCConfig = dataclasses.field(default_factory=MFCCConfig)
     pca: PCAConfig = dataclasses.field(default_factory=PCAConfig)
     cnn: CNNConfig = dataclasses.field(default_factory=CNNConfig)
@@ -112,3 +116,5 @@ REDUCTIONS = Registry("reduction")
 #: Values of ``ReductionConfig.readout``; ``'all_layers'`` only for the block CNNs (and musicnn, where it is the same).
 READOUTS = ("last", "all_layers", "last_and_all_layers")
 ALL_LAYER_READOUTS = ("cnn", "vgg", "musicnn")
+#: Reduction types an ``'ensemble'`` can join: the segment CNNs.
+ENSEMBLE_MEMBERS = ("cnn", "crnn", "musicnn", "vgg")

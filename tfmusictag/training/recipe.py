@@ -6,22 +6,25 @@ Z = 1024-centre codebook and H = 1024 hidden units, Table 4.3), and a linear pro
 pretrained network's embeddings beats them. The recipe (variant ``transfer_stats``) is that
 probe done well, inside the package's models, training loop and SavedModels:
 
-1. a frozen MagnaTagATune CNN (``MTT_vgg`` unless ``--init_from`` names another) read out twice:
-   its last layer (the vector a linear probe uses) and **every** layer — the mean and maximum of
-   each block's feature map per 3 s patch (Choi et al. 2017: all layers transfer better than the
-   last, on some tasks; on others they do not);
+1. two frozen pretrained CNNs on the same 3 s patches (``MTT_vgg`` and ``MSD_musicnn`` unless
+   ``--init_from`` names others): the MagnaTagATune VGG read out twice — its last layer (the
+   vector a linear probe uses) and **every** layer, the mean and maximum of each block's feature
+   map (Choi et al. 2017: all layers transfer better than the last, on some tasks; on others they
+   do not) — and the Million Song Dataset musicnn, trained on other tags with other filters
+   (its vector already reads every layer);
 2. the **mean and standard deviation** of those patch vectors over the whole track
    (:class:`~tfmusictag.temporal.StatsPooling`);
-3. one **linear** head per readout on **standardised** features with an **L2** penalty (one
-   logistic regression per tag and readout), trained as separate models, their probabilities
-   averaged (late fusion, ``classifier.heads='per_readout'``): either readout alone wins on some
-   catalogs and loses on others; their average was +0.007 to +0.008 over the last-layer probe on
-   a composed and a real catalog, 8 folds of 10 won, none lost by more than 0.006
-   (``benchmarks/bench_small_catalog.py``) — short of the +0.03 we aim for;
+3. one **linear** head per network and readout (three) on **standardised** features with an
+   **L2** penalty (one logistic regression per tag and head), trained as separate models, their
+   probabilities averaged (late fusion, ``classifier.heads='per_readout'``): any one of them wins
+   on some catalogs and loses on others; their average did not lose to the last-layer probe by
+   more than 0.0074 in 20 folds on a composed and a real catalog and gained +0.04 on the composed
+   one (``benchmarks/bench_small_catalog.py``; the README has the table);
 4. the penalty of scikit-learn's ``LogisticRegression(C=0.1)`` on each head: our loss is the mean
-   over ``K = 2`` heads and ``L`` tags and the penalty ``l2·Σw²`` covers them all, so per tag and
+   over ``K`` heads and ``L`` tags and the penalty ``l2·Σw²`` covers them all, so per tag and
    head ``C = 1 / (2·K·L·n·l2)`` for ``n`` training tracks, i.e. ``l2 = 1 / (2·0.1·K·L·n)``
-   (capped at 1e-2): it shrinks as the catalog grows;
+   (capped at 1e-2): it shrinks as the catalog grows; ``K`` is counted from the source models
+   (:func:`recipe_heads`: three for the default pair, one for ``--init_from=MTT_musicnn``);
 5. a **class-balanced** loss (each tag's positives and negatives weigh alike: a tag on 5 of 300
    tracks is still learnt);
 6. about 100 passes over the training tracks (``steps`` from the catalog's size), a convex
@@ -40,27 +43,43 @@ from typing import Any, Dict
 
 from tfmusictag.training.config import TrainConfig
 
-__all__ = ["RECIPE_VARIANT", "RECIPE_SOURCE", "recipe_settings", "apply_recipe"]
+__all__ = ["RECIPE_VARIANT", "RECIPE_SOURCE", "recipe_heads", "recipe_settings", "apply_recipe"]
 
 RECIPE_VARIANT = "transfer_stats"
-RECIPE_SOURCE = "MTT_vgg"
+#: The recipe's source networks: they share the musicnn front end, so one pass reads both.
+RECIPE_SOURCE = "MTT_vgg,MSD_musicnn"
 #: Passes over the training tracks, and the range the step count is kept in.
 EPOCHS, MIN_STEPS, MAX_STEPS = 100, 300, 5000
-#: scikit-learn's ``C`` that each head's penalty equals, and the number of heads (readouts).
-PROBE_C, HEADS = 0.1, 2
+#: scikit-learn's ``C`` that each head's penalty equals.
+PROBE_C = 0.1
 
 
-def recipe_settings(num_tracks: int, batch_size: int, num_tags: int) -> Dict[str, Any]:
-    """The recipe's settings for a training split of ``num_tracks`` tracks and ``num_tags`` tags
-    (dotted config paths)."""
-    n, tags = max(int(num_tracks), 1), max(int(num_tags), 1)
+def recipe_heads(init_from: str = RECIPE_SOURCE) -> int:
+    """The recipe's number of heads on the source model(s) ``init_from``: one per network and readout
+    (``MTT_vgg``: two, ``MSD_musicnn``: one), counted from the model the recipe would build."""
+    from tfmusictag.frontend import get_front_end
+    from tfmusictag.reduction import build_reduction
+    from tfmusictag.training.transfer import source_config, source_names, transfer_config
+    from tfmusictag.variants import variant_config
+
+    sources = [source_config(name) for name in source_names(init_from)]
+    config = transfer_config(variant_config(RECIPE_VARIANT, ("tag",)), sources)
+    reduction = build_reduction(config.reduction)
+    return len(reduction.feature_groups(get_front_end(config.front_end).n_mels, config.segments.segment_frames))
+
+
+def recipe_settings(num_tracks: int, batch_size: int, num_tags: int, heads: int) -> Dict[str, Any]:
+    """The recipe's settings for a training split of ``num_tracks`` tracks and ``num_tags`` tags, with
+    ``heads`` heads (:func:`recipe_heads`), as dotted config paths."""
+    n, tags, heads = max(int(num_tracks), 1), max(int(num_tags), 1), max(int(heads), 1)
     steps = min(MAX_STEPS, max(MIN_STEPS, -(-EPOCHS * n // batch_size)))
-    l2 = min(1e-2, 1.0 / (2 * PROBE_C * HEADS * tags * n))
+    l2 = min(1e-2, 1.0 / (2 * PROBE_C * heads * tags * n))
     return {"variant": RECIPE_VARIANT, "init_from": RECIPE_SOURCE, "class_weight": "balanced", "steps": steps,
             "model.classifier.l2": float(f"{l2:.3g}")}
 
 
 def apply_recipe(config: TrainConfig, given: Dict[str, Any], num_tracks: int, num_tags: int) -> TrainConfig:
     """``config`` with the recipe's settings for what ``given`` (the user's own settings) leaves open."""
-    settings = recipe_settings(num_tracks, config.batch_size, num_tags)
+    heads = recipe_heads(config.init_from if "init_from" in given else RECIPE_SOURCE)
+    settings = recipe_settings(num_tracks, config.batch_size, num_tags, heads)
     return config.with_overrides({k: v for k, v in settings.items() if k not in given}).validate()

@@ -32,14 +32,13 @@ from absl import logging
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
-from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import RunDir, atomic_write
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import distribute
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
 from tfmusictag.training.progress import Progress
 from tfmusictag.training.schedules import group_optimizers
-from tfmusictag.training.transfer import transfer_config, transfer_weights
+from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
 __all__ = ["Trainer", "train", "frozen_segment_reduction", "segment_features", "batch_segments",
@@ -270,7 +269,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                                              manual_dir=config.manual_dir)
     # The source is loaded whenever its weights are needed (no checkpoint yet), and always before the
     # target model is built: building draws from the seeded global RNG, so the order must not vary.
-    source = load_model(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
+    source = load_source(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
     if resuming:
         model_config = run.read_model_config()  # the run's model, whatever the variant's defaults are now
     else:
@@ -278,7 +277,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         model_config = variant_config(config.variant, dataset_tags,
                                       {"temporal.bof.seed": config.seed, **config.model_overrides})
         if source is not None:
-            model_config = transfer_config(model_config, source.tagger_config)
+            model_config = transfer_config(model_config, source)
     if chief:
         run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
 
