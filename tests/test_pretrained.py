@@ -322,15 +322,15 @@ def test_several_sources_must_share_their_input():
     from tfmusictag.variants import variant_config
 
     target = variant_config("transfer_stats", ["a"])
-    with pytest.raises(ParameterError, match="source models 1 and 2 cannot be read out on the same segments"):
+    with pytest.raises(ParameterError, match="source model 1 and source model 2 cannot be read out side by side"):
         transfer_config(target, [mn.tagger_config("MTT_vgg"), choi2016.tagger_config("choi2016_cnn")])
     with pytest.raises(ParameterError, match="several source models are joined by their CNNs"):
         transfer_config(variant_config("mfcc_bof", ["a"]), [mn.tagger_config("MTT_vgg")] * 2)
     wide = mn.tagger_config("MTT_vgg")
     wide = dataclasses.replace(wide, reduction=dataclasses.replace(wide.reduction, vgg=dataclasses.replace(
         wide.reduction.vgg, filters=64)))
-    with pytest.raises(ParameterError, match="both 'vgg' networks of different sizes"):
-        transfer_config(target, [mn.tagger_config("MTT_vgg"), wide])
+    with pytest.raises(ParameterError, match="MTT_vgg and wide are both 'vgg' networks of different sizes"):
+        transfer_config(target, [mn.tagger_config("MTT_vgg"), wide], ["MTT_vgg", "wide"])
     assert source_names(" MTT_vgg, MSD_musicnn ") == ["MTT_vgg", "MSD_musicnn"]
     with pytest.raises(ParameterError, match="names no source model"):
         source_names(" , ")

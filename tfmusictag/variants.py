@@ -22,11 +22,12 @@ pretrained name) the variant takes the source's CNN instead (``training.transfer
 Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3. The LSTMs standardise their input with
 training statistics (``temporal.lstm.standardize``; the thesis does not say how it scaled them).
 
-``transfer_stats`` is the recipe for small catalogs (:mod:`tfmusictag.training.recipe`): a frozen
-source CNN read out at its last layer and at every layer (``reduction.readout='last_and_all_layers'``,
-Choi et al. 2017), the mean and standard deviation of its patch vectors over the track
-(:class:`~tfmusictag.temporal.StatsPooling`), and one linear head per readout on standardised
-features with an L2 penalty, their probabilities averaged (``classifier.hidden=0``,
+``transfer_stats`` is the recipe for small catalogs (:mod:`tfmusictag.training.recipe`): frozen
+source CNNs (the recipe's two, side by side: an ``'ensemble'`` reduction, or one) read out at their
+last layer and at every layer (``reduction.readout='last_and_all_layers'``, Choi et al. 2017), the
+mean and standard deviation of their patch vectors over the track
+(:class:`~tfmusictag.temporal.StatsPooling`), and one linear head per network and readout on
+standardised features with an L2 penalty, their probabilities averaged (``classifier.hidden=0``,
 ``heads='per_readout'``, ``standardize``, ``l2``). It has no parameter fitted on fewer tracks than it can carry: the
 thesis's Z = 1024-centre codebook and H = 1024 hidden units are fitted on a few hundred tracks
 in Table 4.9's setting, which is where a linear probe on the same network wins.

@@ -5,7 +5,8 @@
 * ``learning_rate``: (η, step) of CNN layers 1–2 (η = 0: frozen) and 3–5 (Tables 4.5–4.8; pass
   ``rows=`` for the thesis's rows rather than a product of their values);
 * ``small_catalog`` (beyond the thesis): the L2 penalty of the small-catalog recipe
-  (``transfer_stats`` from ``MTT_vgg``, class-balanced loss; :mod:`tfmusictag.training.recipe`),
+  (``transfer_stats`` from ``MTT_vgg`` and ``MSD_musicnn``, class-balanced loss;
+  :mod:`tfmusictag.training.recipe`),
   chosen on the validation split.
 
 A hypermodel only maps ``hp`` onto the package's own builders (``variant_config`` overrides and
@@ -70,7 +71,8 @@ class ThesisHyperModel(kt.HyperModel):
         learning_rates: the trainer's defaults for the groups the search does not vary.
         init_from: a source-task model (pretrained name, model directory or ``.keras`` file)
             every trial starts from (``train --init_from``'s transfer); the ``small_catalog``
-            search starts from the recipe's source (``MTT_vgg``) unless one is given.
+            search starts from the recipe's sources (``'MTT_vgg,MSD_musicnn'``: several joined by
+            commas are read out side by side) unless one is given.
         class_weight: ``'none'`` or ``'balanced'`` (the trainer's class-balanced loss); default
             ``'balanced'`` for ``small_catalog``, ``'none'`` (the thesis's loss) for the others.
         rows: in place of a grid, the exact combinations to try, one dict of the search's

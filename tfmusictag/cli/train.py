@@ -18,6 +18,8 @@ Examples::
     python -m tfmusictag.train --model_dir=runs/bof --resume --steps=2000 # train longer
     python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn \\
         --set learning_rates.classifier.learning_rate=0.0001 --model_dir=runs/target
+    python -m tfmusictag.train --dataset=tagged_catalog --manual_dir=$HOME/music --model_dir=runs/mine
+        # no --variant: the small-catalog recipe (tfmusictag.training.recipe)
     python -m tfmusictag.train --strategy=mirrored ...        # every local GPU, one global batch
     TF_CONFIG=... python -m tfmusictag.train --strategy=multi_worker --model_dir=/shared/runs/bof ...
 
@@ -49,13 +51,14 @@ def define_flags():
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset (tagged_catalog, magnatagatune).")
     flags.DEFINE_string("variant", None, "Model variant (see --list_variants); without it, the small-catalog "
-                        "recipe (transfer_stats from MTT_vgg, sized to the catalog: tfmusictag.training.recipe).")
+                        "recipe (transfer_stats from MTT_vgg and MSD_musicnn, sized to the catalog: tfmusictag.training.recipe).")
     flags.DEFINE_integer("steps", None, "Training iterations.")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
     flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
     flags.DEFINE_string("init_from", None, "A source model to transfer from: a pretrained name (MTT_musicnn, ...), a "
-                        "model directory or a .keras file.")
+                        "model directory or a .keras file; several joined by commas (MTT_vgg,MSD_musicnn) are read "
+                        "out side by side by a CNN variant (same front end needed).")
     flags.DEFINE_multi_string("set", [], "Override a config field: path=value (JSON value; model.* for the model).")
     flags.DEFINE_bool("resume", False, "Continue the run in --model_dir with its own saved config.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")

@@ -45,7 +45,8 @@ def define_flags():
     flags.DEFINE_multi_string("set", [], "Fixed setting path=value, as in train: model.* for the model (e.g. "
                                          "model.temporal.bof.epochs=2), max_seconds=15 crops training tracks.")
     flags.DEFINE_string("variant", None, "Replaces the search's variant.")
-    flags.DEFINE_string("init_from", None, "Start every trial from this source model (pretrained name or run).")
+    flags.DEFINE_string("init_from", None, "Start every trial from this source model (pretrained name or run; "
+                        "several joined by commas, as in train).")
     flags.DEFINE_integer("steps", None, "Supervised steps per trial (default 1000).")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch (default 8).")
     flags.DEFINE_string("directory", None, "Where KerasTuner keeps the trials, and best.json.")

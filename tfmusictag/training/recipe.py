@@ -62,8 +62,8 @@ def recipe_heads(init_from: str = RECIPE_SOURCE) -> int:
     from tfmusictag.training.transfer import source_config, source_names, transfer_config
     from tfmusictag.variants import variant_config
 
-    sources = [source_config(name) for name in source_names(init_from)]
-    config = transfer_config(variant_config(RECIPE_VARIANT, ("tag",)), sources)
+    names = source_names(init_from)
+    config = transfer_config(variant_config(RECIPE_VARIANT, ("tag",)), [source_config(n) for n in names], names)
     reduction = build_reduction(config.reduction)
     return len(reduction.feature_groups(get_front_end(config.front_end).n_mels, config.segments.segment_frames))
 

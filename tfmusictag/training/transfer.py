@@ -60,32 +60,32 @@ def load_source(init_from: str):
     return models[0] if len(models) == 1 else models
 
 
-def _ensemble(target_readout: str, sources: Sequence[TaggerConfig]):
+def _ensemble(target_readout: str, sources: Sequence[TaggerConfig], names: Sequence[str]):
     """The ``'ensemble'`` reduction config of several source configs (one member each, in order)."""
     first = sources[0]
-    for i, s in enumerate(sources[1:], 2):
+    for name, s in zip(names[1:], sources[1:]):
         if s.front_end != first.front_end or s.segments != first.segments:
             raise ParameterError(
-                f"source models 1 and {i} cannot be read out on the same segments: front end {first.front_end!r} "
-                f"vs {s.front_end!r}, segments {first.segments} vs {s.segments}; join networks with the same front "
-                f"end (MTT_vgg, MSD_vgg, MTT_musicnn, MSD_musicnn share one)")
+                f"{names[0]} and {name} cannot be read out side by side: their front ends ({first.front_end!r}, "
+                f"{s.front_end!r}) or segments ({first.segments.segment_frames}, {s.segments.segment_frames} frames) "
+                f"differ; join networks that share them (MTT_vgg, MSD_vgg, MTT_musicnn, MSD_musicnn)")
     kinds = tuple(s.reduction.type for s in sources)
-    bad = [f"{i} ({k})" for i, k in enumerate(kinds, 1) if k not in ENSEMBLE_MEMBERS]
+    bad = [f"{n} ({k})" for n, k in zip(names, kinds) if k not in ENSEMBLE_MEMBERS]
     if bad:
-        raise ParameterError(f"several source models are joined by their CNNs; source model(s) {', '.join(bad)} "
-                             f"have no segment CNN (choose from {ENSEMBLE_MEMBERS})")
+        raise ParameterError(f"several source models are joined by their CNNs; {', '.join(bad)} has no segment CNN "
+                             f"(one of {ENSEMBLE_MEMBERS})")
     sizes = {}
-    for i, s in enumerate(sources, 1):
+    for name, s in zip(names, sources):
         size = getattr(s.reduction, s.reduction.type)
-        if sizes.setdefault(s.reduction.type, (i, size))[1] != size:
-            raise ParameterError(f"source models {sizes[s.reduction.type][0]} and {i} are both "
-                                 f"{s.reduction.type!r} networks of different sizes; an ensemble holds one size "
-                                 f"per network type")
+        if sizes.setdefault(s.reduction.type, (name, size))[1] != size:
+            raise ParameterError(f"{sizes[s.reduction.type][0]} and {name} are both {s.reduction.type!r} networks "
+                                 f"of different sizes; an ensemble holds one size per network type")
     return ReductionConfig(type="ensemble", readout=target_readout, members=kinds,
                            **{kind: size for kind, (_, size) in sizes.items()})
 
 
-def transfer_config(target: TaggerConfig, source: Union[TaggerConfig, Sequence[TaggerConfig]]) -> TaggerConfig:
+def transfer_config(target: TaggerConfig, source: Union[TaggerConfig, Sequence[TaggerConfig]],
+                    names: Sequence[str] = None) -> TaggerConfig:
     """The target model's config when it starts from ``source`` (Sec. 3.2, Fig. 3.2).
 
     The transferred stages only make sense on the input they were trained on, so the target
@@ -93,16 +93,19 @@ def transfer_config(target: TaggerConfig, source: Union[TaggerConfig, Sequence[T
     stage, classifier (new vocabulary) and frozen groups stay those of the chosen variant. A
     variant whose reduction is "the CNN" accepts any segment CNN (the thesis's, musicnn's, VGG);
     otherwise the reduction types must match. The variant's ``readout`` (which layers give the
-    segment vector) is kept: it reads the same weights. Several sources (a sequence of configs,
-    which must share front end and segments) give an ``'ensemble'`` reduction of their CNNs.
+    segment vector) is kept: it reads the same weights. Several sources (a sequence of configs or
+    models, which must share front end and segments) give an ``'ensemble'`` reduction of their CNNs;
+    ``names`` (default: the models' names, or "source model i") name them in errors.
     """
-    sources = [getattr(s, "tagger_config", s) for s in (source if isinstance(source, (list, tuple)) else [source])]
+    given = list(source) if isinstance(source, (list, tuple)) else [source]
+    sources = [getattr(s, "tagger_config", s) for s in given]
+    names = list(names or [getattr(s, "name", None) or f"source model {i}" for i, s in enumerate(given, 1)])
     t, s = target.reduction.type, sources[0].reduction.type
     if len(sources) > 1:
         if t not in SEGMENT_CNNS:
             raise ParameterError(f"the variant's reduction is {t!r}; several source models are joined by their CNNs, "
                                  f"so choose a CNN variant (e.g. transfer_stats, blackbox_cnn_bof)")
-        reduction = _ensemble(target.reduction.readout, sources)
+        reduction = _ensemble(target.reduction.readout, sources, names)
     else:
         if t != s and not (t in SEGMENT_CNNS and s in SEGMENT_CNNS):
             raise ParameterError(f"the variant's reduction is {t!r} but the source model's is {s!r}; choose a variant "
