@@ -17,6 +17,7 @@ import dataclasses
 import os
 from typing import Dict, Sequence, Union
 
+from tfmusictag import pretrained, rundir
 from tfmusictag.errors import ParameterError
 from tfmusictag.reduction.config import ENSEMBLE_MEMBERS, ReductionConfig
 from tfmusictag.tagger import TaggerConfig, TrackTagger
@@ -42,8 +43,6 @@ def source_names(init_from: str) -> list:
 def source_config(name: str) -> TaggerConfig:
     """The :class:`TaggerConfig` of one source model (a pretrained name, converted on first use, or a
     model directory), read without building the model where it can be."""
-    from tfmusictag import pretrained, rundir
-
     path = pretrained.model_path(name)
     run = rundir.RunDir(path)
     if os.path.isdir(path) and os.path.exists(run.file(rundir.MODEL_CONFIG)):
@@ -54,9 +53,7 @@ def source_config(name: str) -> TaggerConfig:
 def load_source(init_from: str):
     """The source model(s) of ``init_from``: a :class:`TrackTagger`, or a tuple of them when it names
     several (:func:`source_names`)."""
-    from tfmusictag.pretrained import load_model  # pretrained imports training's modules
-
-    models = tuple(load_model(name) for name in source_names(init_from))
+    models = tuple(pretrained.load_model(name) for name in source_names(init_from))
     return models[0] if len(models) == 1 else models
 
 
