@@ -63,7 +63,7 @@ bench: pretrained $(MUSICNN_STAMP)
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_memory.py --musicnn_python $(MUSICNN_VENV)/bin/python
 	$(PY) benchmarks/bench_distributed.py
-	$(PY) benchmarks/bench_small_catalog.py --with_bof --more_networks=MSD_vgg
+	$(PY) benchmarks/bench_small_catalog.py --more_networks=MSD_vgg
 
 clean:
 	rm -rf $(VENV) $(MUSICNN_VENV) build *.egg-info

@@ -590,3 +590,24 @@ def test_ensemble_config_errors_are_one_line():
         variant_config("cnn_mean", TAGS, {"reduction.members": ["vgg"]})
     with pytest.raises(errors.ParameterError, match="must be segment-level"):
         EnsembleReduction([FrameReduction(MFCC(13))])
+
+
+def test_a_cached_track_embedding_is_the_same_model():
+    """Training the recipe caches one embedding per track (frozen CNN, weightless mean + std): the
+    model on that embedding is the model on the log-mel, every head included; a model that pools
+    tags or has temporal weights caches segment vectors instead."""
+    from tfmusictag.training.trainer import frozen_embedding, frozen_outputs
+
+    model = build_variant("transfer_stats", TAGS, small("transfer_stats"))
+    x = {"log_mel": tf.random.stateless_normal([2, 1500, 96], [4, 4]), "num_frames": tf.constant([1500, 900])}
+    cached = frozen_outputs(model, x)
+    assert frozen_embedding(model) and list(cached) == ["embedding"]
+    np.testing.assert_allclose(cached["embedding"], model.analyze(x)["embedding"], atol=1e-6)
+    np.testing.assert_allclose(model(cached), model(x), atol=1e-6)
+    np.testing.assert_allclose(model.head_probabilities(cached), model.head_probabilities(x), atol=1e-6)
+    for name in ("blackbox_cnn_bof", "blackbox_cnn_blackbox_lstm"):
+        other = build_variant(name, TAGS, small(name))
+        assert not frozen_embedding(other) and "segments" in frozen_outputs(other, x)
+    late = build_variant("cnn_mean", TAGS, {**small("cnn_mean"), "temporal.type": "tag_mean"})
+    with pytest.raises(errors.ParameterError, match="'embedding' inputs need a temporal stage that pools features"):
+        late({"embedding": tf.zeros([1, 4])})

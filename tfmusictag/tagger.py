@@ -127,6 +127,9 @@ class TrackTagger(keras.Model):
             * ``{"segments": (batch, segments, dim), "segment_mask": (batch, segments)}`` —
               precomputed output of a segment-level reduction (:meth:`reduce`): training a
               black-box CNN variant computes the frozen CNN once per track, not once per step.
+            * ``{"embedding": (batch, dim)}`` — a precomputed track embedding ``f`` (the
+              ``embedding`` of :meth:`analyze`), for a temporal stage that pools features: the
+              classifier alone (the recipe's training caches it).
         training: bool.
 
     Returns:
@@ -247,6 +250,11 @@ class TrackTagger(keras.Model):
 
     def _features(self, inputs):
         """(log_mel (B, P, M), frames (B,)) from any accepted input form (segment features as is)."""
+        if isinstance(inputs, dict) and "embedding" in inputs:
+            if self.temporal.late_fusion:
+                raise ParameterError(f"'embedding' inputs need a temporal stage that pools features; "
+                                     f"{self.temporal.name} pools the segments' tags")
+            return {"embedding": tf.convert_to_tensor(inputs["embedding"], tf.float32)}
         if isinstance(inputs, dict) and "segments" in inputs:
             if self.reduction.level != "segment":
                 raise ParameterError(f"'segments' inputs need a segment-level reduction; {self.reduction.name} "
@@ -280,6 +288,15 @@ class TrackTagger(keras.Model):
         return self.reduction(*self.segmenter(log_mel, n), training=training)
 
     def _forward(self, features, training=None, timeline=False, heads=False):
+        if isinstance(features, dict) and "embedding" in features:  # a precomputed track embedding
+            f = features["embedding"]
+            out = {"embedding": f}
+            if heads:
+                out["head_tags"] = self.classifier.head_probabilities(f, training=training)
+                out["tags"] = tf.reduce_mean(out["head_tags"], 1)
+            else:
+                out["tags"] = self.classifier(f, training=training)
+            return out
         if isinstance(features, dict):  # precomputed segment-level reduction output
             y, mask = tf.convert_to_tensor(features["segments"], tf.float32), features["segment_mask"]
             segment_mask = mask
@@ -353,13 +370,19 @@ class TrackTagger(keras.Model):
 
         Args:
             batches: ``(inputs, labels)`` batches of :func:`tfmusictag.data.track_pipeline`
-                (``log_mel``, ``num_frames``), or of precomputed segment features
-                (``segments``, ``segment_mask``) of a frozen segment-level reduction.
+                (``log_mel``, ``num_frames``), of precomputed segment features
+                (``segments``, ``segment_mask``) of a frozen segment-level reduction, or of
+                precomputed track embeddings (``embedding``) of a frozen reduction and a weightless
+                temporal stage.
 
         Returns:
             ``{stage: summary}`` of what was fitted (empty when nothing needed it).
         """
         done = {}
+        if "embedding" in batches.element_spec[0]:  # precomputed track embeddings: the classifier alone
+            if self.classifier.needs_fitting():
+                done["classifier"] = self.classifier.adapt(x["embedding"].numpy() for x, _ in batches)
+            return done
         if "segments" in batches.element_spec[0]:
             features = batches.map(lambda x, y: (x["segments"], x["segment_mask"]))
         else:

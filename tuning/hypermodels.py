@@ -40,7 +40,7 @@ from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_
 from tfmusictag.training.config import CLASS_WEIGHTS
 from tfmusictag.training.recipe import RECIPE_SOURCE
 from tfmusictag.training.transfer import load_source
-from tfmusictag.training.trainer import balanced_tag_weights, frozen_segment_reduction
+from tfmusictag.training.trainer import balanced_tag_weights, frozen_outputs, frozen_segment_reduction
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
@@ -153,11 +153,7 @@ class ThesisHyperModel(kt.HyperModel):
     def fit(self, hp, model, train_batches, validation_batches, **kwargs):
         """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
         if frozen_segment_reduction(model):  # black-box CNN: once per track, then cached
-            def reduce(x, y):
-                v, m = model.reduce(x["log_mel"], x["num_frames"], training=False)
-                return {"segments": v, "segment_mask": m}, y
-
-            batches = train_batches.map(reduce).cache()
+            batches = train_batches.map(lambda x, y: (frozen_outputs(model, x), y)).cache()
         else:
             batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))
         model.fit_unsupervised(batches)

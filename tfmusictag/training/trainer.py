@@ -175,17 +175,40 @@ def frozen_segment_reduction(model: TrackTagger) -> bool:
     return model.reduction.level == "segment" and not model.reduction.trainable_weights
 
 
+def frozen_embedding(model: TrackTagger) -> bool:
+    """True when, besides a frozen segment reduction, the temporal stage has no weights at all and
+    pools features, not tags (mean, max, mean + std: the small-catalog recipe): the track embedding
+    itself can then be cached — one vector per track in place of one per segment (the recipe's two
+    networks give 3042 values per 3 s patch: 1.2 MB for a 5-minute track, against 24 KB for its
+    embedding), and a step is the classifier alone."""
+    return (frozen_segment_reduction(model) and not model.temporal.weights and not model.temporal.late_fusion
+            and not model.temporal.needs_fitting())
+
+
+def frozen_outputs(model: TrackTagger, x) -> Dict[str, tf.Tensor]:
+    """What training caches of a batch ``x`` (``log_mel``, ``num_frames``) for a model with a frozen
+    segment reduction: ``{"embedding"}`` where :func:`frozen_embedding`, else ``{"segments",
+    "segment_mask"}`` — both input forms of :class:`~tfmusictag.tagger.TrackTagger`."""
+    v, m = model.reduce(x["log_mel"], x["num_frames"], training=False)
+    if frozen_embedding(model):
+        return {"embedding": model.temporal(v, m, training=False)}
+    return {"segments": v, "segment_mask": m}
+
+
 def segment_features(model: TrackTagger, features: tf.data.Dataset) -> tf.data.Dataset:
-    """Unbatched ``({"segments", "segment_mask"}, labels)`` per track: the frozen reduction's output."""
+    """Unbatched ``(frozen_outputs, labels)`` per track: the frozen reduction's output, or the track
+    embedding (:func:`frozen_outputs`), cached."""
     def reduce(x, y):
-        v, m = model.reduce(x["log_mel"][None], x["num_frames"][None], training=False)
-        return {"segments": v[0], "segment_mask": m[0]}, y
+        out = frozen_outputs(model, {"log_mel": x["log_mel"][None], "num_frames": x["num_frames"][None]})
+        return {k: v[0] for k, v in out.items()}, y
 
     return features.map(reduce).cache()
 
 
 def batch_segments(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
     """Pad unbatched :func:`segment_features` into batches (padding masked out)."""
+    if "embedding" in ds.element_spec[0]:
+        return ds.batch(batch_size)
     dim, n_tags = ds.element_spec[0]["segments"].shape[-1], ds.element_spec[1].shape[0]
     return ds.padded_batch(batch_size, padded_shapes=({"segments": [None, dim], "segment_mask": [None]}, [n_tags]))
 
@@ -296,7 +319,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
                                                                dataclasses.replace(pipe, cache=None)))
         batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
-        take = ("segments", "segment_mask")
+        take = tuple(features.element_spec[0])
     else:
         features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
         batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
