@@ -41,8 +41,8 @@ from tfmusictag.training.schedules import group_optimizers
 from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
-__all__ = ["Trainer", "train", "frozen_segment_reduction", "segment_features", "batch_segments",
-           "balanced_tag_weights"]
+__all__ = ["Trainer", "train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "segment_features",
+           "batch_segments", "balanced_tag_weights"]
 
 
 class Trainer:
@@ -314,8 +314,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
     cached_segments = frozen_segment_reduction(model)
-    if cached_segments:  # black-box CNN: its output is cached once per track (filled on first use, after
-        # the weights are transferred or restored below) in place of the log-mel, which is then not kept
+    if cached_segments:  # black-box CNN: its output (or the track embedding) is cached once per track (filled
+        # on first use, after the weights are transferred or restored below) in place of the log-mel, not kept
         features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
                                                                dataclasses.replace(pipe, cache=None)))
         batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
