@@ -15,14 +15,15 @@ before the supervised steps like the thesis's unsupervised stages) with an L2 pe
 its weights — L2-regularised logistic regression, one per tag, trained jointly.
 
 ``heads='per_readout'`` gives it one such linear head per feature group of the reduction (a CNN
-read out at ``'last_and_all_layers'``: its last block, and the statistics of all its blocks),
-each on its own group's part of the embedding, and the track's tag probability is the mean of
-the heads' probabilities. The heads are trained as separate models — the loss is the mean of
-their own losses (:meth:`TwoLayerPerceptron.head_probabilities`), not the loss of the mean —
-so each is the logistic regression a user would fit on that group alone, and averaging them is
-late fusion of two probes. Which readout is better depends on the catalog; their average was
-above the last-layer probe on 8 of 10 folds of two catalogs and never below it by more than
-0.006 (``benchmarks/bench_small_catalog.py``).
+read out at ``'last_and_all_layers'``: its last block, and the statistics of all its blocks; an
+``'ensemble'`` of CNNs: every member's groups), each on its own group's part of the embedding,
+and the track's tag probability is the mean of the heads' probabilities. The heads are trained
+as separate models — the loss is the mean of their own losses
+(:meth:`TwoLayerPerceptron.head_probabilities`), not the loss of the mean — so each is the
+logistic regression a user would fit on that group alone, and averaging them is late fusion of
+probes. Which group is best depends on the catalog; the small-catalog recipe's three heads
+(:mod:`tfmusictag.training.recipe`) beat the last-layer probe on all 10 folds of two catalogs
+(``benchmarks/bench_small_catalog.py``).
 """
 
 from __future__ import annotations

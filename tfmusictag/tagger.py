@@ -289,14 +289,7 @@ class TrackTagger(keras.Model):
 
     def _forward(self, features, training=None, timeline=False, heads=False):
         if isinstance(features, dict) and "embedding" in features:  # a precomputed track embedding
-            f = features["embedding"]
-            out = {"embedding": f}
-            if heads:
-                out["head_tags"] = self.classifier.head_probabilities(f, training=training)
-                out["tags"] = tf.reduce_mean(out["head_tags"], 1)
-            else:
-                out["tags"] = self.classifier(f, training=training)
-            return out
+            return self._classify({"embedding": features["embedding"]}, training, heads)
         if isinstance(features, dict):  # precomputed segment-level reduction output
             y, mask = tf.convert_to_tensor(features["segments"], tf.float32), features["segment_mask"]
             segment_mask = mask
@@ -318,18 +311,25 @@ class TrackTagger(keras.Model):
             if timeline:
                 out["segment_tags"] = seg
             return out
-        if heads:  # every head's probabilities (the trainer's loss): (B, heads, L)
-            out["head_tags"] = self.classifier.head_probabilities(f, training=training)
-            out["tags"] = tf.reduce_mean(out["head_tags"], 1)
-            return out
-        out["tags"] = self.classifier(f, training=training)
-        if timeline:
+        self._classify(out, training, heads)
+        if timeline and not heads:
             # Each segment on its own, as if it were a track: (B, S, ...) → (B·S, 1, ...).
             b, s = tf.shape(y)[0], tf.shape(y)[1]
             y1 = tf.reshape(y, tf.concat([[-1, 1], tf.shape(y)[2:]], 0))
             m1 = tf.reshape(mask, tf.concat([[-1, 1], tf.shape(mask)[2:]], 0))
             seg = self.classifier(self.temporal(y1, m1, training=training), training=training)
             out["segment_tags"] = tf.reshape(seg, [b, s, len(self.tags)])
+        return out
+
+    def _classify(self, out, training, heads):
+        """``out`` with the ``tags`` of its ``embedding`` and, with ``heads``, every head's
+        probabilities ``head_tags`` ``(B, heads, L)`` (the trainer's loss), ``tags`` their mean."""
+        f = out["embedding"]
+        if heads:
+            out["head_tags"] = self.classifier.head_probabilities(f, training=training)
+            out["tags"] = tf.reduce_mean(out["head_tags"], 1)
+        else:
+            out["tags"] = self.classifier(f, training=training)
         return out
 
     def call(self, inputs, training=None):
