@@ -611,3 +611,19 @@ def test_a_cached_track_embedding_is_the_same_model():
     late = build_variant("cnn_mean", TAGS, {**small("cnn_mean"), "temporal.type": "tag_mean"})
     with pytest.raises(errors.ParameterError, match="'embedding' inputs need a temporal stage that pools features"):
         late({"embedding": tf.zeros([1, 4])})
+
+
+def test_a_checkpoint_holds_every_weight_of_the_model(tmp_path):
+    """Layers held in lists (a CNN's blocks, an ensemble's members) are in the model's checkpoint:
+    a model built from the same config and restored has every weight of the saved one (a resumed
+    run keeps its frozen source CNNs)."""
+    config = _tiny_ensemble_config()
+    saved, fresh = TrackTagger(config), TrackTagger(config)
+    for v in saved.weights:
+        if "float" in str(v.dtype):
+            v.assign(tf.random.stateless_normal(v.shape, [7, len(v.path)]))
+    path = saved.checkpoint().save(str(tmp_path / "c"))
+    fresh.checkpoint().restore(path).assert_existing_objects_matched()
+    assert len(saved.weights) > 40
+    for a, b in zip(saved.weights, fresh.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -161,7 +161,7 @@ class RunDir:
         ckpt = self.latest_checkpoint()
         if os.path.exists(self.file(MODEL_CONFIG)) and ckpt:
             model = TrackTagger(self.read_model_config())
-            tf.train.Checkpoint(model=model).restore(ckpt).expect_partial()
+            model.checkpoint().restore(ckpt).expect_partial()
             return model
         raise ParameterError(f"{self.path} holds neither {MODEL} nor {MODEL_CONFIG} with {CHECKPOINTS}/")
 

@@ -424,6 +424,14 @@ class TrackTagger(keras.Model):
         """The classifier alone: tags of a (combined) track embedding ``f``."""
         return self.classifier(embedding, training=training)
 
+    def checkpoint(self, **extra) -> tf.train.Checkpoint:
+        """A ``tf.train.Checkpoint`` of the model (and of ``extra`` objects: a trainer's step and
+        optimizers). Keras 3 does not show layers held in lists (a CNN's blocks, an ensemble's
+        members) to TensorFlow's checkpoint graph, so ``model=`` alone leaves their variables out —
+        a resumed run would start from random frozen CNN weights. Every variable is therefore also
+        tracked in :attr:`weights` order, which the config fixes."""
+        return tf.train.Checkpoint(model=self, weights=list(self.weights), **extra)
+
     def get_config(self):
         return {"config": self.tagger_config.to_dict(), "name": self.name}
 

@@ -89,8 +89,7 @@ class Trainer:
         weights — without it a resumed run would draw other masks than an uninterrupted one."""
         weights = {id(v) for v in self.model.weights}
         rng = [v.value if hasattr(v, "value") else v for v in self.model.variables if id(v) not in weights]
-        return tf.train.Checkpoint(model=self.model, step=self.step, rng=rng,
-                                   **{f"opt_{g}": o for g, o, _ in self.optimizers})
+        return self.model.checkpoint(step=self.step, rng=rng, **{f"opt_{g}": o for g, o, _ in self.optimizers})
 
     def distribute(self, batches: tf.data.Dataset):
         """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks); the
@@ -424,7 +423,7 @@ class _Best:
 
     def __init__(self, run: RunDir, model: TrackTagger, every: int):
         self.run, self.every = run, every
-        self.checkpoint = tf.train.Checkpoint(model=model)
+        self.checkpoint = model.checkpoint()
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run.checkpoints, "best"), max_to_keep=1)
         saved = {}
         if os.path.exists(run.file("best.json")):
