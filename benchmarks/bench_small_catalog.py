@@ -14,11 +14,12 @@ This benchmark runs, on the same K folds of a catalog (every track is held out o
   the track (the recipe's second readout);
 * ``probe_msd_musicnn`` — the same probe on ``MSD_musicnn``'s patch vectors (the recipe's second
   network): a user who probes that network instead;
-* ``probe_fusion`` — the mean of those three probes' probabilities: the recipe written in
-  scikit-learn, which separates what the recipe's design gives from what the package's training
-  (Adam, steps) gives;
-* ``probe_fusion_networks`` (``--more_networks=MSD_vgg``) — the mean of those three probes and of a
-  probe on each further network's patch vectors (mean + std): what more networks would add;
+* ``probe_fusion`` — the mean of three such probes on the recipe's statistics (mean + std + max
+  over the track, ``temporal.type='mean_std_max'``) of those three readouts: the recipe written
+  in scikit-learn, which separates what the recipe's design gives from what the package's
+  training (Adam, steps) gives;
+* ``probe_fusion_networks`` (``--more_networks=MSD_vgg``) — the same with a probe on each further
+  network's patch vectors: what more networks would add;
 * ``blackbox_cnn_bof`` (``--with_bof``) — the thesis's black-box CNN + BoF variant from ``MTT_vgg``
   at its defaults (Z = H = 1024, 1000 steps), the package's transfer variant before the recipe.
 
@@ -122,6 +123,18 @@ def mean_std(v):
     return np.concatenate([v.mean(0), v.std(0)])
 
 
+def mean_std_max(v):
+    """The recipe's statistics (``temporal.type='mean_std_max'``)."""
+    return np.concatenate([v.mean(0), v.std(0), v.max(0)])
+
+
+def fused_probe(vectors, which, train_ids, held_ids, y_train):
+    """The mean of probes on ``mean_std_max`` of the networks/readouts ``which``: the recipe's heads
+    in scikit-learn."""
+    return np.mean([probe_scores(np.stack([mean_std_max(vectors[t][w]) for t in train_ids]), y_train,
+                                 np.stack([mean_std_max(vectors[t][w]) for t in held_ids])) for w in which], 0)
+
+
 def bof_analysis(vectors, labels, tags, folds_ids, sizes=(1024, 256, 64)):
     """Why the thesis's Bag of Frames over a CNN's patch vectors loses to mean + std on a small catalog.
 
@@ -218,21 +231,19 @@ def main():
         folds_ids.append((train_ids, held_ids))
         y_train = np.stack([labels[t] for t in train_ids])
         y_held = np.stack([labels[t] for t in held_ids])
-        probabilities = []
         for which, name in enumerate(probes):
             tick = time.perf_counter()
             x_train = np.stack([mean_std(vectors[t][which]) for t in train_ids])
             x_held = np.stack([mean_std(vectors[t][which]) for t in held_ids])
-            probabilities.append(probe_scores(x_train, y_train, x_held))
-            per_fold[name].append(metrics.tag_report(y_held, probabilities[-1], tags)["weighted_roc_auc"])
+            scores = probe_scores(x_train, y_train, x_held)
+            per_fold[name].append(metrics.tag_report(y_held, scores, tags)["weighted_roc_auc"])
             seconds[name] += time.perf_counter() - tick
-        fused = np.mean(probabilities, 0)
+        tick = time.perf_counter()
+        fused = fused_probe(vectors, range(len(probes)), train_ids, held_ids, y_train)
         per_fold["probe_fusion"].append(metrics.tag_report(y_held, fused, tags)["weighted_roc_auc"])
-        for which in range(len(probes), len(probes) + len(more)):
-            probabilities.append(probe_scores(np.stack([mean_std(vectors[t][which]) for t in train_ids]), y_train,
-                                              np.stack([mean_std(vectors[t][which]) for t in held_ids])))
+        seconds["probe_fusion"] += time.perf_counter() - tick
         if more:
-            fused = np.mean(probabilities, 0)
+            fused = fused_probe(vectors, range(len(probes) + len(more)), train_ids, held_ids, y_train)
             per_fold["probe_fusion_networks"].append(metrics.tag_report(y_held, fused, tags)["weighted_roc_auc"])
         base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, manual_dir=manual_dir,
                            train_split=train_split, eval_split=held_split)

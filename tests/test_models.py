@@ -74,7 +74,9 @@ def test_shapes(models, name, seconds, segments):
     probs = out["tags"].numpy()
     assert ((probs >= 0) & (probs <= 1)).all()
     dim = {"bof": 4, "lstm": 6, "hierarchical_lstm": 6, "mean": 8, "max": 8,
-           "mean_std": 2 * model.reduction.output_dim(model.front_end.config.n_mels, model.segmenter.segment_frames)}[model.tagger_config.temporal.type]
+           "mean_std": 2, "mean_std_max": 3}[model.tagger_config.temporal.type]
+    if model.tagger_config.temporal.type.startswith("mean_std"):
+        dim *= model.reduction.output_dim(model.front_end.config.n_mels, model.segmenter.segment_frames)
     assert out["embedding"].shape == (1, dim)
 
 
@@ -139,6 +141,7 @@ LAYERS = [
     lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), readout="all_layers"),
     lambda: MusicnnVGG(8, readout="all_layers"),
     lambda: StatsPooling(),
+    lambda: StatsPooling(("mean", "std", "max")),
     lambda: LSTMStack(5, 0.2, 2, standardize=True),
     lambda: HierarchicalLSTM(7, 0.1, standardize=True),
     lambda: EnsembleReduction([MusicnnVGG(4, readout="last_and_all_layers"), MusicnnCNN(96, 0.1, 4)]),
@@ -291,6 +294,7 @@ def test_chunked_assignment_equals_direct_assignment():
     ("cnn_max", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "classifier.hidden": 8}),
     ("mfcc_finetuned_lstm", {"temporal.lstm.units": 4, "classifier.hidden": 8}),
     ("transfer_stats", {"reduction.cnn.filters": [2, 2, 2, 2, 4]}),
+    ("transfer_stats", {"reduction.cnn.filters": [2, 2, 2, 2, 4], "temporal.type": "mean_std"}),
 ])
 def test_tagging_in_chunks_of_whole_segments_equals_tagging_the_whole_track(variant, overrides):
     """A track of any length is tagged chunk by chunk (bounded memory): the chunks' partials combine
@@ -347,18 +351,23 @@ def test_a_db_front_end_with_top_db_is_tagged_in_chunks_exactly(tmp_path):
 
 # -- the small-catalog recipe's parts (transfer_stats) --------------------------------------------
 
-def test_stats_pooling_is_the_masked_mean_and_std():
+@pytest.mark.parametrize("stats", [("mean", "std"), ("mean", "std", "max")])
+def test_stats_pooling_is_the_masked_mean_std_and_max(stats):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 3, 5, 4)).astype("float32")
+    x = rng.normal(size=(2, 3, 5, 4)).astype("float32") - 3.0  # all negative: padding must not win the max
     mask = np.ones((2, 3, 5), bool)
     mask[1, 2, 2:] = False
     mask[1, 1] = False
-    out = StatsPooling()(tf.constant(x), tf.constant(mask)).numpy()
+    x[1, 1] = 10.0  # masked out
+    out = StatsPooling(stats)(tf.constant(x), tf.constant(mask)).numpy()
     for b in range(2):
         rows = x[b][mask[b]]
-        np.testing.assert_allclose(out[b], np.concatenate([rows.mean(0), rows.std(0)]), atol=1e-5)
-    empty = StatsPooling()(tf.constant(x), tf.zeros((2, 3, 5), bool)).numpy()
+        want = {"mean": rows.mean(0), "std": rows.std(0), "max": rows.max(0)}
+        np.testing.assert_allclose(out[b], np.concatenate([want[k] for k in stats]), atol=1e-5)
+    empty = StatsPooling(stats)(tf.constant(x), tf.zeros((2, 3, 5), bool)).numpy()
     np.testing.assert_array_equal(empty, 0)
+    with pytest.raises(errors.ParameterError, match="stats=.*must be one of"):
+        StatsPooling(("max", "mean"))
 
 
 def test_all_layers_readout_is_each_blocks_mean_and_max():
@@ -495,7 +504,7 @@ def test_per_readout_heads_need_readouts_pooled_feature_by_feature():
     # one readout: one head
     one = build_variant("cnn_mean", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout"})
     assert one.classifier.head_ranges is None
-    with pytest.raises(errors.ParameterError, match="temporal mean, max or mean_std"):
+    with pytest.raises(errors.ParameterError, match="temporal mean, max, mean_std or mean_std_max"):
         build_variant("blackbox_cnn_bof", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout",
                                                  "reduction.readout": "last_and_all_layers"})
     with pytest.raises(errors.ParameterError, match="hidden=0"):

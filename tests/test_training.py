@@ -304,7 +304,7 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     model = load_model(str(tmp_path / "run"))
     cfg = model.tagger_config
     assert (cfg.reduction.type, cfg.reduction.members, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden,
-            cfg.classifier.heads) == ("ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std", 0, "per_readout")
+            cfg.classifier.heads) == ("ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std_max", 0, "per_readout")
     assert len(model.classifier.head_ranges) == 3
     assert not model.classifier.needs_fitting()
 

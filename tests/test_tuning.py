@@ -161,6 +161,6 @@ def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo
     model = hm.build(trials[0].hyperparameters)
     cfg = model.tagger_config
     assert (cfg.reduction.type, cfg.reduction.members, cfg.reduction.readout, cfg.temporal.type) == (
-        "ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std")
+        "ensemble", ("vgg", "musicnn"), "last_and_all_layers", "mean_std_max")
     assert cfg.classifier.l2 == trials[0].hyperparameters.get("l2") and cfg.classifier.standardize
     np.testing.assert_array_equal([v.trainable for v in model.reduction.weights], False)

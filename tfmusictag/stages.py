@@ -78,7 +78,7 @@ class TemporalStage(_Unsupervised, keras.layers.Layer):
     #: True when the classifier tags every segment and the stage pools the *tags* (:meth:`pool_tags`).
     late_fusion: bool = False
     #: True when the output is statistics of each input feature over time, each statistic laid out
-    #: like the input vector (mean, max, mean + std): a feature group of the input is then a known
+    #: like the input vector (mean, max, mean + std (+ max)): a feature group of the input is then a known
     #: part of the output (the classifier's per-readout heads).
     pools_each_feature: bool = False
     #: How the outputs of consecutive chunks of whole segments combine into the whole track's

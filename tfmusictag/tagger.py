@@ -189,7 +189,7 @@ class TrackTagger(keras.Model):
             cfg = self.tagger_config
             raise ParameterError(
                 f"classifier.heads={heads!r} needs the readouts of a segment CNN (reduction.readout="
-                f"'last_and_all_layers') pooled feature by feature (temporal mean, max or mean_std); received "
+                f"'last_and_all_layers') pooled feature by feature (temporal mean, max, mean_std or mean_std_max); received "
                 f"reduction={cfg.reduction.type!r} (readout {cfg.reduction.readout!r}), temporal={cfg.temporal.type!r}")
         return ranges
 
@@ -457,13 +457,15 @@ def combine_partials(partials, combine: str, late_fusion: bool):
         value = values.max(axis=0)
     elif combine == "mean":
         value = (values * w[:, None]).sum(axis=0) / max(w.sum(), 1.0)
-    elif combine == "mean_std" and not late_fusion:  # [mean, std]: pool the means and second moments
-        d = values.shape[1] // 2
-        mean, std = values[:, :d], values[:, d:]
+    elif combine in ("mean_std", "mean_std_max") and not late_fusion:
+        # [mean, std(, max)]: pool the means and second moments; the largest maximum
+        d = values.shape[1] // (2 if combine == "mean_std" else 3)
+        mean, std = values[:, :d], values[:, d:2 * d]
         total = max(w.sum(), 1.0)
         m = (mean * w[:, None]).sum(axis=0) / total
         second = ((std ** 2 + mean ** 2) * w[:, None]).sum(axis=0) / total
-        value = np.concatenate([m, np.sqrt(np.maximum(second - m ** 2, 0.0))])
+        value = np.concatenate([m, np.sqrt(np.maximum(second - m ** 2, 0.0))] + (
+            [values[:, 2 * d:].max(axis=0)] if combine == "mean_std_max" else []))
     else:
-        raise ParameterError(f"combine={combine!r} must be 'mean', 'max' or 'mean_std'")
+        raise ParameterError(f"combine={combine!r} must be 'mean', 'max', 'mean_std' or 'mean_std_max'")
     return (None, value) if late_fusion else (value, None)

@@ -71,7 +71,7 @@ _variant("finetuned_cnn_finetuned_lstm", "cnn", "lstm")
 _variant("pca_bof", "pca", "bof")
 _variant("cnn_mean", "cnn", "mean")
 _variant("cnn_max", "cnn", "max")
-_variant("transfer_stats", "cnn", "mean_std", _CNN, readout="last_and_all_layers",
+_variant("transfer_stats", "cnn", "mean_std_max", _CNN, readout="last_and_all_layers",
          classifier=ClassifierConfig(hidden=0, standardize=True, l2=1e-2, heads="per_readout"))
 
 #: The seven variants of the thesis's Tables 4.9–4.10, in table order.
