@@ -636,3 +636,21 @@ def test_a_checkpoint_holds_every_weight_of_the_model(tmp_path):
     assert len(saved.weights) > 40
     for a, b in zip(saved.weights, fresh.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_a_checkpoint_without_every_weight_is_refused_with_one_line(tmp_path):
+    """A checkpoint written before every weight was tracked (here: the model alone, as Keras 3 shows
+    it to TensorFlow, without the list-held CNN blocks) is refused when a run directory is loaded
+    from it — not restored with random frozen CNN weights."""
+    from tfmusictag.rundir import RunDir
+
+    config = _tiny_ensemble_config()
+    run = RunDir(str(tmp_path / "run"))
+    run.write_configs(None, config)
+    os.makedirs(run.checkpoints, exist_ok=True)
+    tf.train.Checkpoint(model=TrackTagger(config)).save(os.path.join(run.checkpoints, "ckpt"))
+    with pytest.raises(errors.ParameterError, match=r"ckpt-1 does not hold every weight of the model .*train again"):
+        run.load_model()
+    TrackTagger(config).checkpoint().save(os.path.join(run.checkpoints, "full"))  # every weight
+    assert run.latest_checkpoint().endswith("full-1")
+    assert len(run.load_model().weights) == len(TrackTagger(config).weights)

@@ -161,9 +161,30 @@ class RunDir:
         ckpt = self.latest_checkpoint()
         if os.path.exists(self.file(MODEL_CONFIG)) and ckpt:
             model = TrackTagger(self.read_model_config())
-            model.checkpoint().restore(ckpt).expect_partial()
+            restore_checkpoint(model.checkpoint(), ckpt, partial=True)
             return model
         raise ParameterError(f"{self.path} holds neither {MODEL} nor {MODEL_CONFIG} with {CHECKPOINTS}/")
+
+
+def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str, partial: bool = False) -> None:
+    """Restore ``checkpoint`` (:meth:`TrackTagger.checkpoint`, a trainer's) from ``path``; every object
+    it tracks must be in the file — ``partial`` allows the file to hold more (a model alone, read
+    from a trainer's checkpoint with its optimizers).
+
+    Raises:
+        ParameterError: the file lacks some of them: checkpoints written before tfmusictag tracked
+            every weight (CNN blocks held in lists were left out) — restoring them silently
+            would leave those weights at their initial, random values.
+    """
+    status = checkpoint.restore(path)
+    if partial:
+        status.expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:  # TensorFlow's message lists every unmatched variable with its value
+        raise ParameterError(f"{path} does not hold every weight of the model (checkpoints written before "
+                             f"tfmusictag kept list-held layers such as CNN blocks lack them); train again in a "
+                             f"new --model_dir") from None
 
 
 def load_model(path: str) -> TrackTagger:

@@ -32,7 +32,7 @@ from absl import logging
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
-from tfmusictag.rundir import RunDir, atomic_write
+from tfmusictag.rundir import RunDir, atomic_write, restore_checkpoint
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import distribute
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
@@ -330,12 +330,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     manager = tf.train.CheckpointManager(trainer.checkpoint(), checkpoints, max_to_keep=2)
     resumed_at, latest = None, run.latest_checkpoint()
     if latest:
-        try:
-            trainer.checkpoint().restore(latest).assert_existing_objects_matched()
-        except AssertionError:  # TensorFlow's message lists every unmatched variable with its value
-            raise ParameterError(f"{latest} does not hold every weight of the model (checkpoints written before "
-                                 f"tfmusictag kept list-held layers such as CNN blocks lack them); train again in a "
-                                 f"new --model_dir") from None
+        restore_checkpoint(trainer.checkpoint(), latest)
         resumed_at = int(trainer.step.numpy())
         log(f"resumed {model_dir} at step {resumed_at}")
     else:
