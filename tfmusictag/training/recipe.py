@@ -20,8 +20,8 @@ probe done well, inside the package's models, training loop and SavedModels:
    **L2** penalty (one logistic regression per tag and head), trained as separate models, their
    probabilities averaged (late fusion, ``classifier.heads='per_readout'``): any one of them wins
    on some catalogs and loses on others; their average beat scikit-learn's probe on ``MTT_vgg``'s
-   last layer on all 10 folds of a composed and a real catalog, by +0.019 and +0.015 on average
-   (+0.010 and +0.003 at the least) — short of the +0.03 we aim for
+   last layer by +0.021 (composed catalog) and +0.019 (real recordings) on average over 5 folds,
+   winning 4 of 5 on each (the fifth: −0.002 and −0.0001) — short of the +0.03 we aim for
    (``benchmarks/bench_small_catalog.py``; the README has the table);
 4. the penalty of scikit-learn's ``LogisticRegression(C=0.1)`` on each head: our loss is the mean
    over ``K`` heads and ``L`` tags and the penalty ``l2·Σw²`` covers them all, so per tag and
