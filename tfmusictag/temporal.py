@@ -375,7 +375,8 @@ class StatsPooling(TemporalStage):
     Args:
         stats: ``('mean', 'std')`` (temporal type ``'mean_std'``) or ``('mean', 'std', 'max')``
             (``'mean_std_max'``, the small-catalog recipe's: on cached patch vectors of two
-            catalogs, the maximum added +0.004 weighted ROC-AUC to the recipe's heads on both).
+            catalogs, 40 random folds each, the maximum added +0.006 and +0.002 weighted ROC-AUC
+            to the recipe's heads).
 
     Call arguments:
         features: ``(batch, ..., dim)``; mask: ``(batch, ...)`` bool.
