@@ -17,7 +17,7 @@ pretrained name) the variant takes the source's CNN instead (``training.transfer
 | ``finetuned_cnn_finetuned_lstm`` | Fine-tune CNN + Fine-tune LSTM (Alg. 25) | CNN | Alg. 25 LSTMs | — |
 | ``pca_bof`` | PCA whitening + BoF (Sec. 3.1, [17]) | PCA | BoF Z | — |
 | ``cnn_mean`` / ``cnn_max`` | segment pooling baseline (musicnn, Won et al.) | CNN | mean / max | — |
-| ``transfer_stats`` | small-catalog recipe (beyond the thesis) | CNN, last + all layers | mean + std | CNN |
+| ``transfer_stats`` | small-catalog recipe (beyond the thesis) | CNN, last + all layers | mean + std + max | CNN |
 
 Thesis sizes are the defaults: Z = H = T = 1024, p = 0.3. The LSTMs standardise their input with
 training statistics (``temporal.lstm.standardize``; the thesis does not say how it scaled them).
@@ -25,8 +25,8 @@ training statistics (``temporal.lstm.standardize``; the thesis does not say how 
 ``transfer_stats`` is the recipe for small catalogs (:mod:`tfmusictag.training.recipe`): frozen
 source CNNs (the recipe's two, side by side: an ``'ensemble'`` reduction, or one) read out at their
 last layer and at every layer (``reduction.readout='last_and_all_layers'``, Choi et al. 2017), the
-mean and standard deviation of their patch vectors over the track
-(:class:`~tfmusictag.temporal.StatsPooling`), and one linear head per network and readout on
+mean, standard deviation and maximum of their patch vectors over the track
+(:class:`~tfmusictag.temporal.StatsPooling`, ``temporal.type='mean_std_max'``), and one linear head per network and readout on
 standardised features with an L2 penalty, their probabilities averaged (``classifier.hidden=0``,
 ``heads='per_readout'``, ``standardize``, ``l2``). It has no parameter fitted on fewer tracks than it can carry: the
 thesis's Z = 1024-centre codebook and H = 1024 hidden units are fitted on a few hundred tracks
