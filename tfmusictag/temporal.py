@@ -285,6 +285,13 @@ def _build_bof(config: TemporalConfig, name):
 _POOL_MODES = ("mean", "max")
 
 
+def _masked_max(x, m):
+    """``(batch, time, dim)`` → ``(batch, dim)``: the maximum over the valid entries of ``m``;
+    zeros for a track without any."""
+    pooled = tf.reduce_max(tf.where(m[..., None], x, tf.cast(-np.inf, x.dtype)), 1)
+    return tf.where(tf.math.is_finite(pooled), pooled, tf.zeros_like(pooled))
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Pooling(TemporalStage):
     """Mean or max over all valid frames (or segments) of a track.
@@ -314,8 +321,7 @@ class Pooling(TemporalStage):
         w = tf.cast(m, x.dtype)[..., None]
         if self.mode == "mean":
             return tf.reduce_sum(x * w, 1) / tf.maximum(tf.reduce_sum(w, 1), 1.0)
-        pooled = tf.reduce_max(tf.where(m[..., None], x, tf.cast(-np.inf, x.dtype)), 1)
-        return tf.where(tf.math.is_finite(pooled), pooled, tf.zeros_like(pooled))
+        return _masked_max(x, m)
 
     def compute_output_shape(self, features_shape, mask_shape=None):
         return (features_shape[0], features_shape[-1])
@@ -401,13 +407,11 @@ class StatsPooling(TemporalStage):
         x, m = _flatten_time(tf.cast(features, tf.float32), mask)
         w = tf.cast(m, x.dtype)[..., None]
         n = tf.maximum(tf.reduce_sum(w, 1), 1.0)
-        valid = tf.cast(tf.reduce_sum(w, 1) > 0, x.dtype)
         mean = tf.reduce_sum(x * w, 1) / n
         var = tf.reduce_sum(tf.square(x - mean[:, None]) * w, 1) / n
-        out = [mean, tf.sqrt(var + 1e-12) * valid]
+        out = [mean, tf.sqrt(var + 1e-12) * tf.cast(tf.reduce_sum(w, 1) > 0, x.dtype)]
         if "max" in self.stats:
-            peak = tf.reduce_max(tf.where(m[..., None], x, tf.fill(tf.shape(x), x.dtype.min)), 1)
-            out.append(tf.where(valid > 0, peak, tf.zeros_like(peak)))
+            out.append(_masked_max(x, m))
         return tf.concat(out, -1)
 
     def compute_output_shape(self, features_shape, mask_shape=None):
