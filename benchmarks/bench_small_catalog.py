@@ -179,6 +179,21 @@ def bof_analysis(vectors, labels, tags, folds_ids, sizes=(1024, 256, 64)):
     return out
 
 
+def open_catalog(catalog, dataset, data_dir):
+    """``(dataset, data_dir, manual_dir, splits)`` of ``--catalog``: ``'demo'`` is ``dataset`` as given;
+    ``'real'`` fetches the real recordings (``_music.real_catalog``) and builds their ``tagged_catalog``."""
+    if catalog != "real":
+        return dataset, data_dir, None, ("train", "validation", "test")
+    from _music import real_catalog
+
+    from tfmusictag import data
+
+    manual_dir = real_catalog(os.path.join(HERE, "_work", "real_catalog"))
+    data_dir = data_dir or os.path.join(HERE, "_work", "tfds")
+    data.load_split("tagged_catalog", "train", data_dir, manual_dir=manual_dir)
+    return "tagged_catalog", data_dir, manual_dir, ("train", "validation")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="demo_catalog/small")
@@ -191,18 +206,9 @@ def main():
     parser.add_argument("--work", default=os.path.join(HERE, "_work", "small_catalog"))
     parser.add_argument("--out", default=os.path.join(HERE, "results", "small_catalog.json"))
     args = parser.parse_args()
-    manual_dir, splits = None, ("train", "validation", "test")
-    if args.catalog == "real":
-        from _music import real_catalog
-
-        manual_dir = real_catalog(os.path.join(HERE, "_work", "real_catalog"))
-        args.dataset, splits = "tagged_catalog", ("train", "validation")
-        args.data_dir = args.data_dir or os.path.join(HERE, "_work", "tfds")
-        if args.out == parser.get_default("out"):
-            args.out = os.path.join(HERE, "results", "small_catalog_real.json")
-        from tfmusictag import data
-
-        data.load_split(args.dataset, "train", args.data_dir, manual_dir=manual_dir)
+    args.dataset, args.data_dir, manual_dir, splits = open_catalog(args.catalog, args.dataset, args.data_dir)
+    if args.catalog == "real" and args.out == parser.get_default("out"):
+        args.out = os.path.join(HERE, "results", "small_catalog_real.json")
 
     from absl import logging as absl_logging
 
