@@ -622,6 +622,47 @@ def test_a_cached_track_embedding_is_the_same_model():
         late({"embedding": tf.zeros([1, 4])})
 
 
+def test_embedding_views_are_the_statistics_of_random_halves_of_a_track():
+    """The recipe's extra training examples (``embedding_views``): per track its own embedding, then
+    views that each pool a random half of its valid segments — drawn from the seed and the track id,
+    so the same in every run, and never a padded segment."""
+    from tfmusictag.training.trainer import random_halves, segment_features
+
+    mask = tf.constant([[True] * 7 + [False] * 3])
+    halves = random_halves(mask, 6, tf.constant([0, 5], tf.int64)).numpy()
+    assert halves.shape == (6, 10) and (halves.sum(1) == 4).all() and not halves[:, 7:].any()
+    assert len({tuple(h) for h in halves}) > 1
+    np.testing.assert_array_equal(halves, random_halves(mask, 6, tf.constant([0, 5], tf.int64)))
+    assert (random_halves(tf.constant([[True, False]]), 3, tf.constant([1, 1], tf.int64)).numpy().sum(1) == 1).all()
+    assert (random_halves(tf.constant([[True, True, True]]), 2, tf.constant([1, 1], tf.int64)).numpy().sum(1) == 2).all()
+
+    model = build_variant("transfer_stats", TAGS, small("transfer_stats"))
+    tracks = tf.data.Dataset.from_tensor_slices(
+        ({"log_mel": tf.random.stateless_normal([2, 8200, 96], [4, 4]), "num_frames": tf.constant([8200, 5000]),
+          "track_id": tf.constant(["a.wav", "b.wav"])}, tf.constant([[1.0, 0.0], [0.0, 1.0]])))
+    plain = list(segment_features(model, tracks).as_numpy_iterator())
+    views = list(segment_features(model, tracks, views=3, seed=7).as_numpy_iterator())
+    assert len(plain) == 2 and len(views) == 8
+    for t in range(2):
+        group = views[4 * t:4 * t + 4]
+        np.testing.assert_allclose(group[0][0]["embedding"], plain[t][0]["embedding"], atol=1e-5)
+        for x, y in group:
+            np.testing.assert_array_equal(y, plain[t][1])
+        v, m = model.reduce(tracks.skip(t).take(1).get_single_element()[0]["log_mel"][None],
+                            [8200, 5000][t:t + 1])
+        assert int(tf.reduce_sum(tf.cast(m, tf.int32))) == [7, 4][t]  # segments of 1366 frames, the last partial
+        track = tf.strings.to_hash_bucket_fast(["a.wav", "b.wav"][t], 2 ** 31 - 1)
+        halves = random_halves(m, 3, tf.stack([tf.constant(7, tf.int64), track]))
+        expected = model.temporal(tf.repeat(v, 3, 0), halves)
+        np.testing.assert_allclose(np.stack([x["embedding"] for x, _ in group[1:]]), expected, atol=1e-5)
+        assert not np.allclose(group[1][0]["embedding"], group[0][0]["embedding"], atol=1e-3)
+    again = list(segment_features(model, tracks, views=3, seed=7).as_numpy_iterator())
+    np.testing.assert_array_equal(np.stack([x["embedding"] for x, _ in again]), np.stack([x["embedding"] for x, _ in views]))
+    # a model that caches segment vectors (BoF) ignores views: it has no embedding to draw them from
+    other = build_variant("blackbox_cnn_bof", TAGS, small("blackbox_cnn_bof"))
+    assert len(list(segment_features(other, tracks, views=3).as_numpy_iterator())) == 2
+
+
 def test_a_checkpoint_holds_every_weight_of_the_model(tmp_path):
     """Layers held in lists (a CNN's blocks, an ensemble's members) are in the model's checkpoint:
     a model built from the same config and restored has every weight of the saved one (a resumed

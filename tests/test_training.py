@@ -242,21 +242,24 @@ def test_recipe_settings_follow_the_catalogs_size():
     small, large = recipe_settings(48, 8, 22, 3), recipe_settings(2000, 8, 22, 3)
     assert small["variant"] == "transfer_stats" and small["init_from"] == "MTT_vgg,MSD_musicnn"
     # each head's penalty is scikit-learn's C = 0.1: l2 = 1 / (2·C·heads·tags·tracks)
-    assert small["class_weight"] == "balanced" and small["steps"] == 600
-    assert small["model.classifier.l2"] == pytest.approx(1 / (2 * 0.1 * 3 * 22 * 48), rel=5e-3)
-    assert large["steps"] == 5000 and large["model.classifier.l2"] == pytest.approx(1 / (0.6 * 22 * 2000), rel=5e-3)
+    # (tracks × 5: each track and its 4 views are examples)
+    assert small["class_weight"] == "balanced" and small["steps"] == 600 and small["embedding_views"] == 4
+    assert small["model.classifier.l2"] == pytest.approx(1 / (2 * 0.1 * 3 * 22 * 48 * 5), rel=5e-3)
+    assert large["steps"] == 5000 and large["model.classifier.l2"] == pytest.approx(1 / (0.6 * 22 * 2000 * 5), rel=5e-3)
     assert recipe_settings(5, 8, 2, 3)["steps"] == 300 and recipe_settings(5, 8, 2, 3)["model.classifier.l2"] == 0.01
-    assert recipe_settings(48, 8, 22, 1)["model.classifier.l2"] == pytest.approx(1 / (0.2 * 22 * 48), rel=5e-3)
+    assert recipe_settings(48, 8, 22, 1)["model.classifier.l2"] == pytest.approx(1 / (0.2 * 22 * 48 * 5), rel=5e-3)
     # what the user gives wins; the heads are counted on the user's source (MTT_vgg: two readouts)
     require_musicnn_weights()
     config = apply_recipe(TrainConfig(steps=77), {"steps": 77, "model.classifier.l2": 0.3}, 48, 22)
     assert config.steps == 77 and config.variant == "transfer_stats" and "classifier.l2" not in config.model_overrides
     config = apply_recipe(TrainConfig(init_from="MTT_vgg"), {"init_from": "MTT_vgg"}, 48, 22)
     assert config.init_from == "MTT_vgg"
-    assert config.model_overrides["classifier.l2"] == pytest.approx(1 / (0.4 * 22 * 48), rel=5e-3)
+    assert config.model_overrides["classifier.l2"] == pytest.approx(1 / (0.4 * 22 * 48 * 5), rel=5e-3)
 
 
 def test_selection_needs_evaluations_and_is_refused_on_bad_values():
+    with pytest.raises(ParameterError, match="embedding_views=-1 must be >= 0"):
+        TrainConfig(embedding_views=-1).validate()
     with pytest.raises(ParameterError, match="set eval_every"):
         TrainConfig(keep_best=True).validate()
     with pytest.raises(ParameterError, match="class_weight='inverse'"):
@@ -297,10 +300,10 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     out = _train_cmd(f"--data_dir={data_dir}", "--dataset=demo_catalog/tiny", f"--model_dir={tmp_path / 'run'}",
                      "--steps=30", "--set=max_seconds=15")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert ("recipe: transfer_stats from MTT_vgg,MSD_musicnn for 9 training tracks (30 steps, 22 tags, l2 0.00842)"
+    assert ("recipe: transfer_stats from MTT_vgg,MSD_musicnn for 9 training tracks (30 steps, 22 tags, l2 0.00168)"
             in out.stderr)
     saved = RunDir(str(tmp_path / "run")).read_train_config()
-    assert saved["variant"] == "transfer_stats" and saved["class_weight"] == "balanced"
+    assert saved["variant"] == "transfer_stats" and saved["class_weight"] == "balanced" and saved["embedding_views"] == 4
     model = load_model(str(tmp_path / "run"))
     cfg = model.tagger_config
     assert (cfg.reduction.type, cfg.reduction.members, cfg.reduction.readout, cfg.temporal.type, cfg.classifier.hidden,

@@ -57,7 +57,10 @@ class TrainConfig:
     (:func:`~tfmusictag.training.trainer.balanced_tag_weights`); ``keep_best`` ends the run with
     the weights that scored best on ``eval_split`` (evaluated every ``eval_every`` steps) and
     ``patience`` stops after that many evaluations without improvement (early stopping). Select
-    on the validation split, never on the test split.
+    on the validation split, never on the test split. ``embedding_views`` (where the track
+    embedding is cached: a frozen network under statistics pooling) adds that many training
+    examples per track, each the embedding of a random half of its segments, drawn once
+    (:func:`~tfmusictag.training.trainer.random_halves`).
     """
 
     dataset: str = "demo_catalog/small"
@@ -82,6 +85,7 @@ class TrainConfig:
     class_weight: str = "none"
     keep_best: bool = False
     patience: int = 0
+    embedding_views: int = 0
 
     def validate(self) -> "TrainConfig":
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -89,6 +93,8 @@ class TrainConfig:
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
+        if self.embedding_views < 0:
+            raise ParameterError(f"embedding_views={self.embedding_views!r} must be >= 0 (0: the whole track only)")
         if self.patience < 0:
             raise ParameterError(f"patience={self.patience!r} must be >= 0 (0: never stop early)")
         if (self.keep_best or self.patience) and not self.eval_every:

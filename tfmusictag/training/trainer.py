@@ -41,8 +41,8 @@ from tfmusictag.training.schedules import group_optimizers
 from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
-__all__ = ["Trainer", "train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "segment_features",
-           "batch_segments", "balanced_tag_weights"]
+__all__ = ["Trainer", "train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "random_halves",
+           "segment_features", "batch_segments", "balanced_tag_weights"]
 
 
 class Trainer:
@@ -194,13 +194,41 @@ def frozen_outputs(model: TrackTagger, x) -> Dict[str, tf.Tensor]:
     return {"segments": v, "segment_mask": m}
 
 
-def segment_features(model: TrackTagger, features: tf.data.Dataset) -> tf.data.Dataset:
+def random_halves(mask: tf.Tensor, views: int, seed: tf.Tensor) -> tf.Tensor:
+    """``views`` random halves of the valid segments of one track, ``mask`` (1, S) → (views, S).
+
+    Each keeps ``max(min(n, 2), round(n / 2))`` of the track's ``n`` valid segments, chosen by a
+    stateless draw from ``seed`` (shape (2,)), so a track's views are the same in every run and
+    every epoch."""
+    mask = tf.repeat(mask, views, axis=0)
+    n = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1, keepdims=True)
+    keep = tf.maximum(tf.minimum(n, 2), tf.cast(tf.round(tf.cast(n, tf.float32) / 2), tf.int32))
+    scores = tf.where(mask, tf.random.stateless_uniform(tf.shape(mask), seed), -1.0)
+    rank = tf.argsort(tf.argsort(scores, axis=1, direction="DESCENDING"), axis=1)
+    return mask & (rank < keep)
+
+
+def segment_features(model: TrackTagger, features: tf.data.Dataset, views: int = 0, seed: int = 0) -> tf.data.Dataset:
     """Unbatched ``(frozen_outputs, labels)`` per track: the frozen reduction's output, or the track
-    embedding (:func:`frozen_outputs`), cached."""
+    embedding (:func:`frozen_outputs`), cached.
+
+    With ``views`` > 0 and a cached embedding, each track gives ``1 + views`` examples: its
+    embedding and that of ``views`` random halves of its segments (:func:`random_halves`, seeded by
+    ``seed`` and the track id) — augmentation that costs no extra pass of the network (the
+    small-catalog recipe: ``benchmarks/small_catalog_ablations.py``, ``views_augmented``)."""
     def reduce(x, y):
         out = frozen_outputs(model, {"log_mel": x["log_mel"][None], "num_frames": x["num_frames"][None]})
         return {k: v[0] for k, v in out.items()}, y
 
+    def reduce_views(x, y):
+        v, m = model.reduce(x["log_mel"][None], x["num_frames"][None], training=False)
+        track = tf.strings.to_hash_bucket_fast(x["track_id"], 2 ** 31 - 1)
+        halves = random_halves(m, views, tf.stack([tf.constant(seed, tf.int64), track]))
+        embedding = model.temporal(tf.repeat(v, views + 1, axis=0), tf.concat([m, halves], 0), training=False)
+        return {"embedding": embedding}, tf.repeat(y[None], views + 1, axis=0)
+
+    if views and frozen_embedding(model):
+        return features.map(reduce_views).cache().unbatch()
     return features.map(reduce).cache()
 
 
@@ -316,7 +344,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     if cached_segments:  # black-box CNN: its output (or the track embedding) is cached once per track (filled
         # on first use, after the weights are transferred or restored below) in place of the log-mel, not kept
         features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
-                                                               dataclasses.replace(pipe, cache=None)))
+                                                               dataclasses.replace(pipe, cache=None)),
+                                    config.embedding_views, config.seed)
         batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
         take = tuple(features.element_spec[0])
     else:
