@@ -277,8 +277,11 @@ def test_keep_best_and_patience_select_on_the_validation_split(demo_tiny, tmp_pa
     data_dir, _ = demo_tiny
     run_dir = str(tmp_path / "run")
     config = _config(data_dir, steps=40, eval_every=2, keep_best=True, patience=2, class_weight="balanced",
-                     learning_rates=LearningRates(classifier=GroupSchedule(3e-2, 3000)))
-    report = train(config, run_dir, progress=False)
+                     learning_rates=LearningRates(classifier=GroupSchedule(3e-2, 3000)), embedding_views=2)
+    said = []
+    report = train(config, run_dir, progress=False, log=said.append)
+    # views need a cached track embedding; a model without one trains as it would and says so
+    assert any(line.startswith(f"note: embedding_views=2 unused: {config.variant} does not cache") for line in said)
     metrics = RunDir(run_dir).read_metrics()
     best = json.load(open(os.path.join(run_dir, "best.json")))
     assert metrics["selected_step"] == best["step"] and best["step"] % 2 == 0

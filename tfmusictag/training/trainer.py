@@ -341,6 +341,9 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
     cached_segments = frozen_segment_reduction(model)
+    if config.embedding_views and not frozen_embedding(model):
+        log(f"note: embedding_views={config.embedding_views} unused: {config.variant} does not cache a track embedding "
+            f"(it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")
     if cached_segments:  # black-box CNN: its output (or the track embedding) is cached once per track (filled
         # on first use, after the weights are transferred or restored below) in place of the log-mel, not kept
         features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
