@@ -260,6 +260,10 @@ def test_recipe_settings_follow_the_catalogs_size():
 def test_selection_needs_evaluations_and_is_refused_on_bad_values():
     with pytest.raises(ParameterError, match="embedding_views=-1 must be >= 0"):
         TrainConfig(embedding_views=-1).validate()
+    with pytest.raises(ParameterError, match="patience='abc' must be an integer"):
+        TrainConfig().with_overrides({"patience": "abc"})
+    with pytest.raises(ParameterError, match="learning_rates.classifier.learning_rate=True must be a number"):
+        TrainConfig().with_overrides({"learning_rates.classifier.learning_rate": True})
     with pytest.raises(ParameterError, match="set eval_every"):
         TrainConfig(keep_best=True).validate()
     with pytest.raises(ParameterError, match="class_weight='inverse'"):

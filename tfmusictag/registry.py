@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any, Callable, Dict, Type, TypeVar
 
 from tfmusictag.errors import ParameterError
@@ -80,14 +81,29 @@ def config_to_dict(config) -> Dict[str, Any]:
     return {k: convert(v) for k, v in dataclasses.asdict(config).items()}
 
 
-def override(config: T, path: str, value: Any) -> T:
+def override(config: T, path: str, value: Any, _whole: str = "") -> T:
     """Return ``config`` with the dotted field ``path`` (e.g. ``'temporal.lstm.units'``) replaced."""
+    _whole = _whole or path
     head, _, rest = path.partition(".")
     names = {f.name for f in dataclasses.fields(config)}
     if head not in names:
         raise ParameterError(f"unknown config field {head!r} in {path!r}; allowed: {sorted(names)}")
     if rest:
-        value = override(getattr(config, head), rest, value)
+        value = override(getattr(config, head), rest, value, _whole)
     elif isinstance(value, list):
         value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    else:
+        _check_kind(_whole, getattr(config, head), value)
     return dataclasses.replace(config, **{head: value})
+
+
+def _check_kind(path: str, current: Any, value: Any) -> None:
+    """A one-line ParameterError when ``value`` cannot stand for a field now holding ``current``
+    (a bool, an integer, a number or a string; ``None`` and other values are not checked)."""
+    kinds = [(bool, (bool,), "true or false"), (int, (numbers.Integral,), "an integer"),
+             (float, (numbers.Real,), "a number"), (str, (str,), "a string")]
+    for kind, allowed, words in kinds:
+        if isinstance(current, kind):
+            if value is not None and (not isinstance(value, allowed) or (kind is not bool and isinstance(value, bool))):
+                raise ParameterError(f"{path}={value!r} must be {words}")
+            return
