@@ -111,8 +111,8 @@ class TwoLayerPerceptron(keras.layers.Layer):
                                  f"hidden={hidden!r}, input_norm={input_norm!r}")
         reg = keras.regularizers.L2(self.l2) if self.l2 else None
         # TF1 batch-norm defaults (epsilon 1e-3), as musicnn was trained with
-        self.input_bn = keras.layers.BatchNormalization(epsilon=1e-3, name="input_bn") if input_norm else None
-        self.hidden_bn = keras.layers.BatchNormalization(epsilon=1e-3, name="hidden_bn") if hidden_norm else None
+        self.input_bn = keras.layers.BatchNormalization(synchronized=True, epsilon=1e-3, name="input_bn") if input_norm else None
+        self.hidden_bn = keras.layers.BatchNormalization(synchronized=True, epsilon=1e-3, name="hidden_bn") if hidden_norm else None
         self.in_drop = keras.layers.Dropout(self.input_dropout)
         self.hidden_layer = (keras.layers.Dense(self.hidden, activation="relu", kernel_regularizer=reg, name="hidden")
                              if hidden else None)

@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
+from tfmusictag.shapes import merge_dims
 
 __all__ = [
     "hz_to_mel",
@@ -340,7 +341,7 @@ class LogMelSpectrogram(keras.layers.Layer):
                             tf.range(n_chunks),
                             fn_output_signature=tf.TensorSpec([None, self.chunk_frames, c.n_mels], tf.float32),
                             **({} if tf.executing_eagerly() else {"parallel_iterations": 2}))
-            mel = tf.reshape(tf.transpose(mel, [1, 0, 2, 3]), [tf.shape(x)[0], -1, c.n_mels])[:, :n_frames]
+            mel = merge_dims(tf.transpose(mel, [1, 0, 2, 3]), 1, 3)[:, :n_frames]
             mel = _clip_top_db(mel, c)
         return tf.reshape(mel, tf.concat([lead, [n_frames, c.n_mels]], 0))
 
@@ -462,7 +463,9 @@ class SegmentFrames(keras.layers.Layer):
         seg, hop = self.segment_frames, self.hop_frames or self.segment_frames
         total = tf.shape(frames)[1]
         lengths = tf.fill([tf.shape(frames)[0]], total) if lengths is None else tf.cast(lengths, tf.int32)
-        n_seg = self.num_segments(tf.reduce_max(lengths))
+        # the longest track sets the segment count; an empty batch (a replica's share of a small
+        # last batch) has none: reduce_max of nothing is the smallest int32, hence the maximum with 0
+        n_seg = self.num_segments(tf.maximum(tf.reduce_max(lengths), 0))
         needed = (n_seg - 1) * hop + seg
         frames = tf.pad(frames[:, :needed], [[0, 0], [0, tf.maximum(needed - total, 0)], [0, 0]],
                         constant_values=self.pad_value)

@@ -25,6 +25,7 @@ from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
 from tfmusictag.reduction.config import ALL_LAYER_READOUTS, ENSEMBLE_MEMBERS, READOUTS
 from tfmusictag.registry import config_from_dict, config_to_dict
+from tfmusictag.shapes import merge_dims
 from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal
 
@@ -300,7 +301,7 @@ class TrackTagger(keras.Model):
             segment_mask = tf.reduce_any(frame_mask, -1)
         f = self.temporal(y, mask, training=training)
         # what the temporal stage summarised: valid frames (frame level) or segments (segment level)
-        weight = tf.reduce_sum(tf.reshape(tf.cast(mask, tf.float32), [tf.shape(mask)[0], -1]), axis=1)
+        weight = tf.reduce_sum(merge_dims(tf.cast(mask, tf.float32), 1, mask.shape.rank), axis=1)
         out = {"embedding": f, "segment_mask": segment_mask, "weight": weight}
         if self.temporal.late_fusion:
             # the classifier tags every segment; the track's tags are their masked mean

@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.registry import Registry
+from tfmusictag.shapes import merge_dims
 from tfmusictag.stages import TemporalStage
 from tfmusictag.standardize import add_standardization_weights, fit_standardization
 
@@ -83,8 +84,7 @@ def build_temporal(config: TemporalConfig, name: str = "temporal"):
 
 def _flatten_time(x, mask):
     """(B, S, F, D) or (B, S, D) → (B, N, D); masks alike → (B, N)."""
-    d = x.shape[-1]
-    return tf.reshape(x, [tf.shape(x)[0], -1, d]), tf.reshape(mask, [tf.shape(mask)[0], -1])
+    return merge_dims(x, 1, -1), merge_dims(mask, 1, mask.shape.rank)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
 from tfmusictag.reduction.config import READOUTS, REDUCTIONS, ReductionConfig
+from tfmusictag.shapes import merge_dims
 from tfmusictag.stages import ReductionStage
 
 __all__ = ["ChoiCNN", "ChoiCRNN", "keras1_hard_sigmoid", "build_conv_blocks"]
@@ -50,7 +51,7 @@ def assemble_readout(readout: str, last, stats):
     blocks' :func:`block_stats`, or both (last first)."""
     parts = []
     if readout != "all_layers":
-        parts.append(tf.reshape(last, [tf.shape(last)[0], -1]))
+        parts.append(merge_dims(last, 1, last.shape.rank))
     if readout != "last":
         parts.append(tf.concat(stats, -1))
     return parts[0] if len(parts) == 1 else tf.concat(parts, -1)
@@ -123,13 +124,13 @@ class ChoiCNN(ReductionStage):
         self.input_norm_axis, self.dropout = input_norm_axis, float(dropout)
         # (N, n_mels, frames, 1): axis 1 is frequency, axis 2 time
         self.bn_epsilon = float(bn_epsilon)
-        self.input_norm = keras.layers.BatchNormalization(axis=1 if input_norm_axis == "freq" else 2,
+        self.input_norm = keras.layers.BatchNormalization(synchronized=True, axis=1 if input_norm_axis == "freq" else 2,
                                                           epsilon=self.bn_epsilon,
                                                           name="bn_0_freq")
         self.convs, self.norms, self.pooling, self.drops = [], [], [], []
         for i, (f, p) in enumerate(zip(filters, pools), start=1):
             self.convs.append(keras.layers.Conv2D(f, self.kernel_size, padding="same", name=f"conv{i}"))
-            self.norms.append(keras.layers.BatchNormalization(axis=-1, epsilon=self.bn_epsilon, name=f"bn{i}"))
+            self.norms.append(keras.layers.BatchNormalization(synchronized=True, axis=-1, epsilon=self.bn_epsilon, name=f"bn{i}"))
             self.pooling.append(keras.layers.MaxPooling2D(p, name=f"pool{i}"))
             self.drops.append(keras.layers.Dropout(self.dropout, name=f"dropout{i}"))
 
@@ -218,9 +219,9 @@ class ChoiCRNN(ReductionStage):
         if len(self.filters) != len(self.pools) or not self.filters or not self.gru_units:
             raise ParameterError(f"filters={self.filters}, pools={self.pools}, gru_units={self.gru_units} must be "
                                  "non-empty (filters and pools of equal length)")
-        self.input_norm = keras.layers.BatchNormalization(axis=2, epsilon=self.bn_epsilon, name="bn_0_freq")
+        self.input_norm = keras.layers.BatchNormalization(synchronized=True, axis=2, epsilon=self.bn_epsilon, name="bn_0_freq")
         self.convs = [keras.layers.Conv2D(f, 3, padding="same", name=f"conv{i}") for i, f in enumerate(self.filters, 1)]
-        self.norms = [keras.layers.BatchNormalization(epsilon=self.bn_epsilon, name=f"bn{i}")
+        self.norms = [keras.layers.BatchNormalization(synchronized=True, epsilon=self.bn_epsilon, name=f"bn{i}")
                       for i in range(1, len(self.filters) + 1)]
         self.pooling = [keras.layers.MaxPooling2D(p, name=f"pool{i}") for i, p in enumerate(self.pools, 1)]
         self.drop = keras.layers.Dropout(self.dropout)

@@ -76,7 +76,7 @@ _TIME_PAD = [[0, 0], [3, 3], [0, 0], [0, 0]]
 
 def _bn(name):
     # TF1 ``tf.compat.v1.layers.batch_normalization`` defaults: epsilon 1e-3, momentum 0.99.
-    return keras.layers.BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.99, name=name)
+    return keras.layers.BatchNormalization(synchronized=True, axis=-1, epsilon=1e-3, momentum=0.99, name=name)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
