@@ -2,6 +2,7 @@
 tags ``predict`` gives, to 1e-5; a broken file goes to the error output and the rest finish."""
 
 import glob
+import io
 import json
 import os
 import subprocess
@@ -103,3 +104,13 @@ def test_beam_writes_parquet_and_refuses_an_input_that_matches_nothing(model_and
     assert len(errors) == 1 and "TruncatedAudioFileError" in errors[0]["error"]
     with pytest.raises(ParameterError, match="matched no file"):
         beam.run([os.path.join(music, "*.opus")], model, str(tmp_path / "none"))
+    # one input that matches nothing among others: reported, counted, the rest tagged
+    (tmp_path / "empty.mp3").mkdir()
+    err = io.StringIO()
+    result = beam.run([os.path.join(music, "track0.flac"), str(tmp_path / "empty.mp3")], model,
+                      str(tmp_path / "some"), err=err)
+    assert beam.counts(result) == {"tagged": 1, "skipped": 1}
+    assert f"error: --input {str(tmp_path / 'empty.mp3')!r} matched no file" in err.getvalue()
+    errors = [json.loads(line) for f in glob.glob(str(tmp_path / "some-errors-*.jsonl")) for line in open(f)]
+    assert errors == [{"path": str(tmp_path / "empty.mp3"),
+                       "error": f"ParameterError: --input {str(tmp_path / 'empty.mp3')!r} matched no file"}]

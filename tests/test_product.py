@@ -226,6 +226,11 @@ def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
     out = run_module("tfmusictag.demo", "--config=tiny", "--scale=0.02", f"--work_dir={work}",
                      f"--saved_models={tmp_path / 'sm'}")
     assert "| mfcc_bof |" in out.stdout and "| mfcc_finetuned_lstm |" in out.stdout
+    steps = [line[:5] for line in out.stdout.splitlines() if line.startswith("[")]
+    assert steps == [f"[{k}/6]" for k in range(1, 7)], steps  # each step once, in order
+    assert "(best on validation)" in out.stdout
+    chosen = json.loads((work / "demo_results.json").read_text())
+    assert chosen["chosen"] == max(chosen["validation"], key=lambda v: chosen["validation"][v]["weighted_roc_auc"])
     assert os.path.exists(tmp_path / "sm" / "demo_tagger" / "1" / "saved_model.pb")
     results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"path"')]
     assert results[0]["path"].endswith("demo_track.flac") and len(results[0]["tags"]) == 8
@@ -337,6 +342,27 @@ def test_predict_arguments_that_match_nothing_and_a_closed_pipe(exported, tmp_pa
     t = compose.make_track(seed=77, seconds=10.0, style="pop")
     for i in range(4):
         (folder / f"{i}.flac").write_bytes(compose.encode(t.audio, t.sample_rate, "flac"))
+    # an empty album folder (named like a file) and a glob that matches nothing among good files:
+    # the others are tagged, each unmatched argument is an error line in place, and the exit is 1
+    (tmp_path / "folder.mp3").mkdir()
+    args = [str(folder / "0.flac"), str(tmp_path / "folder.mp3"), str(folder / "1.flac"), str(tmp_path / "*.ogg")]
+    for fmt in ("jsonl", "csv"):
+        out = run_module("tfmusictag.predict", *args, f"--model={exported}", f"--format={fmt}", check=False)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        lines = out.stdout.strip().splitlines()
+        if fmt == "csv":
+            import csv as csv_module
+
+            rows = list(csv_module.DictReader(lines))
+        else:
+            rows = [json.loads(line) for line in lines]
+        assert [r["path"] for r in rows] == args
+        assert [bool(r["error"]) if fmt == "csv" else "error" in r for r in rows] == [False, True, False, True]
+        assert "matched no audio file" in rows[1]["error"] and "the folder" in rows[1]["error"]
+        assert "the pattern" in rows[3]["error"]
+        assert f"error: the folder {args[1]!r} matched no audio file" in out.stderr
+        assert f"error: the pattern {args[3]!r} matched no audio file" in out.stderr
+        assert "tagged 2 tracks, skipped 2" in out.stderr
     cmd = f"{sys.executable} -m tfmusictag.predict {folder} --model={exported} 2>{tmp_path / 'err'} | head -1"
     out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=ENV, capture_output=True, text=True)
     assert len(out.stdout.strip().splitlines()) == 1

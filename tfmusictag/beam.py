@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterable, List, Optional, Sequence
+import sys
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -32,11 +33,18 @@ __all__ = ["TagAudioFiles", "TagFile", "expand_inputs", "run", "counts", "parque
 ERRORS = "errors"
 
 
-def expand_inputs(inputs: Sequence[str]) -> List[str]:
-    """File patterns for ``inputs``: a folder becomes one pattern per audio extension (recursive,
-    as ``predict`` reads folders); a glob or a file stays as it is. Checked at once: an input that
-    matches no file is a :class:`~tfmusictag.errors.ParameterError` naming it."""
-    patterns = []
+def expand_inputs(inputs: Sequence[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """File patterns for ``inputs``, and the inputs that matched nothing.
+
+    A folder becomes one pattern per audio extension (recursive, as ``predict`` reads folders); a
+    glob or a file stays as it is. Each input is matched at once: one that matches no file is
+    returned in ``unmatched`` as ``(input, message)`` — reported like an unreadable file, while the
+    others are tagged.
+
+    Raises:
+        ParameterError: when no input matches any file (nothing to do).
+    """
+    patterns, unmatched = [], []
     for item in inputs:
         if os.path.isdir(item):
             new = [os.path.join(item, "**", f"*{ext}") for ext in AUDIO_EXTENSIONS]
@@ -45,9 +53,23 @@ def expand_inputs(inputs: Sequence[str]) -> List[str]:
             new = [item]
         found = [m for r in FileSystems.match(new) for m in r.metadata_list]
         if not found:
-            raise ParameterError(f"--input {item!r} matched no file")
+            unmatched.append((item, f"--input {item!r} matched no file"))
+            continue
         patterns += new
-    return patterns
+    if not patterns:
+        raise ParameterError("; ".join(m for _, m in unmatched))
+    return patterns, unmatched
+
+
+class _Unmatched(beam.DoFn):
+    """An input that matched no file → its ``{"path", "error"}``, counted as skipped."""
+
+    def __init__(self):
+        self.skipped = beam.metrics.Metrics.counter("tfmusictag", "skipped")
+
+    def process(self, item):
+        self.skipped.inc()
+        yield {"path": item[0], "error": f"ParameterError: {item[1]}"}
 
 
 class TagFile(beam.DoFn):
@@ -150,18 +172,24 @@ def _parquet_row(result: dict) -> dict:
 
 
 def run(inputs: Sequence[str], model: str, output: str, fmt: str = "jsonl", top_k: int = 10,
-        timeline: bool = False, damaged: str = "tag", beam_args: Optional[Iterable[str]] = None):
+        timeline: bool = False, damaged: str = "tag", beam_args: Optional[Iterable[str]] = None, err=sys.stderr):
     """Tag every audio file of ``inputs`` with ``model``; returns the pipeline's result.
 
     Writes ``<output>-SSSSS-of-NNNNN.jsonl`` (or ``.parquet``), and ``<output>-errors-...jsonl``
-    for the files that could not be tagged. ``beam_args``: Beam's pipeline options
-    (``--runner=FlinkRunner``, ``--direct_num_workers=2``...).
+    for the files that could not be tagged and the inputs that matched no file (each also an
+    ``error:`` line on ``err``; the other inputs are tagged). ``beam_args``: Beam's pipeline
+    options (``--runner=FlinkRunner``, ``--direct_num_workers=2``...).
+
+    Raises:
+        ParameterError: a bad ``fmt``, or no input matches any file.
     """
     from apache_beam.options.pipeline_options import PipelineOptions
 
     if fmt not in ("jsonl", "parquet"):
         raise ParameterError(f"format={fmt!r} must be 'jsonl' or 'parquet'")
-    patterns = expand_inputs(inputs)
+    patterns, unmatched = expand_inputs(inputs)
+    for _, message in unmatched:
+        print(f"error: {message}", file=err)
     options = PipelineOptions(list(beam_args or []))
     pipeline = beam.Pipeline(options=options)
     out = (pipeline
@@ -172,7 +200,8 @@ def run(inputs: Sequence[str], model: str, output: str, fmt: str = "jsonl", top_
     else:
         _ = (out.tags | "Rows" >> beam.Map(_parquet_row)
              | "Write" >> beam.io.WriteToParquet(output, parquet_schema(timeline), file_name_suffix=".parquet"))
-    _ = (out[ERRORS] | "ErrorJson" >> beam.Map(json.dumps)
+    unmatched_errors = pipeline | "Unmatched" >> beam.Create(unmatched) | "UnmatchedErrors" >> beam.ParDo(_Unmatched())
+    _ = ((out[ERRORS], unmatched_errors) | "AllErrors" >> beam.Flatten() | "ErrorJson" >> beam.Map(json.dumps)
          | "WriteErrors" >> beam.io.WriteToText(f"{output}-errors", file_name_suffix=".jsonl"))
     result = pipeline.run()
     result.wait_until_finish()

@@ -8,8 +8,8 @@ few tracks are in memory at once, whatever the size of the catalog. Files longer
 is reported (stderr, and a line with an ``error`` field) and skipped; the others are tagged. A
 damaged file (truncated, or corrupt part-way) is tagged from the audio that can be decoded, its
 line carrying a ``warning`` (``--damaged=skip`` skips it instead). Exit status: 0 when every file
-was tagged, 1 when some were skipped, 2 when an argument matched no audio file or the model cannot
-be loaded; reading stops quietly when the output pipe closes (``| head``).
+was tagged, 1 when some files were skipped or some arguments matched no audio file (the others are
+still tagged), 2 when no argument matched an audio file or the model cannot be loaded; reading stops quietly when the output pipe closes (``| head``).
 
 The model is a SavedModel version folder (``saved_models/<name>/<version>``, as exported) — then
 nothing but TensorFlow runs the model — or a training run's directory.
@@ -61,19 +61,30 @@ def _top(tags, probs, k):
 
 
 def _files(paths):
-    """Every audio file under ``paths``, in order; an argument that matches none is an error."""
+    """Every audio file under ``paths``, in order, and the arguments that matched none.
+
+    Returns ``(files, unmatched)``: ``unmatched`` holds ``(position, arg, message)`` per argument
+    that matched no audio file, ``position`` being where its files would be in ``files`` (its
+    error line is written there, in the order of the arguments).
+
+    Raises:
+        ParameterError: when no argument matches any audio file (nothing to do).
+    """
     from tfmusictag import audio
     from tfmusictag.errors import ParameterError
 
-    files = []
+    files, unmatched = [], []
     for arg in paths:
         found = list(audio.iter_audio_files([arg]))
         if not found:
             kind = "folder" if os.path.isdir(arg) else "pattern" if any(c in arg for c in "*?[") else "path"
-            raise ParameterError(f"the {kind} {arg!r} matched no audio file (extensions: "
-                                 f"{', '.join(audio.AUDIO_EXTENSIONS)})")
+            unmatched.append((len(files), arg, f"the {kind} {arg!r} matched no audio file (extensions: "
+                                               f"{', '.join(audio.AUDIO_EXTENSIONS)})"))
         files += found
-    return files
+    if not files:
+        raise ParameterError(unmatched[0][2] if len(unmatched) == 1 else
+                             "no argument matched an audio file: " + "; ".join(m for _, _, m in unmatched))
+    return files, unmatched
 
 
 def track_result(tagger, path, probs, timeline, frames, damage=(), top_k=10) -> dict:
@@ -100,7 +111,11 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                   stream_above_minutes=10.0, damaged="tag"):
     """Tag every audio file under ``paths``; write results to ``out``. Returns ``(tagged, skipped)``.
 
-    Results are written in the order of ``paths`` (folders sorted), one line per file. Files up to
+    Results are written in the order of ``paths`` (folders sorted), one line per file. An argument
+    that matches no audio file (an empty folder, a glob that matches nothing) does not stop the
+    others: it is reported on ``err`` and as an ``error`` line at its place, and counted among the
+    skipped; only when no argument matches anything is it a :class:`ParameterError`, before any
+    model is loaded. Files up to
     ``stream_above_minutes`` are decoded whole, several at once on all cores, ahead of the model;
     longer ones are decoded and turned into features block by block, so memory stays bounded
     whatever the length (the output is the same either way).
@@ -117,7 +132,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
 
     if damaged not in DAMAGED:
         raise ParameterError(f"damaged={damaged!r} must be one of {DAMAGED}")
-    files = _files(paths)
+    files, unmatched = _files(paths)
     tagger = Tagger(model_path)
     stream = {}
     for f in files:
@@ -135,7 +150,25 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     whole = iter(tfdata.audio_dataset([f for f in files if not stream[f]], tagger.sample_rate, damaged=keep,
                                       num_parallel_calls=1).prefetch(1).as_numpy_iterator())
     ok = failed = 0
-    for path in files:
+
+    def report(path, error, line):
+        """One input that gives no tags: ``line`` on ``err``, an ``error`` line in the output."""
+        nonlocal failed
+        failed += 1
+        print(line, file=err)
+        if writer:
+            writer.writerow([path, "", "", error, ""])
+        else:
+            out.write(json.dumps({"path": path, "error": error}) + "\n")
+        out.flush()
+
+    def report_unmatched(upto):
+        while unmatched and unmatched[0][0] <= upto:
+            _, arg, message = unmatched.pop(0)
+            report(arg, f"ParameterError: {message}", f"error: {message}")
+
+    for i, path in enumerate(files):
+        report_unmatched(i)
         damage = []
         try:
             if stream[path]:  # decoded block by block as the model goes
@@ -152,14 +185,8 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
             # the front end and the model run chunk by chunk (bounded memory for any length)
             probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(blocks), timeline)
         except AudioFileError as exc:
-            failed += 1
             error = f"{type(exc).__name__}: {exc}"
-            print(f"skipped {error}", file=err)
-            if writer:
-                writer.writerow([path, "", "", error, ""])
-            else:
-                out.write(json.dumps({"path": path, "error": error}) + "\n")
-            out.flush()
+            report(path, error, f"skipped {error}")
             continue
         result = track_result(tagger, path, probs, tl, frames, damage, top_k)
         if damage:
@@ -172,6 +199,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         else:
             out.write(json.dumps(result) + "\n")
         out.flush()
+    report_unmatched(len(files))
     return ok, failed
 
 

@@ -17,7 +17,8 @@ Examples::
         --runner=DataflowRunner --project=my-project --region=europe-west1 \\
         --temp_location=gs://bucket/tmp --requirements_file=requirements.txt
 
-Exit status: 0 when every file was tagged, 1 when some were skipped, 2 on a usage error.
+Exit status: 0 when every file was tagged, 1 when some were skipped or an input matched no file (the
+others are still tagged), 2 on a usage error or when no input matched any file.
 """
 import sys
 
