@@ -109,3 +109,14 @@ def test_an_empty_or_missing_manual_dir_is_one_clear_error(tmp_path):
         with pytest.raises(ParameterError, match=f"Manual directory {where} does not exist or is empty; put the "
                                                  "files there as datasets/tagged_catalog/README.md says"):
             data.load_split("tagged_catalog", "train", str(tmp_path / "tfds"), manual_dir=str(where))
+
+
+def test_preparing_a_generated_dataset_says_so_in_one_line(tmp_path, capfd):
+    """TFDS's "Downloading and preparing dataset Unknown size (download: Unknown size, ...)" describes
+    a download that does not happen: the package says what it does instead, once, on stderr."""
+    _, tags = data.load_split("demo_catalog/tiny", "train", str(tmp_path))
+    out, err = capfd.readouterr()
+    assert "Downloading and preparing" not in out + err and "Unknown size" not in out + err
+    assert out == "" and f"preparing demo_catalog/tiny in {tmp_path}" in err
+    data.load_split("demo_catalog/tiny", "train", str(tmp_path))  # prepared: nothing said
+    assert "preparing" not in "".join(capfd.readouterr())

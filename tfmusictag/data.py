@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import sys
 from typing import Optional, Sequence, Tuple
 
@@ -72,8 +73,13 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
     builder = dataset_builder(name, data_dir)
     if download:
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+        if not builder.is_prepared():
+            # TFDS's own notices ("Downloading and preparing dataset Unknown size ...") describe a
+            # download; these datasets are generated or read from the user's files: one line of ours
+            print(f"preparing {name} in {builder.data_dir} (once; later runs reuse it) ...", file=sys.stderr,
+                  flush=True)
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # TFDS's notices are progress, not a command's result
+            with contextlib.redirect_stdout(io.StringIO()):
                 builder.download_and_prepare(download_config=config)
         except AssertionError as exc:  # TFDS's check of manual_dir, with its whole instructions text
             if not str(exc).startswith("Manual directory"):
