@@ -17,10 +17,15 @@ MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
 
 .PHONY: install pretrained demo transfer-demo test test-fast bench musicnn-reference clean
 
+# TensorFlow's build: CUDA where nvidia-smi finds a GPU, else the CPU build (smaller and faster to start)
+TF_BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt "pip==26.3" setuptools wheel
-	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt -e ".[test,bench]"
+	@# an environment made with the other build: remove it first (both install the `tensorflow` module)
+	$(PY) -m pip uninstall -q -y $(if $(filter cpu,$(TF_BUILD)),tensorflow,tensorflow-cpu) 2>/dev/null || true
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints.txt -e ".[$(TF_BUILD),test,bench]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -c constraints.txt tinysoundfont
 	touch $(STAMP)
 

@@ -1,106 +1,129 @@
-"""File → MagnaTagATune tags: tfmusictag's converted MTT_musicnn against the original musicnn.
+"""Tagging a batch of real tracks, whole processes side by side: ``predict`` against the original musicnn.
 
-Both tag the same whole real recordings (the three longest tracks of Debian's
-``wesnoth-1.16-music``, 6–9 min, Ogg Vorbis 44.1 kHz stereo), in one run:
+What a user runs, timed from start to exit, on the same files in one run (``--tracks`` longest
+recordings of Debian's ``wesnoth-1.16-music``, Ogg Vorbis 44.1 kHz stereo):
 
-* the original: ``musicnn.extractor.extractor(file, model='MTT_musicnn')`` per file, in musicnn's
-  own virtual environment (``--musicnn_python``; ``make musicnn-reference`` builds it),
-  timed per call inside that process. musicnn rebuilds its graph on every call; that fixed cost
-  (timed on a 3 s clip) is reported, and a ratio without it too;
-* tfmusictag: ``predict_files(files, 'MTT_musicnn', timeline=True)`` — parallel decoding, the
-  front end and the model, including loading the model, timed in this process;
-* the outputs: the largest difference between the two taggrams over every patch of every file.
+* **musicnn** — the original package 0.1.0 in its own environment (``--musicnn_python``; ``make
+  musicnn-reference`` builds it): one process, ``musicnn.extractor.extractor(file, model)`` once on
+  a 3 s clip (its warm-up) and once per file (``_musicnn_worker.py --whole``);
+* **predict** — ``python -m tfmusictag.predict --model=NAME FILES`` (the default: TensorFlow's own
+  CPU kernels, dead filters folded), and ``--onednn`` (oneDNN's kernels).
 
-Runs alternate (ours, original, ours, original); the best of each is kept.
+Each system runs ``--repeats`` times, alternating; the median wall time and the median peak
+resident set (``ru_maxrss`` of the process, launched from a small process: ``_peak_rss.py``) are
+reported, with ratios to musicnn and × real time. The tags are compared too: the largest
+difference between musicnn's taggram and ``predict --timeline``'s over every 3 s patch of every file
+(predict's JSON rounds to 4 decimals).
 
 Usage::
 
-    make musicnn-reference      # builds .venv-musicnn (or: make bench, which runs this script)
-    .venv/bin/python benchmarks/bench_musicnn.py --musicnn_python .venv-musicnn/bin/python
+    make musicnn-reference
+    .venv/bin/python benchmarks/bench_musicnn.py --musicnn_python .venv-musicnn/bin/python \\
+        [--models MTT_musicnn MTT_vgg] [--tracks 6] [--repeats 3]
+
+Writes ``benchmarks/results/musicnn.json``.
 """
 
 import argparse
-import io
+import datetime
 import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
+import soundfile as sf
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _music import fetch, save_result, total_seconds  # noqa: E402
 
-from _music import HERE, fetch, save_result, total_seconds  # noqa: E402
-
-
-def run_original(python, model, files):
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "ref.npz")
-        subprocess.run([python, os.path.join(HERE, "_musicnn_worker.py"), model, out, *files], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
-        r = np.load(out)
-        return float(r["seconds"].sum()), float(r["fixed_seconds"]), [r[f"taggram_{i}"] for i in range(len(files))]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+PEAK = os.path.join(HERE, "_peak_rss.py")
 
 
-def run_ours(model, files):
-    from tfmusictag.cli.predict import predict_files
+def timed(cmd, stdout=subprocess.DEVNULL):
+    """(wall seconds, peak resident MB) of one process."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, PEAK, rss.name, *cmd], check=True, env=ENV, stdout=stdout,
+                       stderr=subprocess.DEVNULL)
+        seconds = time.perf_counter() - t
+        return seconds, int(open(rss.name).read()) / 1024
 
-    out = io.StringIO()
-    t = time.perf_counter()
-    ok, failed = predict_files(files, model, out, top_k=0, timeline=True)
-    seconds = time.perf_counter() - t
-    assert (ok, failed) == (len(files), 0)
-    rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    return seconds, rows
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--musicnn_python", required=True, help="python of a venv with musicnn 0.1.0 installed")
-    p.add_argument("--model", default="MTT_musicnn")
-    p.add_argument("--tracks", type=int, default=3)
+    p.add_argument("--models", nargs="+", default=["MTT_musicnn", "MTT_vgg"])
+    p.add_argument("--tracks", type=int, default=6)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--output", default=os.path.join(HERE, "results", "musicnn.json"))
     args = p.parse_args()
 
-    from tfmusictag import pretrained
-
     files = sorted(fetch(), key=lambda f: -sf.info(f).duration)[:args.tracks]
     audio_seconds = total_seconds(files)
-    pretrained.convert(args.model)  # conversion is a one-off; not timed
-    ours, orig = [], []
-    for _ in range(2):
-        ours.append(run_ours(args.model, files))
-        orig.append(run_original(args.musicnn_python, args.model, files))
-    ours_s, rows = min(ours, key=lambda r: r[0])
-    orig_s, fixed, taggrams = min(orig, key=lambda r: r[0])
+    for name in args.models:  # conversion is a one-off; not timed
+        subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "convert", name], check=True, env=ENV,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as tmp:
+            ref_npz, out_jsonl = os.path.join(tmp, "ref.npz"), os.path.join(tmp, "tags.jsonl")
+            systems = {
+                "musicnn": [args.musicnn_python, os.path.join(HERE, "_musicnn_worker.py"), "--whole", name, ref_npz,
+                            *files],
+                "predict": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0", *files],
+                "predict --onednn": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0",
+                                     "--onednn", *files],
+            }
+            runs = {k: [] for k in systems}
+            for _ in range(args.repeats):
+                for key, cmd in systems.items():
+                    runs[key].append(timed(cmd))
+            # the tags: predict's taggram (its --timeline) against musicnn's
+            with open(out_jsonl, "w") as out:
+                timed(systems["predict"] + ["--timeline"], stdout=out)
+            rows = [json.loads(line) for line in open(out_jsonl)]
+            ref = np.load(ref_npz)
+            tags = [line.strip() for line in open(os.path.join(os.path.expanduser(
+                os.environ.get("TFMUSICTAG_HOME", "~/.cache/tfmusictag")), "pretrained", name, "tags.txt"))
+                if line.strip()]
+            worst = 0.0
+            for i, row in enumerate(rows):
+                seg = np.array([[s["tags"][t] for t in tags] for s in row["timeline"]])
+                taggram = ref[f"taggram_{i}"]
+                assert seg.shape == taggram.shape, (row["path"], seg.shape, taggram.shape)
+                worst = max(worst, float(np.abs(seg - taggram).max()))
+        base = statistics.median(s for s, _ in runs["musicnn"])
+        entry = {}
+        for key, values in runs.items():
+            seconds = statistics.median(s for s, _ in values)
+            entry[key] = {"seconds": round(seconds, 2), "peak_mb": round(statistics.median(m for _, m in values)),
+                          "x_realtime": round(audio_seconds / seconds, 1),
+                          "speed_vs_musicnn": round(base / seconds, 2), "all_seconds": [round(s, 2) for s, _ in values]}
+        entry["musicnn"]["file_seconds"] = round(float(ref["seconds"].sum()), 2)  # its extractor calls alone
+        entry["max_taggram_difference"] = float(f"{worst:.2e}")
+        results[name] = entry
+        print(json.dumps({name: entry}, indent=2), flush=True)
 
-    tags = list(pretrained.load(args.model).tags)
-    worst = 0.0
-    for row, ref in zip(rows, taggrams):
-        seg = np.array([[s["tags"][t] for t in tags] for s in row["timeline"]])
-        n = min(len(seg), len(ref))
-        assert abs(len(seg) - len(ref)) == 0, (row["path"], len(seg), len(ref))
-        worst = max(worst, float(np.abs(seg[:n] - ref[:n]).max()))
-
-    result = {
-        "model": args.model, "files": [os.path.basename(f) for f in files], "audio_seconds": round(audio_seconds, 1),
-        "cores": os.cpu_count(),
-        "musicnn_seconds": round(orig_s, 2), "musicnn_fixed_seconds_per_call": round(fixed, 2),
-        "tfmusictag_seconds": round(ours_s, 2),
-        "musicnn_x_realtime": round(audio_seconds / orig_s, 1),
-        "tfmusictag_x_realtime": round(audio_seconds / ours_s, 1),
-        "speedup": round(orig_s / ours_s, 2),
-        "speedup_without_musicnn_fixed_cost": round((orig_s - fixed * len(files)) / ours_s, 2),
-        "max_taggram_difference": float(f"{worst:.2e}"),
-        "note": "taggram values are rounded to 4 decimals in predict's JSON output",
-    }
-    print(json.dumps(result, indent=2))
-    save_result(args.output, result)
+    save_result(args.output, {
+        "what": "whole processes tagging the same files (start to exit), medians of alternating runs",
+        "machine": machine(), "date": datetime.date.today().isoformat(),
+        "files": [os.path.basename(f) for f in files], "audio_seconds": round(audio_seconds, 1),
+        "repeats": args.repeats, "models": results,
+        "note": "predict's taggram is rounded to 4 decimals in its JSON output",
+    })
 
 
 if __name__ == "__main__":

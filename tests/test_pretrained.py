@@ -77,6 +77,42 @@ def test_fast_inference_block_equals_the_direct_form():
         np.testing.assert_allclose(_conv_bn_max(conv, norm, x), direct, atol=1e-4, rtol=1e-5)
 
 
+def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
+    """The inference front end (temporal filters as a Toeplitz product or a 1-D convolution, dead
+    filters as constants) equals the direct form filter by filter, and folding finds exactly the
+    filters whose kernels were zeroed."""
+    rng = np.random.RandomState(2)
+    layer = MusicnnCNN()
+    layer.build((None, None, 187, 96))
+    _random_bn(layer, rng)
+    dead = {}
+    for conv, _ in layer.timbral + layer.temporal:
+        kernel, bias = conv.get_weights()
+        dead[conv.name] = sorted(rng.choice(conv.filters, conv.filters // 3, replace=False).tolist())
+        kernel[..., dead[conv.name]] = 1e-31  # as in musicnn's checkpoints
+        conv.set_weights([kernel, bias])
+    x = tf.constant(rng.normal(0, 1, (3, 187, 96, 1)), tf.float32)
+    padded = tf.pad(layer.input_norm(x, training=False), [[0, 0], [3, 3], [0, 0], [0, 0]])
+    unpadded = layer.input_norm(x, training=False)
+    direct = ([_conv_bn_max(c, n, padded) for c, n in layer.timbral]
+              + [_conv_bn_max(c, n, unpadded) for c, n in layer.temporal])
+    plain = layer._front_infer(x, layer._front_plan(187))
+    report = layer.fold()
+    assert report == {c.name: (c.filters - len(dead[c.name]), c.filters) for c, _ in layer.timbral + layer.temporal}
+    assert all(sorted(set(range(c.filters)) - set(layer.live[c.name])) == dead[c.name]
+               for c, _ in layer.timbral + layer.temporal)
+    folded = layer._front_infer(x, layer._front_plan(187))
+    for d, p, f in zip(direct, plain, folded):
+        np.testing.assert_allclose(p, d, atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(f, d, atol=1e-4, rtol=1e-5)
+    mask = tf.ones((1, 3, 187), bool)
+    layer.unfold()
+    np.testing.assert_allclose(layer(x[None, ..., 0], mask)[0], (layer.fold(), layer(x[None, ..., 0], mask))[1][0],
+                               atol=1e-5)
+    layer.unfold()
+    assert layer.live is None
+
+
 @pytest.mark.parametrize("layer_cls,dim", [(MusicnnCNN, 1506), (MusicnnVGG, 256)])
 def test_layers_shapes_masks_chunks_and_round_trip(layer_cls, dim, tmp_path):
     rng = np.random.RandomState(1)
@@ -198,6 +234,39 @@ def test_parity_on_real_mp3s(clip, models):
         np.testing.assert_allclose(taggram, ref[f"{clip}/{name}/taggram"], atol=TAGGRAM_ATOL, rtol=0)
 
 
+#: Filters convolved at inference after folding (tolerance 1e-5 on each filter's output): read from
+#: the released checkpoints, so a change here is a change of the folding rule.
+FOLDED = {"MTT_musicnn": {"timbral_74": (109, 204), "timbral_77": (77, 204), "temporal_128": (35, 51),
+                          "temporal_64": (34, 51), "temporal_32": (46, 51)},
+          "MSD_musicnn": {"timbral_74": (23, 204), "timbral_77": (14, 204), "temporal_128": (3, 51),
+                          "temporal_64": (7, 51), "temporal_32": (17, 51)}}
+
+
+@needs_musicnn
+@pytest.mark.parametrize("name", sorted(FOLDED))
+def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
+    """The loaded model convolves only the live filters and tags real music as the unfolded
+    conversion does, to 1e-5 over the taggram; the conversion records what it folded."""
+    from tfmusictag.datasets.demo_catalog import compose
+
+    folded = models[name] if name in models else pretrained.load(name)
+    assert {k: tuple(v) for k, v in folded.reduction.fold().items()} == FOLDED[name]
+    with open(os.path.join(pretrained.convert(name), "source.json")) as f:
+        assert json.load(f)["folded"]["timbral_74"] == f"{FOLDED[name]['timbral_74'][0]} of 204 filters live"
+    unfolded = mn.convert(name)
+    assert unfolded.reduction.live is None
+    tracks = [audio.load(EXCERPT, 16000)]
+    for style in ("house", "jazzy"):
+        t = compose.make_track(seed=31, seconds=40.0, style=style)
+        tracks.append(audio.decode(compose.encode(t.audio, t.sample_rate, "flac"), "t.flac", 16000))
+    if os.path.isdir(SHARED_AUDIO):
+        tracks.append(audio.load(os.path.join(SHARED_AUDIO, "bensound-dubstep.mp3"), 16000))
+    for y in tracks:
+        a = folded.analyze(y[None])["segment_tags"][0].numpy()
+        b = unfolded.analyze(y[None])["segment_tags"][0].numpy()
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
 @needs_musicnn
 def test_converted_model_directory_round_trip(models):
     from tfmusictag.pretrained import load_model as load_trained
@@ -309,7 +378,7 @@ def test_several_sources_are_read_out_side_by_side():
     log_mel = tf.random.stateless_uniform([1, 187 * 2 + 30, 96], [3, 9]) * 3
     y = model.reduce(log_mel)[0].numpy()
     a, b = vgg_both.reduce(log_mel)[0].numpy(), sources[1].reduce(log_mel)[0].numpy()
-    np.testing.assert_allclose(y, np.concatenate([a, b], -1), atol=1e-5)
+    np.testing.assert_allclose(y, np.concatenate([a, b], -1), atol=1e-5, rtol=1e-6)  # float32 sums: the source is folded
     assert len(model.classifier.head_ranges) == 3  # VGG's last layer, VGG's every layer, musicnn
 
 

@@ -157,12 +157,12 @@ class RunDir:
     def load_model(self) -> TrackTagger:
         """The final model, or — for a run still in progress — the model at its latest checkpoint."""
         if os.path.exists(self.file(MODEL)):
-            return keras.saving.load_model(self.file(MODEL))
+            return _folded(keras.saving.load_model(self.file(MODEL)))
         ckpt = self.latest_checkpoint()
         if os.path.exists(self.file(MODEL_CONFIG)) and ckpt:
             model = TrackTagger(self.read_model_config())
             restore_checkpoint(model.checkpoint(), ckpt, partial=True)
-            return model
+            return _folded(model)
         raise ParameterError(f"{self.path} holds neither {MODEL} nor {MODEL_CONFIG} with {CHECKPOINTS}/")
 
 
@@ -187,6 +187,13 @@ def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str, partial: bool
                              f"new --model_dir") from None
 
 
+def _folded(model):
+    """A loaded model ready for inference: its dead units folded (:meth:`TrackTagger.fold`)."""
+    if isinstance(model, TrackTagger):
+        model.fold()
+    return model
+
+
 def load_model(path: str) -> TrackTagger:
     """A trained model from a run directory (:meth:`RunDir.load_model`) or a ``.keras`` file.
 
@@ -196,7 +203,7 @@ def load_model(path: str) -> TrackTagger:
     if os.path.isdir(path):
         return RunDir(path).load_model()
     if path.endswith(".keras") and os.path.exists(path):
-        return keras.saving.load_model(path)
+        return _folded(keras.saving.load_model(path))
     raise ParameterError(f"{path!r} is not a trained model: expected a model directory or a .keras file")
 
 

@@ -64,6 +64,15 @@ class ReductionStage(_Unsupervised, keras.layers.Layer):
         """Sub-layers per layer group (``cnn_low``, ``cnn_high``); empty when the stage has none."""
         return {}
 
+    def fold(self) -> Dict[str, Tuple[int, int]]:
+        """Skip, at inference, the work of units whose weights make them constant (dead filters),
+        as far as the stage knows how; returns ``{layer: (live, total)}`` for what it folded.
+        Derived from the current weights: call it again after they change. Default: nothing."""
+        return {}
+
+    def unfold(self) -> None:
+        """Undo :meth:`fold` (every unit computed again)."""
+
 
 class TemporalStage(_Unsupervised, keras.layers.Layer):
     """Base class of temporal approximations ``f = T(Y)`` (thesis Sec. 2.3).

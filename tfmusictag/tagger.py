@@ -425,6 +425,12 @@ class TrackTagger(keras.Model):
         """The classifier alone: tags of a (combined) track embedding ``f``."""
         return self.classifier(embedding, training=training)
 
+    def fold(self) -> Dict[str, Any]:
+        """Fold the reduction's dead units for inference (:meth:`~tfmusictag.stages.ReductionStage.fold`:
+        musicnn's constant filters); returns what was folded. Inference afterwards matches the
+        unfolded model to within the stage's tolerance (1e-5 per filter output); training is unchanged."""
+        return self.reduction.fold()
+
     def checkpoint(self, **extra) -> tf.train.Checkpoint:
         """A ``tf.train.Checkpoint`` of the model (and of ``extra`` objects: a trainer's step and
         optimizers). Keras 3 does not show layers held in lists (a CNN's blocks, an ensemble's

@@ -365,7 +365,7 @@ def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
                 block = f.read(step, dtype="float32")
                 if len(block) == 0:
                     return
-                mono = block[:, 0] if f.channels == 1 else block.mean(axis=1, dtype=np.float32)
+                mono = _mono(block)
                 if not np.isfinite(mono).all():
                     return
                 yield mono
@@ -373,6 +373,17 @@ def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
                     return
     except (sf.LibsndfileError, RuntimeError):
         return
+
+
+def _mono(block: np.ndarray) -> np.ndarray:
+    """The mean of a ``(frames, channels)`` float32 block's channels. Stereo is ``(l + r)·0.5``:
+    bit for bit ``block.mean(axis=1)``, which reduces along the short, strided axis about 17x
+    slower (2 s of core time for 38 min of 44.1 kHz stereo: a quarter of decoding)."""
+    if block.shape[1] == 1:
+        return block[:, 0]
+    if block.shape[1] == 2:
+        return (block[:, 0] + block[:, 1]) * np.float32(0.5)
+    return block.mean(axis=1, dtype=np.float32)
 
 
 def _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
@@ -437,7 +448,7 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
                 break
             if len(block) == 0:
                 break
-            mono = block[:, 0] if f.channels == 1 else block.mean(axis=1, dtype=np.float32)
+            mono = _mono(block)
             if not np.isfinite(mono).all():
                 bad = int(np.flatnonzero(~np.isfinite(mono))[0]) + start + n_in
                 raise NonFiniteAudioError(

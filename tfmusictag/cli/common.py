@@ -97,8 +97,10 @@ def quiet_start() -> None:
                 raise
     absl_logging.set_verbosity(absl_logging.WARNING)
     if not sys.stderr.isatty():
-        import tensorflow_datasets as tfds
-
+        try:
+            import tensorflow_datasets as tfds
+        except ImportError:  # a program that reads no dataset and keeps pandas out (predict)
+            return
         tfds.disable_progress_bar()
 
 

@@ -224,26 +224,28 @@ def main(argv):
     return 1 if failed else 0
 
 
-def low_memory_process(argv) -> None:
-    """Settings for tagging in bounded memory; called before TensorFlow is imported.
+#: Modules Keras imports at start-up only if they are installed (its scikit-learn wrapper, pandas
+#: inputs, image-gallery plots): tagging uses none of them, and in an environment that has them
+#: (the test extras) they cost 180 MB and 0.9 s before the first track.
+OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib")
 
-    * oneDNN off, unless ``--onednn`` (or ``TF_ENABLE_ONEDNN_OPTS=1``): its convolution primitives
-      cost MTT_musicnn about 300 MB of peak memory whatever the track's length (measured here:
-      1.25 GB against 0.97 GB for a 10-minute track); without it musicnn tags about 1.8x slower,
-      the MFCC/BoF models no slower. The switch is read here because TensorFlow reads the
-      variable when it loads, before flags are parsed.
-    * at most two glibc malloc arenas (``mallopt(M_ARENA_MAX, 2)``): TensorFlow's threads otherwise
-      each keep freed memory in an arena of their own (60-minute track: 991 -> 901 MB, same speed).
+
+def low_memory_process(argv) -> None:
+    """Settings for tagging fast in bounded memory; called before TensorFlow is imported.
+
+    * oneDNN off, unless ``--onednn`` (or ``TF_ENABLE_ONEDNN_OPTS=1``): with the inference front
+      end of :class:`~tfmusictag.reduction.musicnn.MusicnnCNN` (folded filters, temporal filters as
+      matrix products) TensorFlow's own kernels are the faster ones on the CPU, and oneDNN's
+      allocator keeps a pool of its own (``benchmarks/bench_musicnn.py``). The switch is read here
+      because TensorFlow reads the variable when it loads, before flags are parsed.
+    * Keras's :data:`OPTIONAL_IMPORTS` are marked absent (``sys.modules[name] = None``: Keras
+      then takes the branch it takes where they are not installed).
     """
     if any(a in ("--onednn", "--onednn=true", "--onednn=1") for a in argv):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX; a no-op where the C library is not glibc
-    except (OSError, AttributeError):
-        pass
+    for name in OPTIONAL_IMPORTS:
+        sys.modules.setdefault(name, None)
 
 
 def run(argv=None):

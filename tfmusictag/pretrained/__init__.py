@@ -41,7 +41,7 @@ __all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "conve
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
 #: Version of the conversion: a converted model made by another version is converted again.
-CONVERSION = 1
+CONVERSION = 2
 
 
 def names():
@@ -85,7 +85,11 @@ def convert(name: str, force: bool = False) -> str:
     target = store.model_dir(name)
     if force or _converted_version(target) != CONVERSION:
         module = _source(name)
-        rundir.write_model_dir(module.convert(name), target, {**module.source_info(name), "conversion": CONVERSION})
+        model = module.convert(name)
+        # what inference skips (musicnn's dead filters), recorded with the source; loading folds again
+        folded = {layer: f"{live} of {total} filters live" for layer, (live, total) in model.fold().items()}
+        rundir.write_model_dir(model, target, {**module.source_info(name), "conversion": CONVERSION,
+                                               **({"folded": folded} if folded else {})})
     return target
 
 

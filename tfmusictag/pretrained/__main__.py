@@ -62,7 +62,12 @@ def _run(command, name):
     if command == "download":
         print(pretrained.download(name, getattr(FLAGS, "from")))
     elif command == "convert":
-        print(pretrained.convert(name, force=FLAGS.force))
+        from tfmusictag.rundir import RunDir
+
+        path = pretrained.convert(name, force=FLAGS.force)
+        for layer, what in RunDir(path).read_source().get("folded", {}).items():
+            print(f"folded {layer}: {what}", file=sys.stderr)
+        print(path)
     else:
         from tfmusictag.serving import export_saved_model
 

@@ -86,6 +86,14 @@ class EnsembleReduction(ReductionStage):
     def needs_fitting(self) -> bool:
         return any(m.needs_fitting() for m in self.members)
 
+    def fold(self):
+        """Every member's :meth:`~tfmusictag.stages.ReductionStage.fold`, keyed ``member/layer``."""
+        return {f"{m.name}/{k}": v for m in self.members for k, v in m.fold().items()}
+
+    def unfold(self):
+        for m in self.members:
+            m.unfold()
+
     def build(self, segments_shape, frame_mask_shape=None):
         for member in self.members:
             member.build(segments_shape)

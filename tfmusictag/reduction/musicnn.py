@@ -71,6 +71,25 @@ def _conv_bn_max(conv, norm, x):
     return tf.nn.relu(v) * scale + shift
 
 
+def _toeplitz(kernel, frames: int):
+    """A ``(k, F)`` 'same'-padded convolution over time as a ``(frames, frames·F)`` matrix: row ``s``,
+    column ``(t, f)`` holds ``kernel[s − t + (k − 1) // 2, f]`` (zero outside the kernel)."""
+    k = kernel.shape[0]
+    lag = tf.range(frames)[:, None] - tf.range(frames)[None, :] + (k - 1) // 2  # (s, t)
+    inside = (lag >= 0) & (lag < k)
+    t = tf.where(inside[..., None], tf.gather(kernel, tf.clip_by_value(lag, 0, k - 1)), 0.0)  # (s, t, F)
+    return tf.reshape(t, [frames, frames * kernel.shape[-1]])
+
+
+#: Largest change of a front-end filter's output (after its batch norm) that folding allows: a
+#: filter is folded into a constant when ``|s|·Σ|W|·B`` is below it (``s``: its batch-norm scale,
+#: ``W``: its kernel, ``B``: a bound on the normalised input, from ``log10(1 + 10000·x) ≤ 10``).
+FOLD_TOLERANCE = 1e-5
+#: The bound on the raw input ``log10(1 + 10000·mel power)`` used by :meth:`MusicnnCNN.fold`; a
+#: full-scale signal's mel power stays below 1e5 (value 9), so 10 is a safe margin.
+_INPUT_MAX = 10.0
+
+
 _TIME_PAD = [[0, 0], [3, 3], [0, 0], [0, 0]]
 
 
@@ -90,6 +109,13 @@ class MusicnnCNN(ReductionStage):
             = 204, temporal ``int(1.6·32)`` = 51). Defaults to 1.6.
         midend_filters: int > 0, filters of each mid-end layer (64; 512 for ``MSD_musicnn_big``).
 
+    Inference convolves only the front-end filters that :meth:`fold` found alive (:attr:`live`);
+    the released musicnn checkpoints carry many filters whose kernels are ~1e-30 (MTT_musicnn
+    keeps 109 and 77 of 204 timbral filters, MSD_musicnn 23 and 14), each of which outputs a
+    constant. Folding is derived from the weights, not configuration: the model loaders fold
+    (:func:`tfmusictag.rundir.load_model`), training folds a frozen network after loading its
+    weights and every network once trained. Training itself always uses every filter.
+
     Call arguments:
         segments: ``(batch, segments, frames, n_mels)`` log-mel patches (any ``frames``).
         frame_mask: ``(batch, segments, frames)``; only its segment-level summary is used.
@@ -103,6 +129,8 @@ class MusicnnCNN(ReductionStage):
 
     def __init__(self, n_mels: int = 96, frontend_filters: float = 1.6, midend_filters: int = 64, **kwargs):
         super().__init__(**kwargs)
+        #: ``{conv name: [live filter indices]}`` used at inference (:meth:`fold`), ``None``: all.
+        self.live = None
         if int(n_mels) < 3 or int(midend_filters) <= 0 or not frontend_filters > 0:
             raise ParameterError(f"n_mels={n_mels!r} (>= 3), frontend_filters={frontend_filters!r} (> 0) and "
                                  f"midend_filters={midend_filters!r} (> 0) are out of range")
@@ -146,12 +174,16 @@ class MusicnnCNN(ReductionStage):
     def call(self, segments, frame_mask, training=None):
         shape = tf.shape(segments)
         x = tf.reshape(segments, [-1, shape[2], self.n_mels])
-        y = self._patches(x, training) if training else _chunked(lambda c: self._patches(c, training), x)
+        if training:
+            y = self._patches(x, training)
+        else:
+            plan = self._front_plan(segments.shape[2])
+            y = _chunked(lambda c: self._patches(c, training, plan), x)
         return tf.reshape(y, [shape[0], shape[1], self.output_dim()]), tf.reduce_any(frame_mask, axis=-1)
 
-    def _patches(self, x, training):
+    def _patches(self, x, training, plan=None):
         """(N, frames, mels) → (N, 1506)."""
-        front = self._front_train(x[..., None]) if training else self._front_infer(x[..., None])
+        front = self._front_train(x[..., None]) if training else self._front_infer(x[..., None], plan)
         front = tf.concat(front, -1)  # (N, frames, 561)
         dense, h = [front], front
         for i, (conv, norm) in enumerate(self.midend):
@@ -162,11 +194,94 @@ class MusicnnCNN(ReductionStage):
         pooled = tf.stack([tf.reduce_max(features, 1), tf.reduce_mean(features, 1)], -1)  # (N, 753, 2)
         return tf.reshape(pooled, [-1, self.output_dim()])
 
-    def _front_infer(self, x):
+    def _front_plan(self, frames):
+        """What inference computes for each front-end convolution, prepared once per call (outside
+        the loop over patch chunks): the live filters' kernel, bias and batch-norm affine map,
+        the dead filters' constants and where they go, and how the convolution runs.
+
+        The temporal convolutions (k×1 over time, one input channel) run as matrix products: as a
+        Toeplitz matrix when the kernel spans at least half the patch (``2k ≥ frames``: 128 of 187),
+        otherwise as a 1-D convolution with the mel bands in the batch. TensorFlow's 2-D
+        convolution handles a single input channel poorly: both are 2–6× faster here
+        (``benchmarks/bench_musicnn.py``); the timbral ones stay 2-D convolutions.
+        """
+        live = self.live or {}
+        plan = []
+        for kind, (conv, norm) in [("timbral", p) for p in self.timbral] + [("temporal", p) for p in self.temporal]:
+            scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+            shift = norm.beta - norm.moving_mean * scale
+            step = {"kind": kind, "kernel": conv.kernel, "bias": conv.bias, "scale": scale, "shift": shift}
+            keep = live.get(conv.name)
+            if keep is not None and len(keep) < conv.filters:
+                dead = sorted(set(range(conv.filters)) - set(keep))
+                step.update({k: tf.gather(v, keep, axis=-1) for k, v in step.items() if k != "kind"})
+                step["const"] = tf.nn.relu(tf.gather(conv.bias, dead)) * tf.gather(scale, dead) + tf.gather(shift, dead)
+                position = {f: j for j, f in enumerate(list(keep) + dead)}
+                step["order"] = [position[f] for f in range(conv.filters)]
+            if kind == "temporal":
+                k = conv.kernel.shape[0]
+                if frames is not None and 2 * k >= frames:
+                    step["toeplitz"] = _toeplitz(step["kernel"][:, 0, 0, :], frames)
+                else:
+                    step["conv1d"] = step["kernel"][:, 0]  # (k, 1, F)
+            plan.append(step)
+        return plan
+
+    def _front_infer(self, x, plan):
+        """The front end at inference: ``max over frequency of BN(ReLU(conv(x)))`` per filter,
+        through the max/min of the convolution (:func:`_conv_bn_max`), for the live filters only."""
         x = self.input_norm(x, training=False)  # (N, frames, mels, 1)
         padded = tf.pad(x, _TIME_PAD)  # 'same' in time, 'valid' in frequency
-        return ([_conv_bn_max(conv, norm, padded) for conv, norm in self.timbral]
-                + [_conv_bn_max(conv, norm, x) for conv, norm in self.temporal])
+        n, frames, mels = tf.shape(x)[0], tf.shape(x)[1], x.shape[2]
+        bands = tf.transpose(x[..., 0], [0, 2, 1])  # (N, mels, frames): the temporal filters' input
+        out = []
+        for step in plan:
+            if step["kind"] == "timbral":
+                z, axis = tf.nn.conv2d(padded, step["kernel"], 1, "VALID"), 2  # (N, frames, bands', F)
+            elif "toeplitz" in step:
+                z = tf.matmul(tf.reshape(bands, [-1, frames]), step["toeplitz"])
+                z, axis = tf.reshape(z, [n, mels, frames, -1]), 1
+            else:
+                z = tf.nn.conv1d(tf.reshape(bands, [-1, frames, 1]), step["conv1d"], 1, "SAME")
+                z, axis = tf.reshape(z, [n, mels, frames, -1]), 1
+            v = tf.where(step["scale"] >= 0, tf.reduce_max(z, axis), tf.reduce_min(z, axis)) + step["bias"]
+            y = tf.nn.relu(v) * step["scale"] + step["shift"]  # (N, frames, live filters)
+            if "const" in step:  # the dead filters' constants, put back in place
+                const = tf.broadcast_to(step["const"], tf.concat([tf.shape(y)[:2], tf.shape(step["const"])], 0))
+                y = tf.gather(tf.concat([y, const], -1), step["order"], axis=-1)
+            out.append(y)
+        return out
+
+    def fold(self, tolerance: float = FOLD_TOLERANCE):
+        """Find the front-end filters that change no output by more than ``tolerance`` and skip
+        their convolutions at inference (:attr:`live`); returns ``{conv name: (live, filters)}``.
+
+        A filter is dead when ``|s|·Σ|W|·B ≤ tolerance`` (``s``: its batch-norm scale, ``W``: its
+        kernel, ``B``: the largest normalised input, from ``log10(1 + 10000·x) ≤ 10``): ReLU moves
+        by at most ``|z| ≤ Σ|W|·B``, so its output is within ``tolerance`` of the constant
+        ``s·ReLU(b) + t`` everywhere. Call it again after the front end's weights change (training
+        does, after fine-tuning it); :meth:`unfold` undoes it.
+        """
+        import numpy as np
+
+        bn = self.input_norm
+        a = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        b = bn.beta.numpy() - bn.moving_mean.numpy() * a
+        bound = float(np.abs(a).max() * _INPUT_MAX + np.abs(b).max())
+        live, report = {}, {}
+        for conv, norm in self.timbral + self.temporal:
+            w = np.abs(conv.kernel.numpy()).reshape(-1, conv.filters).sum(0)
+            s = np.abs(norm.gamma.numpy() / np.sqrt(norm.moving_variance.numpy() + norm.epsilon))
+            change = s * w * bound
+            # at least one filter is convolved (it sets the output's shape)
+            live[conv.name] = [int(i) for i in np.flatnonzero(change > tolerance)] or [int(np.argmax(change))]
+            report[conv.name] = (len(live[conv.name]), conv.filters)
+        self.live = live
+        return report
+
+    def unfold(self):
+        """Convolve every filter again at inference (before training changes the front end)."""
+        self.live = None
 
     def _front_train(self, x):
         """The front end in training, written so that no gradient flows into the spectrogram.

@@ -365,9 +365,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         restore_checkpoint(trainer.checkpoint(), latest)
         resumed_at = int(trainer.step.numpy())
         log(f"resumed {model_dir} at step {resumed_at}")
-    else:
-        if source is not None:
-            log(f"initialised from {config.init_from}: {transfer_weights(source, model)}")
+    elif source is not None:
+        log(f"initialised from {config.init_from}: {transfer_weights(source, model)}")
+    if not model.reduction.trainable_weights:  # a frozen network: its dead filters stay dead
+        model.fold()
+    if not latest:
         fitted = model.fit_unsupervised(batch(features))
         log(f"fitted unsupervised stages: {fitted or 'none'}")
         manager.save(checkpoint_number=0)
@@ -434,6 +436,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         report, selected = best.restore(), best.step
         log(f"kept the weights of step {selected} (best {config.eval_split} weighted ROC-AUC "
             f"{report['weighted_roc_auc']:.4f})")
+    model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
     run.save_model(model)
     if not report:
         report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
