@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 MUSICNN_VENV ?= .venv-musicnn
 MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
 
-.PHONY: install pretrained demo transfer-demo test test-fast bench musicnn-reference clean
+.PHONY: install pretrained demo transfer-demo test test-fast bench musicnn-reference essentia-reference clean
 
 # TensorFlow's build: CUDA where nvidia-smi finds a GPU, else the CPU build (smaller and faster to start)
 TF_BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
@@ -60,8 +60,20 @@ $(MUSICNN_STAMP):
 
 musicnn-reference: $(MUSICNN_STAMP)
 
-bench: pretrained $(MUSICNN_STAMP)
-	$(PY) benchmarks/bench_musicnn.py --musicnn_python $(MUSICNN_VENV)/bin/python
+# Essentia's TensorflowPredictMusiCNN (essentia-tensorflow from PyPI), benchmark-only, in its own
+# environment: the third system of benchmarks/bench_musicnn.py
+ESSENTIA_VENV ?= .venv-essentia
+ESSENTIA_STAMP := $(ESSENTIA_VENV)/.installed-stamp
+$(ESSENTIA_STAMP):
+	test -x $(ESSENTIA_VENV)/bin/python || $(PYTHON) -m venv $(ESSENTIA_VENV)
+	$(ESSENTIA_VENV)/bin/pip install -q --disable-pip-version-check essentia-tensorflow==2.1b6.dev1389
+	touch $(ESSENTIA_STAMP)
+
+essentia-reference: $(ESSENTIA_STAMP)
+
+bench: pretrained $(MUSICNN_STAMP) $(ESSENTIA_STAMP)
+	$(PY) benchmarks/bench_musicnn.py --musicnn_python $(MUSICNN_VENV)/bin/python \
+		--essentia_python $(ESSENTIA_VENV)/bin/python
 	$(PY) benchmarks/bench_frontend.py
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_predict.py
@@ -71,4 +83,4 @@ bench: pretrained $(MUSICNN_STAMP)
 	$(PY) benchmarks/bench_small_catalog.py --more_networks=MSD_vgg
 
 clean:
-	rm -rf $(VENV) $(MUSICNN_VENV) build *.egg-info
+	rm -rf $(VENV) $(MUSICNN_VENV) $(ESSENTIA_VENV) build *.egg-info

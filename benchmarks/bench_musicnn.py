@@ -6,20 +6,24 @@ recordings of Debian's ``wesnoth-1.16-music``, Ogg Vorbis 44.1 kHz stereo):
 * **musicnn** — the original package 0.1.0 in its own environment (``--musicnn_python``; ``make
   musicnn-reference`` builds it): one process, ``musicnn.extractor.extractor(file, model)`` once on
   a 3 s clip (its warm-up) and once per file (``_musicnn_worker.py --whole``);
+* **Essentia** — ``TensorflowPredictMusiCNN`` of ``essentia-tensorflow`` (``--essentia_python``;
+  ``make essentia-reference`` builds its environment) on a frozen graph of the same checkpoint
+  (frozen in musicnn's environment: ``_freeze_musicnn.py``), model loaded once, non-overlapping
+  3 s patches, batches of 64 (``_essentia_worker.py``);
 * **predict** — ``python -m tfmusictag.predict --model=NAME FILES`` (the default: TensorFlow's own
   CPU kernels, dead filters folded), and ``--onednn`` (oneDNN's kernels).
 
 Each system runs ``--repeats`` times, alternating; the median wall time and the median peak
 resident set (``ru_maxrss`` of the process, launched from a small process: ``_peak_rss.py``) are
 reported, with ratios to musicnn and × real time. The tags are compared too: the largest
-difference between musicnn's taggram and ``predict --timeline``'s over every 3 s patch of every file
-(predict's JSON rounds to 4 decimals).
+difference from musicnn's taggram over every 3 s patch of every file, for ``predict --timeline``
+(its JSON rounds to 4 decimals) and for Essentia.
 
 Usage::
 
     make musicnn-reference
     .venv/bin/python benchmarks/bench_musicnn.py --musicnn_python .venv-musicnn/bin/python \\
-        [--models MTT_musicnn MTT_vgg] [--tracks 6] [--repeats 3]
+        [--essentia_python .venv-essentia/bin/python] [--models MTT_musicnn MTT_vgg] [--tracks 6] [--repeats 3]
 
 Writes ``benchmarks/results/musicnn.json``.
 """
@@ -56,6 +60,16 @@ def timed(cmd, stdout=subprocess.DEVNULL):
         return seconds, int(open(rss.name).read()) / 1024
 
 
+def freeze(musicnn_python, name):
+    """Essentia's graph of musicnn's checkpoint ``name`` (made once, in musicnn's environment)."""
+    out = os.path.join(HERE, "_work", "essentia", f"{name}.pb")
+    if not os.path.exists(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run([musicnn_python, os.path.join(HERE, "_freeze_musicnn.py"), name, out], check=True, env=ENV,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
@@ -65,6 +79,7 @@ def machine():
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--musicnn_python", required=True, help="python of a venv with musicnn 0.1.0 installed")
+    p.add_argument("--essentia_python", help="python of a venv with essentia-tensorflow installed")
     p.add_argument("--models", nargs="+", default=["MTT_musicnn", "MTT_vgg"])
     p.add_argument("--tracks", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
@@ -83,6 +98,9 @@ def main():
             systems = {
                 "musicnn": [args.musicnn_python, os.path.join(HERE, "_musicnn_worker.py"), "--whole", name, ref_npz,
                             *files],
+                **({"essentia": [args.essentia_python, os.path.join(HERE, "_essentia_worker.py"),
+                                 freeze(args.musicnn_python, name), os.path.join(tmp, "essentia.npz"), *files]}
+                   if args.essentia_python else {}),
                 "predict": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0", *files],
                 "predict --onednn": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0",
                                      "--onednn", *files],
@@ -105,6 +123,15 @@ def main():
                 taggram = ref[f"taggram_{i}"]
                 assert seg.shape == taggram.shape, (row["path"], seg.shape, taggram.shape)
                 worst = max(worst, float(np.abs(seg - taggram).max()))
+            essentia_taggrams = {}
+            if args.essentia_python:
+                ess = np.load(os.path.join(tmp, "essentia.npz"))
+                diffs = []
+                for i in range(len(files)):
+                    a, b = ess[f"taggram_{i}"], ref[f"taggram_{i}"]
+                    n = min(len(a), len(b))  # Essentia's last patch: padded, where musicnn drops it
+                    diffs.append(float(np.abs(a[:n] - b[:n]).max()))
+                essentia_taggrams["essentia"] = float(f"{max(diffs):.2e}")
         base = statistics.median(s for s, _ in runs["musicnn"])
         entry = {}
         for key, values in runs.items():
@@ -114,9 +141,16 @@ def main():
                           "speed_vs_musicnn": round(base / seconds, 2), "all_seconds": [round(s, 2) for s, _ in values]}
         entry["musicnn"]["file_seconds"] = round(float(ref["seconds"].sum()), 2)  # its extractor calls alone
         entry["max_taggram_difference"] = float(f"{worst:.2e}")
+        if "essentia" in essentia_taggrams:
+            entry["essentia"]["max_taggram_difference"] = essentia_taggrams["essentia"]
         results[name] = entry
         print(json.dumps({name: entry}, indent=2), flush=True)
 
+    if os.path.exists(args.output):  # models measured before (another --models) stay, unless measured now
+        with open(args.output) as f:
+            previous = json.load(f)
+        if previous.get("files") == [os.path.basename(f) for f in files]:
+            results = {**previous.get("models", {}), **results}
     save_result(args.output, {
         "what": "whole processes tagging the same files (start to exit), medians of alternating runs",
         "machine": machine(), "date": datetime.date.today().isoformat(),

@@ -68,3 +68,18 @@ def test_a_catalog_with_problems_is_one_error_and_skip_problems_trains(tmp_path)
                          env=ENV, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert os.path.exists(tmp_path / "b" / "model.keras")
+
+
+def test_the_tfmusictag_command_runs_every_program():
+    """``tfmusictag COMMAND`` (the console script ``pip install`` creates) and ``python -m tfmusictag
+    COMMAND`` are the programs of ``python -m tfmusictag.<command>``; a wrong command is one line."""
+    script = os.path.join(os.path.dirname(sys.executable), "tfmusictag")
+    assert os.path.exists(script), "pip install -e . creates the console script"
+    for cmd in ([script], [sys.executable, "-m", "tfmusictag"]):
+        out = subprocess.run([*cmd, "predict", "--helpfull"], env=ENV, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "--threshold" in out.stdout and "--model" in out.stdout, out.stderr[-2000:]
+        bad = subprocess.run([*cmd, "trian"], env=ENV, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and bad.stderr.startswith("error: unknown command 'trian'") and \
+            "Traceback" not in bad.stderr
+    out = subprocess.run([script, "pretrained", "list"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "MTT_musicnn" in out.stdout, out.stderr[-2000:]

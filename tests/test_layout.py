@@ -69,6 +69,19 @@ def test_the_stages_do_not_import_training_or_programs():
         assert not bad, (m, bad)
 
 
+def test_the_library_imports_no_program():
+    """Programs (``tfmusictag.cli``) parse flags and print; the library under them — tagging, Beam,
+    training — never imports one (the ``python -m tfmusictag.<name>`` shims and ``__main__``
+    programs aside)."""
+    graph, mods = _graph(), _modules()
+    shims = {m for m, path in mods.items() if m.count(".") == 1 and "from tfmusictag.cli." in open(path).read()
+             and len(open(path).read().splitlines()) < 12}
+    bad = {m: sorted(d for d in deps if d.startswith("tfmusictag.cli")) for m, deps in graph.items()
+           if not m.startswith("tfmusictag.cli") and m not in shims and not m.endswith(".__main__")}
+    bad = {m: d for m, d in bad.items() if d}
+    assert not bad, bad
+
+
 def test_no_symbolic_links_in_the_package():
     links = [os.path.join(d, f) for base in PACKAGES.values() for d, dirs, files in os.walk(base)
              for f in dirs + files if os.path.islink(os.path.join(d, f))]

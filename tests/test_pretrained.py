@@ -239,7 +239,8 @@ def test_parity_on_real_mp3s(clip, models):
 FOLDED = {"MTT_musicnn": {"timbral_74": (109, 204), "timbral_77": (77, 204), "temporal_128": (35, 51),
                           "temporal_64": (34, 51), "temporal_32": (46, 51)},
           "MSD_musicnn": {"timbral_74": (23, 204), "timbral_77": (14, 204), "temporal_128": (3, 51),
-                          "temporal_64": (7, 51), "temporal_32": (17, 51)}}
+                          "temporal_64": (7, 51), "temporal_32": (17, 51)},
+          "MTT_vgg": {"conv1": (85, 128)}, "MSD_vgg": {"conv1": (49, 128)}}
 
 
 @needs_musicnn
@@ -252,7 +253,7 @@ def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
     folded = models[name] if name in models else pretrained.load(name)
     assert {k: tuple(v) for k, v in folded.reduction.fold().items()} == FOLDED[name]
     with open(os.path.join(pretrained.convert(name), "source.json")) as f:
-        assert json.load(f)["folded"]["timbral_74"] == f"{FOLDED[name]['timbral_74'][0]} of 204 filters live"
+        assert json.load(f)["folded"] == {k: f"{live} of {total} filters live" for k, (live, total) in FOLDED[name].items()}
     unfolded = mn.convert(name)
     assert unfolded.reduction.live is None
     tracks = [audio.load(EXCERPT, 16000)]
@@ -265,6 +266,21 @@ def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
         a = folded.analyze(y[None])["segment_tags"][0].numpy()
         b = unfolded.analyze(y[None])["segment_tags"][0].numpy()
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@needs_musicnn
+def test_a_folded_vgg_reads_out_every_layer_as_the_unfolded_one():
+    """With the 'all_layers' readout (the small-catalog recipe's), the first block's statistics of a
+    folded filter are its constant; every value as the unfolded network's, to float32 rounding."""
+    source = pretrained.load("MTT_vgg")
+    layer = MusicnnVGG(readout="last_and_all_layers")
+    layer.build((None, None, 187, 96))
+    layer.set_weights(source.reduction.get_weights())
+    segments = tf.random.stateless_uniform([2, 3, 187, 96], [1, 2], 0, 3)
+    mask = tf.ones([2, 3, 187], bool)
+    unfolded = layer(segments, mask)[0].numpy()
+    assert layer.fold() == {"conv1": (85, 128)}
+    np.testing.assert_allclose(layer(segments, mask)[0], unfolded, atol=1e-4, rtol=1e-4)
 
 
 @needs_musicnn

@@ -147,6 +147,66 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
 
 
 @pytest.mark.slow
+def test_decision_thresholds_come_from_the_validation_split_and_travel_with_the_model(trained, exported, demo_tiny):
+    """Training fits one threshold per tag on the validation split's predictions (never the test
+    split's); ``model.keras`` carries them, the SavedModel's ``decided`` signature decides as the
+    Keras model does, ``predict`` lists the decided tags, and ``evaluate`` scores them on test."""
+    import tensorflow as tf
+
+    from tfmusictag import data
+    from tfmusictag.evaluation import evaluate_model
+    from tfmusictag.pretrained import load_model as load_trained
+    from tfmusictag.rundir import RunDir
+    from tfmusictag.thresholds import fit_thresholds
+
+    model_dir, _ = trained
+    data_dir, _ = demo_tiny
+    model = load_trained(model_dir)
+    stored = RunDir(model_dir).read_thresholds()
+    assert stored["split"] == "validation" and len(model.tagger_config.thresholds) == len(model.tags)
+
+    def predictions(split):
+        ds, tags = data.load_split("demo_catalog/tiny", split, data_dir)
+        pipe = data.PipelineConfig(batch_size=2, shuffle_buffer=0, cache=None)
+        _, y, p, _ = evaluate_model(model, data.track_pipeline(ds, tags, model.tags, model.front_end_config, pipe),
+                                    model.tags)
+        return y, p
+
+    refit = fit_thresholds(*predictions("validation"), model.tags)["thresholds"]
+    np.testing.assert_allclose([refit[t] for t in model.tags], model.tagger_config.thresholds, atol=2e-4)
+    assert fit_thresholds(*predictions("test"), model.tags)["thresholds"] != refit  # the test split did not choose
+    # the SavedModel decides as the Keras model does
+    track = compose.make_track(seed=4243, seconds=35.0, style="house")
+    from tfmusictag import audio
+
+    wav = audio.decode(compose.encode(track.audio, track.sample_rate, "flac"), "t")[None]
+    served = tf.saved_model.load(exported).signatures["decided"](waveform=tf.constant(wav))
+    keras_probs = model(wav).numpy()
+    assert served["decided"].numpy().tolist() == (keras_probs >= np.array(model.tagger_config.thresholds)).tolist()
+    # predict lists them; evaluate reports precision/recall/F1 at them, saying where they came from
+    row = json.loads(run_module("tfmusictag.predict", "--top_k=3", f"--model={exported}",
+                                _write_track(track)).stdout.splitlines()[-1])
+    assert row["decided"] == [t for t in sorted(model.tags, key=lambda t: -keras_probs[0][model.tags.index(t)])
+                              if keras_probs[0][model.tags.index(t)] >= model.tagger_config.thresholds[
+                                  model.tags.index(t)]]
+    report = json.loads(run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=test",
+                                   f"--out_dir={os.path.dirname(exported)}/eval").stdout)
+    assert report["thresholds_from"] == {"dataset": "demo_catalog/tiny", "split": "validation",
+                                         "tracks": stored["tracks"], "criterion": "f1",
+                                         "fitted_on_the_evaluated_split": False}
+    assert set(report["decisions"]) == {"per_tag", "micro", "macro"}
+
+
+def _write_track(track):
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(), "track.flac")
+    with open(path, "wb") as f:
+        f.write(compose.encode(track.audio, track.sample_rate, "flac"))
+    return path
+
+
+@pytest.mark.slow
 def test_export_is_atomic(trained, tmp_path, monkeypatch):
     import tensorflow as tf
 

@@ -92,9 +92,9 @@ class TagFile(beam.DoFn):
         import sys
 
         if "tensorflow" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") >= "1":
-            from tfmusictag.cli.common import _captured_stderr
+            from tfmusictag.errors import captured_stderr
 
-            with _captured_stderr():  # TensorFlow's start-up lines, printed before its log level applies
+            with captured_stderr():  # TensorFlow's start-up lines, printed before its log level applies
                 import tensorflow  # noqa: F401
         from tfmusictag.serving import Tagger
 
@@ -102,7 +102,7 @@ class TagFile(beam.DoFn):
 
     def process(self, path: str):
         from tfmusictag import audio
-        from tfmusictag.cli.predict import track_result
+        from tfmusictag.tagging import track_record
         from tfmusictag.errors import AudioFileError
 
         tagger = self.tagger
@@ -122,7 +122,7 @@ class TagFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, {"path": path, "error": f"{type(exc).__name__}: {exc}"})
             return
         self.tagged.inc()
-        yield track_result(tagger, path, probs, tl, frames, [damage] if damage is not None else [], self.top_k)
+        yield track_record(tagger, path, probs, tl, frames, [damage] if damage is not None else [], self.top_k)
 
 
 class TagAudioFiles(beam.PTransform):
@@ -150,11 +150,12 @@ class TagAudioFiles(beam.PTransform):
 
 
 def parquet_schema(timeline: bool = False):
-    """The Parquet columns of a result: ``path``, ``duration_seconds``, ``tags`` (a list of
+    """The Parquet columns of a result: ``path``, ``duration_seconds``, ``decided`` (the decided tags,
+    null for a model without thresholds), ``tags`` (a list of
     ``{tag, probability}``, best first), ``warning``, and ``timeline_json`` with ``timeline``."""
     import pyarrow as pa
 
-    fields = [("path", pa.string()), ("duration_seconds", pa.float64()),
+    fields = [("path", pa.string()), ("duration_seconds", pa.float64()), ("decided", pa.list_(pa.string())),
               ("tags", pa.list_(pa.struct([("tag", pa.string()), ("probability", pa.float64())]))),
               ("warning", pa.string())]
     if timeline:
@@ -163,7 +164,7 @@ def parquet_schema(timeline: bool = False):
 
 
 def _parquet_row(result: dict) -> dict:
-    row = {"path": result["path"], "duration_seconds": result["duration_seconds"],
+    row = {"path": result["path"], "duration_seconds": result["duration_seconds"], "decided": result.get("decided"),
            "tags": [{"tag": t, "probability": p} for t, p in result["tags"].items()],
            "warning": result.get("warning")}
     if "timeline" in result:

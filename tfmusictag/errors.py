@@ -12,7 +12,10 @@ Two families, following librosa's example of one class for bad parameters:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 
 __all__ = [
     "ParameterError",
@@ -24,6 +27,7 @@ __all__ = [
     "CorruptAudioFileError",
     "NonFiniteAudioError",
     "AUDIO_ERROR_TYPES",
+    "captured_stderr",
 ]
 
 
@@ -96,3 +100,18 @@ AUDIO_ERROR_TYPES = tuple(
         NonFiniteAudioError,
     )
 )
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Send file descriptor 2 to a temporary file (yielded) while the block runs: what C++ libraries
+    print there directly (TensorFlow's start-up lines) is kept out of a command's output."""
+    sys.stderr.flush()
+    saved, tmp = os.dup(2), tempfile.TemporaryFile()
+    os.dup2(tmp.fileno(), 2)
+    try:
+        yield tmp
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

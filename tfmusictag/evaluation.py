@@ -19,8 +19,9 @@ import tensorflow as tf
 from tfmusictag import data, metrics
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import load_model
-from tfmusictag.rundir import RunDir
+from tfmusictag.rundir import THRESHOLDS, RunDir
 from tfmusictag.tagger import TrackTagger
+from tfmusictag.thresholds import decision_report
 
 __all__ = ["evaluate_model", "evaluate_dir", "markdown_report"]
 
@@ -79,6 +80,20 @@ def markdown_report(report, title):
     if report["excluded"]:
         lines += ["", "Excluded (no ROC-AUC defined): " +
                   ", ".join(f"{t} ({why})" for t, why in sorted(report["excluded"].items()))]
+    if "decisions" in report:
+        d, origin = report["decisions"], report.get("thresholds_from", {})
+        where = (f"fitted on {origin.get('dataset')} ({origin.get('split')}, {origin.get('tracks')} tracks, "
+                 f"{origin.get('criterion')} per tag)" if origin.get("split") else "stored with the model")
+        if origin.get("fitted_on_the_evaluated_split"):
+            where += " — the split evaluated here: these decision scores are optimistic"
+        lines += ["", f"Decided tags at the model's thresholds ({where}):", "",
+                  "| | precision | recall | F1 |", "|---|---|---|---|",
+                  *(f"| {k} | {d[k]['precision']:.3f} | {d[k]['recall']:.3f} | {d[k]['f1']:.3f} |"
+                    for k in ("micro", "macro")), "",
+                  "| tag | positives | decided | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+        for tag, m in sorted(d["per_tag"].items(), key=lambda kv: -kv[1]["positives"]):
+            lines.append(f"| {tag} | {m['positives']} | {m['decided']} | {m['precision']:.3f} | {m['recall']:.3f} | "
+                         f"{m['f1']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +146,15 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
     pipe = data.PipelineConfig(batch_size=batch_size, shuffle_buffer=0, cache=None, max_seconds=max_seconds)
     batches = data.track_pipeline(ds, dataset_tags, model.tags, model.front_end_config, pipe)
     report, y, p, ids = evaluate_model(model, batches, model.tags)
+    if model.tagger_config.thresholds:  # the decided tags, at the thresholds training fitted
+        report["decisions"] = decision_report(y, p, model.tagger_config.thresholds, model.tags)
+        origin = {}
+        if run is not None and os.path.exists(run.file(THRESHOLDS)):
+            fitted = run.read_thresholds()
+            origin = {"dataset": fitted.get("dataset"), "split": fitted.get("split"), "tracks": fitted.get("tracks"),
+                      "criterion": fitted.get("criterion")}
+        origin["fitted_on_the_evaluated_split"] = (origin.get("split") == split and origin.get("dataset") == dataset)
+        report["thresholds_from"] = origin
     out_dir = out_dir or (os.path.join(model_dir, f"eval_{split}") if os.path.isdir(model_dir) else f"eval_{split}")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "report.json"), "w") as f:

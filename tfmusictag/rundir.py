@@ -10,6 +10,7 @@ Every file a run consists of is named, written and read here, and nowhere else:
 ``logs/``                   TensorBoard events
 ``model.keras``             the final model (written last, atomically)
 ``metrics.json``            the final evaluation, the step, and the steps it was resumed at
+``thresholds.json``         how the decision thresholds (in ``model.keras``'s config) were chosen
 ``source.json``             pretrained models only: where the weights came from
 ==========================  ====================================================================
 
@@ -35,7 +36,7 @@ from tfmusictag.tagger import TaggerConfig, TrackTagger
 __all__ = ["RunDir", "load_model", "write_model_dir", "atomic_write"]
 
 TRAIN_CONFIG, MODEL_CONFIG, TAGS = "train_config.json", "model_config.json", "tags.txt"
-MODEL, METRICS, SOURCE = "model.keras", "metrics.json", "source.json"
+MODEL, METRICS, SOURCE, THRESHOLDS = "model.keras", "metrics.json", "source.json", "thresholds.json"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
 
 
@@ -133,6 +134,14 @@ class RunDir:
 
     def read_metrics(self) -> Dict[str, Any]:
         return self._read_json(METRICS, "metrics (metrics.json)")
+
+    def write_thresholds(self, fitted: Dict[str, Any]) -> None:
+        """How the model's decision thresholds were chosen (:func:`tfmusictag.thresholds.fit_thresholds`'s
+        result and the split): the thresholds themselves are in ``model.keras``'s config."""
+        atomic_write(self.file(THRESHOLDS), json.dumps(fitted, indent=2))
+
+    def read_thresholds(self) -> Dict[str, Any]:
+        return self._read_json(THRESHOLDS, "thresholds (thresholds.json)")
 
     def write_source(self, source: Dict[str, Any]) -> None:
         atomic_write(self.file(SOURCE), json.dumps(source, indent=2))

@@ -15,13 +15,17 @@ every row a whole track of any length — usually one track per request):
 * ``top_k`` → ``tags`` (string) and ``scores`` ``[batch, k]`` (``k`` fixed at export, default 10)
 * ``timeline`` → ``segment_probabilities`` ``[batch, S, L]``, ``segment_start_seconds`` ``[S]``,
   ``segment_mask`` ``[batch, S]`` (each 29.12 s segment tagged on its own)
+* ``decided`` (a trained model: it has decision thresholds) → ``decided`` (bool), ``probabilities``
+  and ``thresholds`` ``[batch, L]``: the tags the model decides for, as ``predict`` lists them
 * ``embedding`` → ``embedding`` ``[batch, Z]`` (the track feature ``f``)
 * ``front_end`` → ``log_mel`` ``[batch, frames, n_mels]``; ``tags_from_log_mel`` and
   ``timeline_from_log_mel`` (inputs ``log_mel``, ``num_frames``): the same model in two steps,
   for clients that compute the front end piecewise (hour-long tracks) or cache it
 * ``partial_from_log_mel`` → ``embedding``, ``tags``, ``weight`` of a chunk of whole segments, and
   ``tags_from_embedding`` (the classifier): a track of any length tagged chunk by chunk, in
-  bounded memory (``tfmusictag.json`` says how chunks combine: ``chunk_combine``, ``late_fusion``)
+  bounded memory (``tfmusictag.json`` says how chunks combine: ``chunk_combine``, ``late_fusion``);
+  ``timeline_from_log_mel`` returns a chunk's ``embedding`` and ``weight`` too, so a client that
+  wants the timeline of a long track runs the network once per chunk
 
 Assets: ``tags.txt`` (one tag per line, output order) and ``tfmusictag.json`` (model config,
 sample rate, segment length). Loading needs TensorFlow only.
@@ -147,8 +151,11 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         @tf.function(input_signature=[log_mel, num_frames])
         def timeline_from_log_mel(log_mel, num_frames):
             out = analyze_core(log_mel, num_frames)
+            # embedding and weight as partial_from_log_mel gives them: a chunk's timeline and its
+            # contribution to the whole track's tags come from one pass of the network
             return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
-                    "segment_start_seconds": starts_of(out["segment_tags"]), "segment_mask": out["segment_mask"]}
+                    "segment_start_seconds": starts_of(out["segment_tags"]), "segment_mask": out["segment_mask"],
+                    "embedding": out["embedding"], "weight": out["weight"]}
 
         # Hour-long tracks in bounded memory: the partial outputs of chunks of whole segments, and the
         # classifier for their combined embedding (see TrackTagger.partial).
@@ -160,7 +167,18 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         def tags_from_embedding(embedding):
             return {"probabilities": model.tags_from_embedding(embedding)}
 
-        signatures = {"serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
+        extra = {}
+        if model.tagger_config.thresholds:  # the decided tags, at the thresholds fitted in training
+            cut = tf.constant(model.tagger_config.thresholds, tf.float32)
+
+            @tf.function(input_signature=[wave])
+            def decided(waveform):
+                probabilities = tags_core(*whole(waveform))
+                return {"decided": probabilities >= cut, "probabilities": probabilities,
+                        "thresholds": tf.broadcast_to(cut, tf.shape(probabilities))}
+
+            extra["decided"] = decided
+        signatures = {**extra, "serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
                       "front_end": front_end, "tags_from_log_mel": tags_from_log_mel,
                       "timeline_from_log_mel": timeline_from_log_mel, "partial_from_log_mel": partial_from_log_mel,
                       "tags_from_embedding": tags_from_embedding}
@@ -192,13 +210,14 @@ class Tagger:
                 info = json.load(f)
             with open(os.path.join(path, "assets", "tags.txt")) as f:
                 self.tags = [t for t in f.read().splitlines() if t]
+            thresholds = info["model"].get("thresholds") or None
             self._loaded = loaded
             self.front_end = get_front_end(info["model"]["front_end"])
             sig = loaded.signatures
             self.log_mel = lambda w: sig["front_end"](waveform=tf.constant(w))["log_mel"].numpy()
             self._tags = lambda x, n: sig["tags_from_log_mel"](log_mel=x, num_frames=n)
             self._timeline = lambda x, n: sig["timeline_from_log_mel"](log_mel=x, num_frames=n)
-            if "partial_from_log_mel" in sig and info.get("chunk_combine"):  # exported by tfmusictag >= 0.2
+            if "partial_from_log_mel" in sig and info.get("chunk_combine"):  # a model whose chunks combine
                 self._chunking(info["chunk_combine"], info["late_fusion"], info["segment_frames"],
                                info["model"]["segments"]["tail"],
                                lambda x, n: sig["partial_from_log_mel"](log_mel=x, num_frames=n),
@@ -206,6 +225,7 @@ class Tagger:
         else:
             model = load_model(path)
             self.tags, self.front_end = list(model.tags), model.front_end_config
+            thresholds = model.tagger_config.thresholds or None
             seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
             # One trace for all lengths (like the SavedModel's signatures); the model's code
             # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
@@ -221,7 +241,8 @@ class Tagger:
                 out = analyze(x, n)
                 starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * seconds
                 return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
-                        "segment_start_seconds": starts, "segment_mask": out["segment_mask"]}
+                        "segment_start_seconds": starts, "segment_mask": out["segment_mask"],
+                        "embedding": out["embedding"], "weight": out["weight"]}
 
             self.log_mel = lambda w: front(tf.constant(w)).numpy()
             self._tags = lambda x, n: {"probabilities": probs(x, n)}
@@ -234,6 +255,8 @@ class Tagger:
                 self._chunking(model.chunk_combine, model.temporal.late_fusion, model.segmenter.segment_frames,
                                model.segmenter.tail, partial, from_embedding)
         self.sample_rate = self.front_end.sample_rate
+        #: the model's decision threshold per tag (:mod:`tfmusictag.thresholds`), or ``None``
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float64)
 
     #: Frames per chunk aimed at when a track is tagged chunk by chunk (rounded down to whole
     #: segments, at least one): 87 s at 12 kHz, 65 s at 16 kHz. Measured peak memory for a 10-minute
@@ -269,11 +292,15 @@ class Tagger:
                 continue
             x = tf.convert_to_tensor(chunk)[None]
             n = tf.shape(x)[1:2]
-            partials.append({k: v[0].numpy() for k, v in self._partial(x, n).items()})
-            if timeline:
+            if timeline:  # one pass gives the chunk's timeline and its partial
                 out = self._timeline(x, n)
                 parts.append((out["segment_probabilities"][0].numpy(), out["segment_mask"][0].numpy(),
                               out["segment_start_seconds"].numpy() + frames * seconds_per_frame))
+                partial = ({"embedding": out["embedding"], "tags": out["probabilities"], "weight": out["weight"]}
+                           if "weight" in out else self._partial(x, n))  # a SavedModel without them: two passes
+            else:
+                partial = self._partial(x, n)
+            partials.append({k: v[0].numpy() for k, v in partial.items()})
             frames += len(chunk)
         embedding, probs = combine_partials(partials, self.chunk_combine, self.late_fusion)
         if probs is None:

@@ -54,6 +54,9 @@ class TaggerConfig:
         segments, reduction, temporal, classifier: the stage configs.
         freeze: layer groups whose weights stay fixed ("black-box", Sec. 3.2.2): any of
             ``cnn_low``, ``cnn_high``, ``reduction``, ``temporal``, ``classifier``.
+        thresholds: one probability per tag above which the tag is *decided*
+            (:mod:`tfmusictag.thresholds`): fitted on the validation split when training ends;
+            ``()`` for a model without them (a pretrained one), which gives probabilities only.
     """
 
     tags: Tuple[str, ...] = ()
@@ -63,6 +66,7 @@ class TaggerConfig:
     temporal: TemporalConfig = dataclasses.field(default_factory=TemporalConfig)
     classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
     freeze: Tuple[str, ...] = ()
+    thresholds: Tuple[float, ...] = ()
 
     def validate(self) -> "TaggerConfig":
         if not self.tags:
@@ -94,6 +98,10 @@ class TaggerConfig:
         elif r.readout != "last" and r.type not in ALL_LAYER_READOUTS:
             raise ParameterError(f"reduction.readout={r.readout!r} needs a CNN reduction ({', '.join(ALL_LAYER_READOUTS)}); "
                                  f"{r.type!r} has one layer")
+        if self.thresholds and (len(self.thresholds) != len(self.tags)
+                                or not all(isinstance(t, (int, float)) and 0 <= t <= 1 for t in self.thresholds)):
+            raise ParameterError(f"thresholds must be one probability in [0, 1] per tag ({len(self.tags)}), or () "
+                                 f"for none; received {list(self.thresholds)}")
         if self.classifier.heads not in HEADS:
             raise ParameterError(f"classifier.heads={self.classifier.heads!r} must be one of {HEADS}")
         get_front_end(self.front_end)

@@ -153,6 +153,7 @@ class ThesisHyperModel(kt.HyperModel):
     def fit(self, hp, model, train_batches, validation_batches, **kwargs):
         """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
         if frozen_segment_reduction(model):  # black-box CNN: once per track, then cached
+            model.fold()  # its dead filters skipped (frozen: they stay dead)
             batches = train_batches.map(lambda x, y: (frozen_outputs(model, x), y)).cache()
         else:
             batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))

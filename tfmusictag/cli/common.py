@@ -9,16 +9,16 @@ string).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import sys
-import tempfile
 from typing import Any, Dict, Iterable
 
 from absl import app, flags
 from absl import logging as absl_logging
+
+from tfmusictag.errors import captured_stderr
 
 __all__ = ["parse_set", "flatten_config_dict", "user_errors", "program", "say", "quiet_start"]
 
@@ -60,20 +60,6 @@ def verbose() -> bool:
     return flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present and flags.FLAGS.verbosity >= 0
 
 
-@contextlib.contextmanager
-def _captured_stderr():
-    """Send file descriptor 2 (C++ libraries write there directly) to a temporary file."""
-    sys.stderr.flush()
-    saved, tmp = os.dup(2), tempfile.TemporaryFile()
-    os.dup2(tmp.fileno(), 2)
-    try:
-        yield tmp
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def quiet_start() -> None:
     """Start TensorFlow without its start-up chatter, unless ``--verbosity`` asks for it.
 
@@ -87,7 +73,7 @@ def quiet_start() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        with _captured_stderr() as captured:
+        with captured_stderr() as captured:
             try:
                 import keras  # noqa: F401
                 import tensorflow  # noqa: F401

@@ -16,7 +16,6 @@ Everything goes to ``--work_dir`` (default ``.demo``); a second run reuses the d
 
 import json
 import os
-import sys
 import time
 
 from absl import app, flags
@@ -47,7 +46,7 @@ def main(argv):
     del argv
     from tfmusictag import data
     from tfmusictag.datasets.demo_catalog import compose
-    from tfmusictag.cli.predict import predict_files
+    from tfmusictag.tagging import tag_files
     from tfmusictag.evaluation import evaluate_dir
     from tfmusictag.pretrained import load_model
     from tfmusictag.rundir import RunDir
@@ -91,7 +90,12 @@ def main(argv):
     with open(track_path, "wb") as f:
         f.write(compose.encode(track.audio, track.sample_rate, "flac"))
     print(f"[5/6] tagging {track_path} (a new house track; true tags: {', '.join(track.tags)}) ...", flush=True)
-    predict_files([track_path], path, sys.stdout, top_k=8)
+    for record in tag_files([track_path], path, top_k=8):
+        print(json.dumps(record), flush=True)
+        right = sorted(set(record["decided"]) & set(track.tags))
+        print(f"      decided: {', '.join(record['decided']) or '(none)'} — {len(right)} of "
+              f"{len(record['decided'])} right, {len(right)} of the {len(track.tags)} true tags found", flush=True)
+        decided = {"decided": record["decided"], "right": right, "true": list(track.tags)}
 
     from tfmusictag import pretrained
 
@@ -105,10 +109,11 @@ def main(argv):
               flush=True)
         mtt = export_saved_model(pretrained.load("MTT_musicnn"), FLAGS.saved_models, "mtt_musicnn")
         print(f"      {mtt}")
-        predict_files([track_path], mtt, sys.stdout, top_k=8)
+        for record in tag_files([track_path], mtt, top_k=8):
+            print(json.dumps(record), flush=True)
     print(f"\ndone in {time.time() - t0:.0f} s")
     with open(os.path.join(FLAGS.work_dir, "demo_results.json"), "w") as f:
-        json.dump({"results": results, "validation": validation, "chosen": best, "exported": path, "exported_pretrained": mtt, "seconds": time.time() - t0}, f,
+        json.dump({"results": results, "validation": validation, "chosen": best, "demo_track": decided, "exported": path, "exported_pretrained": mtt, "seconds": time.time() - t0}, f,
                   indent=2, default=str)
 
 

@@ -74,6 +74,10 @@ def _run(command, name):
         print(export_saved_model(pretrained.load(name), FLAGS.base, FLAGS.name or name.lower(), FLAGS.version))
 
 
-if __name__ == "__main__":
+def run(argv=None):
     define_flags()
-    app.run(main)
+    app.run(main, argv)
+
+
+if __name__ == "__main__":
+    run()

@@ -346,12 +346,74 @@ class MusicnnVGG(ReductionStage):
         if int(filters) <= 0 or not 0 <= dropout < 1:
             raise ParameterError(f"filters={filters!r} must be > 0 and dropout={dropout!r} in [0, 1)")
         self.filters, self.dropout = int(filters), float(dropout)
+        #: the first layer's filters convolved at inference (:meth:`fold`); ``None``: all
+        self.live = None
         self.input_norm = _bn("input_bn")
         self.convs = [keras.layers.Conv2D(self.filters, 3, padding="same", activation="relu", name=f"conv{i}")
                       for i in range(1, 6)]
         self.norms = [_bn(f"bn{i}") for i in range(1, 6)]
         self.pooling = [keras.layers.MaxPooling2D(p, s, name=f"pool{i}") for i, (p, s) in enumerate(_VGG_POOLS, 1)]
         self.drops = [keras.layers.Dropout(self.dropout) for _ in range(4)]
+
+    def fold(self, tolerance: float = FOLD_TOLERANCE):
+        """Find the first layer's filters that change no output by more than ``tolerance`` (as
+        :meth:`MusicnnCNN.fold`) and skip them at inference (:attr:`live`); returns ``{'conv1':
+        (live, filters)}``.
+
+        Such a filter's map is a constant ``c`` after its batch norm and pooling. The second layer
+        then convolves only the live channels and adds the constants' contribution as one
+        convolution of an all-ones map with ``Σ_k c_k·W2[:, :, k, :]``: exact at the borders too,
+        where the zero padding makes that contribution vary (MTT_vgg keeps 85 of 128 filters,
+        MSD_vgg 49). Training always uses every filter; :meth:`unfold` undoes it.
+        """
+        import numpy as np
+
+        bn = self.input_norm
+        a = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        b = bn.beta.numpy() - bn.moving_mean.numpy() * a
+        bound = float(np.abs(a).max() * _INPUT_MAX + np.abs(b).max())
+        conv, norm = self.convs[0], self.norms[0]
+        s = np.abs(norm.gamma.numpy() / np.sqrt(norm.moving_variance.numpy() + norm.epsilon))
+        change = s * np.abs(conv.kernel.numpy()).reshape(-1, conv.filters).sum(0) * bound
+        self.live = [int(i) for i in np.flatnonzero(change > tolerance)] or [int(np.argmax(change))]
+        return {conv.name: (len(self.live), conv.filters)}
+
+    def unfold(self):
+        """Convolve every filter again at inference."""
+        self.live = None
+
+    def _folded_first_blocks(self, x, stats):
+        """Blocks 1 and 2 at inference with the first layer's dead filters folded (:meth:`fold`):
+        returns block 2's pooled output, appending both blocks' :func:`block_stats` to ``stats``
+        when the readout needs them."""
+        conv1, norm1, pool1 = self.convs[0], self.norms[0], self.pooling[0]
+        conv2, norm2, pool2 = self.convs[1], self.norms[1], self.pooling[1]
+        live = self.live
+        dead = sorted(set(range(conv1.filters)) - set(live))
+        scale = norm1.gamma * tf.math.rsqrt(norm1.moving_variance + norm1.epsilon)
+        shift = norm1.beta - norm1.moving_mean * scale
+        g = lambda v, idx: tf.gather(v, idx, axis=-1)  # noqa: E731
+        y = tf.nn.relu(tf.nn.conv2d(x, g(conv1.kernel, live), 1, "SAME") + g(conv1.bias, live))
+        y = pool1(y * g(scale, live) + g(shift, live))  # (N, h, w, live)
+        const = tf.nn.relu(g(conv1.bias, dead)) * g(scale, dead) + g(shift, dead)  # the dead maps' values
+        if self.readout != "last":
+            position = {f: j for j, f in enumerate(list(live) + dead)}
+            order = [position[f] for f in range(conv1.filters)]
+            n = tf.shape(y)[0]
+            const_stats = tf.broadcast_to(const, tf.stack([n, len(dead)]))
+            mean = tf.gather(tf.concat([tf.reduce_mean(y, [1, 2]), const_stats], -1), order, axis=-1)
+            top = tf.gather(tf.concat([tf.reduce_max(y, [1, 2]), const_stats], -1), order, axis=-1)
+            stats.append(tf.concat([mean, top], -1))
+        # the second layer: live channels convolved, the constant ones as one all-ones convolution
+        w2 = conv2.kernel
+        z = tf.nn.conv2d(y, tf.gather(w2, live, axis=2), 1, "SAME")
+        v = tf.reduce_sum(tf.gather(w2, dead, axis=2) * const[None, None, :, None], axis=2, keepdims=True)
+        ones = tf.ones(tf.concat([[1], tf.shape(y)[1:3], [1]], 0))
+        z = z + tf.nn.conv2d(ones, v, 1, "SAME") + conv2.bias
+        y2 = pool2(norm2(tf.nn.relu(z), training=False))
+        if self.readout != "last":
+            stats.append(block_stats(y2))
+        return y2
 
     def groups(self):
         """``cnn_low``: input norm + layers 1–2; ``cnn_high``: layers 3–5 (as for the thesis's CNN)."""
@@ -385,7 +447,12 @@ class MusicnnVGG(ReductionStage):
         f, m = x.shape[1], x.shape[2]
         x = self.input_norm(x[..., None], training=training)
         stats = []
+        folded = not training and self.live is not None and len(self.live) < self.filters
+        if folded:  # blocks 1-2 with the first layer's dead filters folded (dropout is off at inference)
+            x = self._folded_first_blocks(x, stats)
         for i, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooling)):
+            if folded and i < 2:
+                continue
             x = pool(norm(conv(x), training=training))
             if self.readout != "last":
                 stats.append(block_stats(x))

@@ -34,6 +34,7 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
 from tfmusictag.rundir import RunDir, atomic_write, restore_checkpoint
 from tfmusictag.tagger import TrackTagger
+from tfmusictag.thresholds import decision_report, fit_thresholds
 from tfmusictag.training import distribute
 from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
 from tfmusictag.training.progress import Progress
@@ -394,7 +395,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
 
     writer = tf.summary.create_file_writer(run.logs) if chief else tf.summary.create_noop_writer()
     bar = Progress(config.steps) if progress and chief else None
-    eval_ds, report = None, {}
+    eval_ds, report, evaluated_at = None, {}, None
     best = _Best(run, model, config.eval_every) if config.keep_best or config.patience else None
     stopped_early = None
     step_seconds = []  # supervised steps alone (input waits included; evaluation and checkpoints not)
@@ -413,7 +414,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                 manager.save(checkpoint_number=s)
             if chief and ((config.eval_every and s % config.eval_every == 0) or s == config.steps):
                 eval_ds = eval_ds or _eval_dataset(config, model)
-                report = evaluate_model(model, eval_ds, model.tags)[0]
+                report, eval_y, eval_p, _ = evaluate_model(model, eval_ds, model.tags)
+                evaluated_at = s
                 tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
                 log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
                 if best is not None and best.update(s, report) >= config.patience > 0 and s < config.steps:
@@ -437,9 +439,19 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         log(f"kept the weights of step {selected} (best {config.eval_split} weighted ROC-AUC "
             f"{report['weighted_roc_auc']:.4f})")
     model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
+    if selected is not None or evaluated_at != int(trainer.step.numpy()):  # the final weights, not evaluated yet
+        report, eval_y, eval_p, _ = evaluate_model(model, eval_ds or _eval_dataset(config, model), model.tags)
+    # decision thresholds on the evaluation split (validation by default; never the test split)
+    fitted = fit_thresholds(eval_y, eval_p, model.tags)
+    thresholds = tuple(fitted["thresholds"][t] for t in model.tags)
+    model.tagger_config = dataclasses.replace(model.tagger_config, thresholds=thresholds).validate()
+    decisions = decision_report(eval_y, eval_p, thresholds, model.tags)
+    run.write_thresholds({**fitted, "dataset": config.dataset, "split": config.eval_split,
+                          "decisions_on_that_split": {"micro": decisions["micro"], "macro": decisions["macro"]}})
+    log(f"decision thresholds fitted on {config.eval_split} ({fitted['tracks']} tracks, F1 per tag; "
+        f"{len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take the pooled "
+        f"{fitted['pooled']:.3f})")
     run.save_model(model)
-    if not report:
-        report = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
     # throughput after the first step (which traces the step function), in training tracks per second
     speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
              if len(step_seconds) > 1 else None)

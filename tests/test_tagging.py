@@ -1,0 +1,46 @@
+"""tfmusictag.tagging: the one call that tags files — paths and a model in, one record per track out,
+in order; broken files and arguments that match nothing are records too, never a stop."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tfmusictag import audio
+from tfmusictag.errors import ParameterError
+from tfmusictag.serving import Tagger
+from tfmusictag.tagging import UNMATCHED, expand_paths, tag_files
+
+from conftest import require_musicnn_weights
+
+EXCERPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "demo_excerpt_22k.flac")
+
+
+def test_expand_paths_keeps_the_order_and_the_arguments_that_match_nothing(tmp_path):
+    (tmp_path / "album").mkdir()
+    for name in ("b.flac", "a.mp3", "cover.jpg"):
+        (tmp_path / "album" / name).write_bytes(b"x")
+    (tmp_path / "empty.mp3").mkdir()
+    files, unmatched = expand_paths([str(tmp_path / "empty.mp3"), str(tmp_path / "album"), str(tmp_path / "*.ogg")])
+    assert [os.path.basename(f) for f in files] == ["a.mp3", "b.flac"]
+    assert [(pos, os.path.basename(arg)) for pos, arg, _ in unmatched] == [(0, "empty.mp3"), (2, "*.ogg")]
+    assert "the folder" in unmatched[0][2] and "the pattern" in unmatched[1][2]
+    with pytest.raises(ParameterError, match="matched no audio file"):
+        expand_paths([str(tmp_path / "empty.mp3")])
+
+
+def test_tag_files_gives_one_record_per_input_in_order(tmp_path):
+    require_musicnn_weights("MTT_musicnn")
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"ID3" + b"\0" * 100)
+    (tmp_path / "nothing").mkdir()
+    tagger = Tagger("MTT_musicnn")
+    records = list(tag_files([EXCERPT, str(tmp_path / "nothing"), str(broken)], tagger, top_k=0, timeline=True))
+    assert [os.path.basename(r["path"]) for r in records] == ["demo_excerpt_22k.flac", "nothing", "broken.mp3"]
+    good, unmatched, bad = records
+    assert unmatched["error"].startswith(UNMATCHED) and "broken.mp3" in bad["error"] and "tags" not in bad
+    # the record's tags are the whole track's, tagged at once
+    probs, _ = tagger.tag(tagger.log_mel(audio.load(EXCERPT, tagger.sample_rate)[None])[0])
+    assert list(good["tags"]) == [tagger.tags[i] for i in np.argsort(-probs)]
+    np.testing.assert_allclose([good["tags"][t] for t in tagger.tags], probs, atol=5e-5)
+    assert len(good["timeline"]) == 4 and good["duration_seconds"] == pytest.approx(12.0, abs=0.5)

@@ -1,0 +1,192 @@
+"""Tagging audio files: paths and a model in, one record per track out.
+
+:func:`tag_files` is what ``python -m tfmusictag.predict``, the Beam pipeline
+(:mod:`tfmusictag.beam`) and the demo tag with; :func:`track_record` is the record of one tagged
+track, the same in all of them. The model is anything :class:`~tfmusictag.serving.Tagger` loads:
+an exported SavedModel (then nothing but TensorFlow runs the model), a training run's directory or
+a pretrained name (``'MTT_musicnn'``).
+
+Example::
+
+    from tfmusictag.tagging import tag_files
+
+    for record in tag_files(["~/Music/album", "song.mp3"], "MTT_musicnn", top_k=5):
+        print(record["path"], record.get("tags") or record["error"])
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterable, Iterator, List, Sequence, Tuple
+
+import numpy as np
+
+from tfmusictag import audio
+from tfmusictag.errors import AudioFileError, ParameterError
+
+__all__ = ["DAMAGED", "tag_files", "track_record", "expand_paths"]
+
+#: ``damaged`` choices. The default, ``tag``, is what someone tagging a large personal library
+#: wants: a file cut short by an interrupted copy, or with a damaged stretch, still gets tags from
+#: the audio that survives, and the record says exactly what was wrong (nothing is hidden, as a
+#: decoder that silently returns the readable part would); ``skip`` refuses such files. Training
+#: stays strict: a damaged track never becomes a silently shorter training example.
+DAMAGED = ("tag", "skip")
+
+#: Tracks tagged at the same time (each by TensorFlow's thread pool; see :func:`tag_files`).
+TRACKS_AT_ONCE = 2
+
+#: The ``error`` of a record for an argument that matched no audio file starts with this.
+UNMATCHED = "ParameterError: "
+
+
+def _top(tags, probs, k):
+    order = np.asarray(probs).argsort()[::-1][: (k or len(tags))]
+    return {tags[i]: round(float(probs[i]), 4) for i in order}
+
+
+def expand_paths(paths: Iterable[str]) -> Tuple[List[str], List[Tuple[int, str, str]]]:
+    """Every audio file under ``paths`` (files, folders — recursive, sorted — and globs), in order,
+    and the arguments that matched none.
+
+    Returns:
+        ``(files, unmatched)``: ``unmatched`` holds ``(position, arg, message)`` per argument that
+        matched no audio file, ``position`` being where its files would be in ``files``.
+
+    Raises:
+        ParameterError: when no argument matches any audio file (nothing to do).
+    """
+    files, unmatched = [], []
+    for arg in paths:
+        found = list(audio.iter_audio_files([arg]))
+        if not found:
+            kind = "folder" if os.path.isdir(arg) else "pattern" if any(c in arg for c in "*?[") else "path"
+            unmatched.append((len(files), arg, f"the {kind} {arg!r} matched no audio file (extensions: "
+                                               f"{', '.join(audio.AUDIO_EXTENSIONS)})"))
+        files += found
+    if not files:
+        raise ParameterError(unmatched[0][2] if len(unmatched) == 1 else
+                             "no argument matched an audio file: " + "; ".join(m for _, _, m in unmatched))
+    return files, unmatched
+
+
+def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, threshold=None) -> dict:
+    """The record of one tagged track: ``path``, ``duration_seconds``, ``decided`` (the tags the
+    model decides for, best first: its probability reaches the tag's threshold), ``tags`` (the
+    ``top_k`` best, tag → probability, best first; 0: all), ``warning`` for a damaged file tagged
+    from its decodable part, and ``timeline`` (``start_seconds`` and ``tags`` of every segment)
+    when asked for.
+
+    ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.Tagger.tag_chunks`'s
+    result; ``damage``: the error of a damaged file (a one-element sequence, or empty);
+    ``threshold``: one cut for every tag instead of the model's thresholds. Without either (a
+    pretrained model) there is no ``decided``.
+    """
+    duration = (frames - 1) * tagger.front_end.hop_length / tagger.sample_rate
+    result = {"path": path, "duration_seconds": round(duration, 2)}
+    cut = tagger.thresholds if threshold is None else np.full(len(tagger.tags), float(threshold))
+    if cut is not None:
+        result["decided"] = [tagger.tags[i] for i in np.argsort(-np.asarray(probs), kind="stable") if probs[i] >= cut[i]]
+    result["tags"] = _top(tagger.tags, probs, top_k)
+    if damage:
+        result["warning"] = f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could be decoded"
+    if timeline:
+        seg, mask = np.asarray(timeline["segment_probabilities"][0]), np.asarray(timeline["segment_mask"][0])
+        starts = np.asarray(timeline["segment_start_seconds"])
+        result["timeline"] = [{"start_seconds": round(float(starts[s]), 2), "tags": _top(tagger.tags, seg[s], top_k)}
+                              for s in range(len(mask)) if mask[s]]
+    return result
+
+
+def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = False,
+              stream_above_minutes: float = 10.0, damaged: str = "tag", threshold=None) -> Iterator[dict]:
+    """Tag every audio file under ``paths`` with ``model``: one record per track, in order.
+
+    Args:
+        paths: files, folders (recursive, sorted) and globs, in the order the records come.
+        model: a :class:`~tfmusictag.serving.Tagger`, or what it loads (a SavedModel version
+            folder, a training run's directory, a pretrained name).
+        top_k: tags per record, best first (0: all).
+        timeline: also the tags of every segment (29.12 s; 3 s for musicnn's models).
+        stream_above_minutes: files up to this length are decoded whole, one ahead of the model
+            on another core; longer ones block by block as the model goes (the output is the same;
+            memory stays bounded for any length).
+        damaged: ``'tag'``: a truncated or part-corrupt file is tagged from the audio that can be
+            decoded, its record carrying a ``warning``; ``'skip'``: it gets an ``error`` record.
+        threshold: one probability cut for every tag, in place of the model's own thresholds
+            (fitted on the validation split when it was trained); ``None``: the model's.
+
+    Yields:
+        :func:`track_record` dicts; for a file that cannot be tagged ``{"path", "error"}`` (the
+        error's class and message, naming the file); for an argument that matches no audio file
+        ``{"path": arg, "error": "ParameterError: ..."}`` at its place. Nothing is skipped silently.
+
+    Raises:
+        ParameterError: a bad ``damaged``, or no argument matches any audio file (before the model
+            is loaded). A model that cannot be loaded raises as :class:`~tfmusictag.serving.Tagger` does.
+    """
+    from tfmusictag.serving import Tagger
+
+    if damaged not in DAMAGED:
+        raise ParameterError(f"damaged={damaged!r} must be one of {DAMAGED}")
+    if threshold is not None and not 0 <= float(threshold) <= 1:
+        raise ParameterError(f"threshold={threshold!r} must be a probability in [0, 1]")
+    files, unmatched = expand_paths(paths)
+    tagger = model if isinstance(model, Tagger) else Tagger(model)
+    stream = {}
+    for f in files:
+        try:
+            stream[f] = tagger.streamable() and audio.info(f).duration > 60 * stream_above_minutes
+        except AudioFileError:
+            stream[f] = False  # the decoder reports the error in order
+
+    def unmatched_until(position):
+        while unmatched and unmatched[0][0] <= position:
+            _, arg, message = unmatched.pop(0)
+            yield {"path": arg, "error": UNMATCHED + message}
+
+    def tag(path, streamed=False):
+        """One track's record, decoded and tagged; runs in a worker thread (libsndfile, soxr and
+        TensorFlow release the GIL)."""
+        try:
+            damage = []
+            if streamed:  # decoded block by block as the model goes
+                kept = damage if damaged == "tag" else None
+                blocks = lambda: tagger.stream_blocks(path, damage=kept)  # noqa: E731
+            else:
+                y, problem = audio.load(path, tagger.sample_rate, damaged="keep")
+                if problem is not None and (damaged == "skip" or not len(y)):
+                    raise problem
+                damage += [problem] if problem is not None else []
+                blocks = lambda: [y]  # noqa: E731
+            # the front end and the model run chunk by chunk (bounded memory for any length)
+            probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(blocks), timeline)
+        except AudioFileError as exc:
+            return {"path": path, "error": f"{type(exc).__name__}: {exc}"}
+        return track_record(tagger, path, probs, tl, frames, damage, top_k, threshold)
+
+    def ready(record):
+        done = Future()
+        done.set_result(record)
+        return done
+
+    # Two tracks decoded and tagged at once, each by a worker thread: a 3 s patch is too small a job
+    # for TensorFlow to keep two cores busy with (reductions, gathers, the front end), and decoding
+    # overlaps tagging; records still come in order, and at most two tracks are in memory.
+    pending = collections.deque()
+    with ThreadPoolExecutor(max_workers=TRACKS_AT_ONCE, thread_name_prefix="tfmusictag-tag") as pool:
+        for i, path in enumerate(files):
+            pending.extend(ready(r) for r in unmatched_until(i))
+            if stream[path]:  # a long file: alone (its blocks in memory, nothing else), after the others
+                while pending:
+                    yield pending.popleft().result()
+                yield tag(path, streamed=True)
+                continue
+            pending.append(pool.submit(tag, path))
+            while len(pending) > TRACKS_AT_ONCE or (pending and pending[0].done()):
+                yield pending.popleft().result()
+        pending.extend(ready(r) for r in unmatched_until(len(files)))
+        while pending:
+            yield pending.popleft().result()
