@@ -117,21 +117,24 @@ def main():
             tags = [line.strip() for line in open(os.path.join(os.path.expanduser(
                 os.environ.get("TFMUSICTAG_HOME", "~/.cache/tfmusictag")), "pretrained", name, "tags.txt"))
                 if line.strip()]
-            worst = 0.0
+            worst = worst_track = 0.0
             for i, row in enumerate(rows):
                 seg = np.array([[s["tags"][t] for t in tags] for s in row["timeline"]])
                 taggram = ref[f"taggram_{i}"]
                 assert seg.shape == taggram.shape, (row["path"], seg.shape, taggram.shape)
                 worst = max(worst, float(np.abs(seg - taggram).max()))
+                worst_track = max(worst_track, float(np.abs(seg.mean(0) - taggram.mean(0)).max()))
             essentia_taggrams = {}
             if args.essentia_python:
                 ess = np.load(os.path.join(tmp, "essentia.npz"))
-                diffs = []
+                diffs, track_diffs = [], []
                 for i in range(len(files)):
                     a, b = ess[f"taggram_{i}"], ref[f"taggram_{i}"]
                     n = min(len(a), len(b))  # Essentia's last patch: padded, where musicnn drops it
                     diffs.append(float(np.abs(a[:n] - b[:n]).max()))
+                    track_diffs.append(float(np.abs(a[:n].mean(0) - b[:n].mean(0)).max()))
                 essentia_taggrams["essentia"] = float(f"{max(diffs):.2e}")
+                essentia_taggrams["essentia_track"] = float(f"{max(track_diffs):.2e}")
         base = statistics.median(s for s, _ in runs["musicnn"])
         entry = {}
         for key, values in runs.items():
@@ -141,8 +144,10 @@ def main():
                           "speed_vs_musicnn": round(base / seconds, 2), "all_seconds": [round(s, 2) for s, _ in values]}
         entry["musicnn"]["file_seconds"] = round(float(ref["seconds"].sum()), 2)  # its extractor calls alone
         entry["max_taggram_difference"] = float(f"{worst:.2e}")
+        entry["max_track_tag_difference"] = float(f"{worst_track:.2e}")
         if "essentia" in essentia_taggrams:
             entry["essentia"]["max_taggram_difference"] = essentia_taggrams["essentia"]
+            entry["essentia"]["max_track_tag_difference"] = essentia_taggrams["essentia_track"]
         results[name] = entry
         print(json.dumps({name: entry}, indent=2), flush=True)
 

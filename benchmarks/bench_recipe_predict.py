@@ -92,7 +92,7 @@ def main():
     result = {"what": "predict with an exported small-catalog recipe model (MTT_vgg + MSD_musicnn), whole "
                       "processes, medians of alternating runs",
               "machine": machine(), "date": datetime.date.today().isoformat(),
-              "baseline": subprocess.run(["git", "-C", checkouts["baseline"], "rev-parse", "--short", "HEAD"],
+              "baseline_commit": subprocess.run(["git", "-C", checkouts["baseline"], "rev-parse", "--short", "HEAD"],
                                          capture_output=True, text=True).stdout.strip(),
               "files": [os.path.basename(f) for f in files], "audio_seconds": round(audio_seconds, 1),
               "max_tag_difference": worst}

@@ -37,7 +37,11 @@ def main(argv):
 
     report = evaluate_dir(FLAGS.model_dir, FLAGS.dataset, FLAGS.data_dir, FLAGS.split, FLAGS.out_dir,
                           FLAGS.batch_size, FLAGS.roc_tags)
-    print(json.dumps({k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}))
+    summary = {k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}
+    if "decisions" in report:  # decided tags at the model's thresholds, and where those came from
+        summary["decisions"] = {k: report["decisions"][k] for k in ("micro", "macro")}
+        summary["thresholds_from"] = report["thresholds_from"]
+    print(json.dumps(summary))
     return 0
 
 
