@@ -143,6 +143,7 @@ def main():
                           "x_realtime": round(audio_seconds / seconds, 1),
                           "speed_vs_musicnn": round(base / seconds, 2), "all_seconds": [round(s, 2) for s, _ in values]}
         entry["musicnn"]["file_seconds"] = round(float(ref["seconds"].sum()), 2)  # its extractor calls alone
+        entry["repeats"] = args.repeats
         entry["max_taggram_difference"] = float(f"{worst:.2e}")
         entry["max_track_tag_difference"] = float(f"{worst_track:.2e}")
         if "essentia" in essentia_taggrams:

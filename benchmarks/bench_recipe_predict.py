@@ -60,11 +60,12 @@ def main():
 
     files = sorted(fetch(), key=lambda f: -sf.info(f).duration)[:args.tracks]
     run_dir = os.path.join(WORK, "run")
-    if not os.path.exists(os.path.join(run_dir, "model.keras")):  # the recipe, briefly trained
+    if not os.path.exists(os.path.join(run_dir, "model.keras")):  # the recipe, briefly trained by the
+        # baseline (a newer checkout reads an older model; not always the other way round)
         subprocess.run([sys.executable, "-m", "tfmusictag.train", "--dataset=demo_catalog/tiny",
                         f"--data_dir={os.path.join(WORK, 'tfds')}", f"--model_dir={run_dir}", "--steps=20",
-                        "--noprogress"], check=True, env=env_for(ROOT), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+                        "--noprogress"], check=True, env=env_for(os.path.abspath(args.baseline)),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=os.path.abspath(args.baseline))
     checkouts = {"this checkout": ROOT, "baseline": os.path.abspath(args.baseline)}
     models = {}
     for key, checkout in checkouts.items():

@@ -23,8 +23,9 @@ def render() -> str:
     minutes = r["audio_seconds"] / 60
     lines = [f"**Tagging real tracks, whole processes** (`benchmarks/bench_musicnn.py`, {r['machine']}, {r['date']}): "
              f"the {len(r['files'])} longest `wesnoth-1.16-music` recordings ({minutes:.1f} min, Ogg Vorbis 44.1 kHz "
-             f"stereo), one process per system tagging them all, start to exit, median of {r['repeats']} alternating "
-             "runs; the tags compared with musicnn's, per 3 s patch and per track (the mean over its patches):", ""]
+             f"stereo), one process per system tagging them all, start to exit, median of alternating runs ("
+             + ", ".join(f"{m}: {len(e['predict']['all_seconds'])}" for m, e in r["models"].items())
+             + "); the tags compared with musicnn's, per 3 s patch and per track (the mean over its patches):", ""]
     models = list(r["models"])
     lines.append("| system | " + " | ".join(f"{m}: s (× real time) | speed vs musicnn | peak RSS" for m in models) + " |")
     lines.append("|---|" + "---|---|---|" * len(models))
