@@ -55,8 +55,9 @@ def render() -> str:
                       f"{q['this checkout']['seconds']:.1f} s ({q['this checkout']['x_realtime']:.0f}× real time, "
                       f"{q['this checkout']['peak_mb'] / 1000:.2f} GB) against {q['baseline']['seconds']:.1f} s for "
                       f"commit {q['baseline_commit']} of this package: "
-                      f"**{q['this checkout']['speed_vs_baseline']:.2f}×**, tags within "
-                      f"{q['max_tag_difference']:.1e}."]
+                      f"**{q['this checkout']['speed_vs_baseline']:.2f}×**, "
+                      + (f"tags within {q['max_tag_difference']:.1e}." if q["max_tag_difference"] else
+                         "the same tags to the 4 decimals of predict's JSON.")]
     return "\n".join(lines)
 
 
