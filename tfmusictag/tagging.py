@@ -110,9 +110,9 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
             folder, a training run's directory, a pretrained name).
         top_k: tags per record, best first (0: all).
         timeline: also the tags of every segment (29.12 s; 3 s for musicnn's models).
-        stream_above_minutes: files up to this length are decoded whole, one ahead of the model
-            on another core; longer ones block by block as the model goes (the output is the same;
-            memory stays bounded for any length).
+        stream_above_minutes: files up to this length are decoded whole, two tracks at a time
+            (each decoded and tagged by a worker thread); longer ones block by block as the model
+            goes, alone (the output is the same; memory stays bounded for any length).
         damaged: ``'tag'``: a truncated or part-corrupt file is tagged from the audio that can be
             decoded, its record carrying a ``warning``; ``'skip'``: it gets an ``error`` record.
         threshold: one probability cut for every tag, in place of the model's own thresholds
@@ -140,7 +140,7 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
         try:
             stream[f] = tagger.streamable() and audio.info(f).duration > 60 * stream_above_minutes
         except AudioFileError:
-            stream[f] = False  # the decoder reports the error in order
+            stream[f] = False  # decoding it reports the error, in its place
 
     def unmatched_until(position):
         while unmatched and unmatched[0][0] <= position:

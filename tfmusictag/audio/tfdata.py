@@ -1,6 +1,6 @@
 """The one bridge from the decoder into ``tf.data``: typed errors, never an exception in the graph.
 
-Every pipeline that decodes audio — :func:`audio_dataset` (files, for ``predict``) and
+Every pipeline that decodes audio — :func:`audio_dataset` (files) and
 :func:`tfmusictag.data.track_features` (the encoded bytes of a TFDS example, for training and
 evaluation) — goes through :func:`decode_op`. Decoding runs in Python (``tf.numpy_function``)
 with the GIL released by libsndfile and libsoxr, so a parallel ``map`` decodes on all cores.

@@ -3,7 +3,7 @@
 Prints one result per track (JSON lines, or CSV with ``--format=csv``) as soon as it is tagged:
 the tags the model decides for (``decided``: each tag's probability reaches the threshold fitted
 for it in training; ``--threshold`` sets one cut for all) beside the ``--top_k`` probabilities.
-Files are decoded on all cores inside ``tf.data`` while the model tags the previous ones; only a
+Two tracks are decoded and tagged at once (:func:`tfmusictag.tagging.tag_files`); only a
 few tracks are in memory at once, whatever the size of the catalog. Files longer than
 ``--stream_above_minutes`` (10) are decoded and turned into features block by block
 (:func:`tfmusictag.frontend.iter_log_mel`) and tagged chunk by chunk, same result, bounded memory. A file that cannot be read
@@ -47,7 +47,7 @@ def define_flags():
     flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 10.0, "Decode longer files block by block as they are tagged "
-                       "(shorter ones are decoded whole, ahead of the model, on all cores).")
+                       "(shorter ones are decoded whole, two tracks at a time).")
     flags.DEFINE_bool("onednn", False, "Run TensorFlow with oneDNN's CPU kernels (TensorFlow's own are the "
                       "default: faster for the package's models here, and leaner).")
     flags.DEFINE_enum("damaged", "tag", list(DAMAGED), "A truncated or part-corrupt file: tag the audio that can be "
@@ -116,7 +116,7 @@ def main(argv):
 
 #: Modules Keras imports at start-up only if they are installed (its scikit-learn wrapper, pandas
 #: inputs, image-gallery plots): tagging uses none of them, and in an environment that has them
-#: (the test extras) they cost 180 MB and 0.9 s before the first track.
+#: (the test extras) they cost memory and start-up time before the first track.
 OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib")
 
 

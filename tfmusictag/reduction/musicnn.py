@@ -202,8 +202,8 @@ class MusicnnCNN(ReductionStage):
         The temporal convolutions (k×1 over time, one input channel) run as matrix products: as a
         Toeplitz matrix when the kernel spans at least half the patch (``2k ≥ frames``: 128 of 187),
         otherwise as a 1-D convolution with the mel bands in the batch. TensorFlow's 2-D
-        convolution handles a single input channel poorly: both are 2–6× faster here
-        (``benchmarks/bench_musicnn.py``); the timbral ones stay 2-D convolutions.
+        convolution handles a single input channel poorly, both forms well (whole-process figures:
+        ``benchmarks/bench_musicnn.py``); the timbral ones stay 2-D convolutions.
         """
         live = self.live or {}
         plan = []
