@@ -83,7 +83,8 @@ def models(names=None):
     out = {}
     run = os.path.join(WORK, "run_mfcc_bof")
     if not RunDir(run).is_model():
-        train(TrainConfig(dataset="demo_catalog/tiny", data_dir=os.path.join(WORK, "tfds"), steps=5, batch_size=4)
+        train(TrainConfig(dataset="demo_catalog/tiny", data_dir=os.path.join(WORK, "tfds"), variant="mfcc_bof", steps=5,
+                          batch_size=4)
               .with_overrides({"model.temporal.bof.num_clusters": 128, "model.classifier.hidden": 128,
                                "model.temporal.bof.epochs": 1}), run, progress=False)
     exported = os.path.join(WORK, "saved_models", "demo_tagger")

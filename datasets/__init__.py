@@ -1,6 +1,6 @@
 """TFDS builders of tfmusictag, one folder per dataset (installed as ``tfmusictag.datasets``).
 
-The repository keeps this folder at the top level, as the design card asks, but installs it
+The repository keeps this folder at its top level (one folder per pipeline part) but installs it
 under ``tfmusictag`` so it never shadows Hugging Face's ``datasets`` package.
 
 Run from the root of a checkout, Python could also import this folder as a top-level ``datasets``;

@@ -24,7 +24,8 @@ def model_and_music(demo_tiny, tmp_path_factory):
 
     data_dir, _ = demo_tiny
     root = tmp_path_factory.mktemp("beam")
-    config = TrainConfig(dataset="demo_catalog/tiny", data_dir=data_dir, steps=3, batch_size=3, max_seconds=20.0)
+    config = TrainConfig(dataset="demo_catalog/tiny", data_dir=data_dir, variant="mfcc_bof", steps=3, batch_size=3,
+                         max_seconds=20.0)
     config = config.with_overrides({"model.temporal.bof.num_clusters": 8, "model.temporal.bof.epochs": 1,
                                     "model.classifier.hidden": 8})
     train(config, str(root / "run"), progress=False)

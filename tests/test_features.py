@@ -316,9 +316,15 @@ def test_pca_adapt_needs_data():
         PCAWhitening().adapt(np.zeros((1, 4), np.float32))
 
 
-def test_registered_front_ends_validate():
+def test_registered_front_ends_validate_and_bad_ones_do_not():
+    import dataclasses
+
     for name, config in FRONT_ENDS.items():
-        assert config.validate() is config, name
+        config.validate()
+    thesis = FRONT_ENDS["thesis"]
+    for bad in ({"n_mels": 0}, {"fmax": thesis.sample_rate}, {"hop_length": 0}):
+        with pytest.raises(errors.ParameterError):
+            dataclasses.replace(thesis, **bad).validate()
 
 
 @pytest.mark.parametrize("front_end", ["thesis", "choi2016"])
@@ -337,21 +343,23 @@ def test_chunked_stft_without_centring_handles_too_short_input():
 
 @pytest.mark.parametrize("front_end", ["thesis", "musicnn"])
 @pytest.mark.parametrize("seconds,block,chunk", [(0.01, 1000, 7), (3.0, 777, 5), (7.3, 5000, 64), (7.3, 100000, 16)])
-def test_streaming_log_mel_equals_one_call(front_end, seconds, block, chunk):
-    from tfmusictag.frontend import streaming_log_mel
+def test_log_mel_in_chunks_equals_one_call(front_end, seconds, block, chunk):
+    from tfmusictag.frontend import iter_log_mel
 
     layer = LogMelSpectrogram(front_end)
     sr = layer.config.sample_rate
     y = music_like(seconds, sr=sr, seed=9)
     blocks = [y[i:i + block] for i in range(0, len(y), block)]
     whole = layer(y[None])[0].numpy()
-    streamed = streaming_log_mel(blocks, lambda w: layer(w), front_end, chunk_frames=chunk)
-    assert streamed.shape == whole.shape
+    chunks = list(iter_log_mel(blocks, lambda w: layer(w), front_end, chunk_frames=chunk))
+    assert all(len(c) == chunk for c in chunks[:-1]) and 0 < len(chunks[-1]) <= chunk
+    streamed = np.concatenate(chunks)
+    assert streamed.shape == whole.shape == (layer.num_frames(len(y)), layer.config.n_mels)
     np.testing.assert_allclose(streamed, whole, atol=2e-4)
 
 
-def test_streaming_log_mel_refuses_top_db():
-    from tfmusictag.frontend import streaming_log_mel
+def test_log_mel_in_chunks_refuses_top_db():
+    from tfmusictag.frontend import iter_log_mel
 
     with pytest.raises(errors.ParameterError, match="top_db"):
-        streaming_log_mel([np.zeros(100, np.float32)], lambda w: w, "choi2016")
+        next(iter_log_mel([np.zeros(100, np.float32)], lambda w: w, "choi2016"))

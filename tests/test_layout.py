@@ -106,3 +106,46 @@ def test_the_checkout_datasets_folder_does_not_shadow_hugging_face():
     out = subprocess.run([sys.executable, "-c", "import tfmusictag.datasets.demo_catalog.compose as c; print(c.__file__)"],
                          cwd="/", capture_output=True, text=True, check=True)
     assert out.stdout.strip() == os.path.join(ROOT, "datasets", "demo_catalog", "compose.py")
+
+
+#: The package's floors, bottom up (see ``tfmusictag/__init__.py``): a module imports only from its
+#: own floor or the floors below. A module belongs to the floor of the longest name that matches it.
+FLOORS = (
+    ("foundations", ("errors", "constants", "registry", "shapes", "standardize", "metrics", "thresholds", "stages",
+                     "training.progress", "training.distribute", "pretrained.store")),
+    ("representation", ("audio", "frontend")),
+    ("stages", ("reduction", "temporal", "classifier")),
+    ("model", ("tagger", "variants", "training.config")),
+    ("run directories and pretrained models", ("rundir", "pretrained")),
+    ("data", ("data", "datasets")),
+    ("library", ("evaluation", "serving", "tagging", "beam", "training", "tuning")),
+    ("experiments", ("reproduction",)),
+    ("programs", ("cli",)),
+)
+
+
+def _floor(module, shims):
+    if module == "tfmusictag":
+        return 0
+    if module in shims or module.endswith(".__main__"):
+        return len(FLOORS) - 1
+    name = module.removeprefix("tfmusictag.")
+    best = max(((len(p), i) for i, (_, prefixes) in enumerate(FLOORS) for p in prefixes
+                if name == p or name.startswith(p + ".")), default=None)
+    assert best is not None, f"{module} is on no floor of FLOORS: add it"
+    return best[1]
+
+
+def test_every_module_imports_only_from_its_floor_or_below():
+    """The whole import order, not only the bottom: programs → experiments → library (training,
+    evaluation, serving, tagging, Beam, tuning) → data → run directories/pretrained → model →
+    stages → representation → foundations."""
+    graph, mods = _graph(), _modules()
+    shims = {m for m, path in mods.items() if m.count(".") == 1 and "from tfmusictag.cli." in open(path).read()
+             and len(open(path).read().splitlines()) < 12}
+    bad = []
+    for m, deps in graph.items():
+        for d in deps:
+            if _floor(d, shims) > _floor(m, shims):
+                bad.append(f"{m} ({FLOORS[_floor(m, shims)][0]}) imports {d} ({FLOORS[_floor(d, shims)][0]})")
+    assert not bad, "\n".join(sorted(bad))

@@ -87,6 +87,16 @@ def test_evaluate_writes_reports_and_plots(trained):
     d = os.path.join(model_dir, "eval_validation")
     report = json.load(open(os.path.join(d, "report.json")))
     assert report["weighted_roc_auc"] == pytest.approx(summary["weighted_roc_auc"])
+    # the report's figures are the metrics of the predictions it saved
+    saved = np.load(os.path.join(d, "predictions.npz"))
+    assert list(saved["tags"]) == list(report["per_tag"])
+    from sklearn.metrics import roc_auc_score
+
+    y, p = saved["labels"], saved["scores"]
+    evaluable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    assert report["weighted_roc_auc"] == pytest.approx(
+        roc_auc_score(y[:, evaluable], p[:, evaluable], average="weighted"), abs=1e-6)
+    assert report["tracks"] == len(saved["track_ids"]) == saved["scores"].shape[0]
     assert "weighted ROC-AUC" in open(os.path.join(d, "report.md")).read()
     for png in ("roc_curves.png", "per_tag_auc.png"):
         assert open(os.path.join(d, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"

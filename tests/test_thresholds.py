@@ -55,3 +55,58 @@ def test_bad_inputs_are_one_clear_error():
         fit_thresholds(np.zeros((3, 2)), np.zeros((3, 3)), ["a", "b"])
     with pytest.raises(ParameterError, match="at least one labelled track"):
         fit_thresholds(np.zeros((0, 1)), np.zeros((0, 1)), ["a"])
+
+
+def _stats_run(data_dir, run_dir, **kw):
+    """A tiny run of the recipe's model (frozen CNN under mean/std/max pooling, linear heads), no
+    pretrained weights: its heads train on cached track embeddings, as the recipe's do."""
+    from tfmusictag.training import TrainConfig, train
+
+    config = TrainConfig(dataset="demo_catalog/tiny", data_dir=data_dir, variant="transfer_stats", steps=6,
+                         batch_size=2, checkpoint_every=100, max_seconds=20.0, class_weight="balanced",
+                         **kw).with_overrides({"model.reduction.cnn.filters": [2, 2, 2, 2, 4],
+                                               "model.classifier.hidden": 0})
+    said = []
+    train(config, run_dir, progress=False, log=said.append)
+    return config, said
+
+
+def test_out_of_fold_thresholds_come_from_the_training_tracks_alone(demo_tiny, tmp_path):
+    """A model that caches track embeddings gets thresholds fitted on out-of-fold predictions over
+    its training tracks: the same seed gives the same thresholds, whichever split is evaluated, and
+    they equal F1-optimal cuts of the out-of-fold scores computed afresh."""
+    from tfmusictag import data
+    from tfmusictag.rundir import RunDir, load_model
+    from tfmusictag.training.out_of_fold import out_of_fold_scores
+    from tfmusictag.training.trainer import segment_features
+
+    data_dir, _ = demo_tiny
+    config, said = _stats_run(data_dir, str(tmp_path / "a"), embedding_views=1)
+    _, _ = _stats_run(data_dir, str(tmp_path / "b"), embedding_views=1, eval_split="test")
+    a, b = RunDir(str(tmp_path / "a")).read_thresholds(), RunDir(str(tmp_path / "b")).read_thresholds()
+    assert a["split"] == "train" and a["method"].startswith("out of fold") and a["tracks"] == b["tracks"]
+    assert a["thresholds"] == b["thresholds"]  # the evaluated split never enters
+    assert any(line.startswith("decision thresholds fitted on train, out of fold") for line in said)
+    model = load_model(str(tmp_path / "a"))
+    assert model.tagger_config.thresholds == tuple(a["thresholds"][t] for t in model.tags)
+    # afresh, from the training split alone
+    ds, tags = data.load_split("demo_catalog/tiny", "train", data_dir)
+    pipe = data.PipelineConfig(batch_size=2, shuffle_buffer=0, cache=None, max_seconds=20.0)
+    features = segment_features(model, data.track_features(ds, tags, model.tags, model.front_end_config, pipe),
+                                views=1, seed=config.seed)
+    y, p = out_of_fold_scores(model, features, config, views=1)
+    assert y.shape == p.shape == (a["tracks"], len(model.tags))
+    assert fit_thresholds(y, p, model.tags)["thresholds"] == pytest.approx(a["thresholds"], abs=1e-5)
+
+
+def test_out_of_fold_thresholds_need_cached_embeddings(demo_tiny, tmp_path):
+    from tfmusictag.training import TrainConfig, train
+
+    data_dir, _ = demo_tiny
+    config = TrainConfig(dataset="demo_catalog/tiny", data_dir=data_dir, variant="mfcc_bof", steps=2, batch_size=3,
+                         max_seconds=10.0, thresholds="out_of_fold").with_overrides(
+        {"model.temporal.bof.num_clusters": 4, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 4})
+    with pytest.raises(ParameterError, match="thresholds='validation'"):
+        train(config, str(tmp_path / "run"), progress=False)
+    with pytest.raises(ParameterError, match="thresholds='median' must be one of"):
+        TrainConfig(thresholds="median").validate()

@@ -3,6 +3,7 @@ that *is* the run — resumed by ``--resume`` alone after a real SIGKILL at any 
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -292,7 +293,12 @@ def test_keep_best_and_patience_select_on_the_validation_split(demo_tiny, tmp_pa
     assert metrics["stopped_early_at_step"] in (None, metrics["step"])
     if metrics["stopped_early_at_step"]:
         assert metrics["step"] - best["step"] == 4 and metrics["step"] < 40
-    assert report["weighted_roc_auc"] == best["report"]["weighted_roc_auc"]
+    # the kept step is the first with the highest of the scores logged at every evaluation
+    scores = {int(m.group(1)): float(m.group(2)) for m in
+              (re.match(r"step (\d+): weighted ROC-AUC ([0-9.]+)$", line) for line in said) if m}
+    assert sorted(scores) == list(range(2, metrics["step"] + 1, 2))
+    assert best["step"] == min(s for s, v in scores.items() if v == max(scores.values()))
+    assert report["weighted_roc_auc"] == pytest.approx(scores[best["step"]], abs=5e-5)
     model = load_model(run_dir)
     again = evaluate_model(model, _eval_dataset(config, model), model.tags)[0]
     assert again["weighted_roc_auc"] == pytest.approx(best["report"]["weighted_roc_auc"], abs=1e-6)

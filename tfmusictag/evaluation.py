@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfmusictag import data, metrics
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import load_model
-from tfmusictag.rundir import THRESHOLDS, RunDir
+from tfmusictag.rundir import THRESHOLDS, RunDir, atomic_write
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.thresholds import decision_report
 
@@ -155,12 +155,14 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
                       "criterion": fitted.get("criterion")}
         origin["fitted_on_the_evaluated_split"] = (origin.get("split") == split and origin.get("dataset") == dataset)
         report["thresholds_from"] = origin
-    out_dir = out_dir or (os.path.join(model_dir, f"eval_{split}") if os.path.isdir(model_dir) else f"eval_{split}")
+    out_dir = out_dir or (RunDir(model_dir).eval_dir(split) if os.path.isdir(model_dir) else f"eval_{split}")
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump({"model": model_dir, "dataset": dataset, "split": split, **report}, f, indent=2)
-    with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(markdown_report(report, f"{model.name} on {dataset} ({split})"))
-    np.savez(os.path.join(out_dir, "predictions.npz"), labels=y, scores=p, track_ids=np.array(ids), tags=model.tags)
+    # report.json last: a report on disk means the evaluation finished (reproduction reuses it)
+    np.savez(os.path.join(out_dir, ".predictions.tmp.npz"), labels=y, scores=p, track_ids=np.array(ids),
+             tags=model.tags)
+    os.replace(os.path.join(out_dir, ".predictions.tmp.npz"), os.path.join(out_dir, "predictions.npz"))
     plot(report, y, p, list(model.tags), out_dir, roc_tags)
+    atomic_write(os.path.join(out_dir, "report.md"), markdown_report(report, f"{model.name} on {dataset} ({split})"))
+    atomic_write(os.path.join(out_dir, "report.json"),
+                 json.dumps({"model": model_dir, "dataset": dataset, "split": split, **report}, indent=2))
     return report

@@ -42,10 +42,16 @@ __all__ = [
     "LogMelSpectrogram",
     "SegmentFrames",
     "iter_log_mel",
-    "streaming_log_mel",
+    "CHUNK_FRAMES",
 ]
 
 _PACKAGE = "tfmusictag"
+
+#: Frames computed at once wherever a track is processed piecewise (the front end's graph, chunked
+#: tagging): ~87 s at 12 kHz, 65 s at 16 kHz — long enough that per-chunk overhead is negligible,
+#: short enough that a chunk's activations stay well under a gigabyte for every pretrained network
+#: (``benchmarks/bench_memory.py``).
+CHUNK_FRAMES = 4096
 
 # --------------------------------------------------------------------------------------------
 # Mel scale and filter bank (numpy, evaluated once when a layer is built)
@@ -226,11 +232,17 @@ class FrontEndConfig:
             return v if self.compression == "ln" else 10.0 * v / math.log(10.0)
         return math.log10(1.0 + self.log_gain * zero) if self.compression == "log10p" else zero
 
-    def num_frames(self, num_samples: int) -> int:
-        """Frames produced for ``num_samples`` samples (0 if too short without centring)."""
-        if self.center:
-            return 1 + num_samples // self.hop_length
-        return 0 if num_samples < self.frame_length else 1 + (num_samples - self.frame_length) // self.hop_length
+    def num_frames(self, num_samples):
+        """Frames produced for ``num_samples`` samples (0 if too short without centring).
+
+        The package's one frame count: the front end's graph, the data pipeline, chunked tagging
+        and the exported models all use it. Works on Python/numpy integers and on integer tensors.
+        """
+        if self.center:  # padded by frame_length // 2 on both sides
+            return 1 + (num_samples + 2 * (self.frame_length // 2) - self.frame_length) // self.hop_length
+        if isinstance(num_samples, (int, np.integer)):
+            return max(0, 1 + (int(num_samples) - self.frame_length) // self.hop_length)
+        return tf.maximum(0, 1 + (num_samples - self.frame_length) // self.hop_length)
 
 
 #: Named front ends. ``thesis``: Table 4.1 with the HTK scale of Eq. 2.8, natural log (Alg. 22).
@@ -275,7 +287,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     Args:
         front_end: a registered name (``'thesis'``, ``'choi2016'``, ``'musicnn'``), a dict of
             :class:`FrontEndConfig` fields, or a :class:`FrontEndConfig`. Defaults to ``'thesis'``.
-        chunk_frames: int > 0 or None, frames computed at once (default 4096, ~87 s at 12 kHz):
+        chunk_frames: int > 0 or None, frames computed at once (default :data:`CHUNK_FRAMES`, ~87 s at 12 kHz):
             bounds the memory of the STFT on long tracks without changing the result. ``None``
             computes the whole signal in one STFT.
         **overrides: individual :class:`FrontEndConfig` fields replacing those of ``front_end``
@@ -297,7 +309,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     TensorShape([1, 1366, 96])
     """
 
-    def __init__(self, front_end="thesis", chunk_frames: Optional[int] = 4096, **kwargs):
+    def __init__(self, front_end="thesis", chunk_frames: Optional[int] = CHUNK_FRAMES, **kwargs):
         layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("name", "dtype", "trainable")}
         super().__init__(**layer_kwargs)
         if chunk_frames is not None and (not isinstance(chunk_frames, (int, np.integer)) or chunk_frames <= 0):
@@ -311,13 +323,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.supports_masking = False
 
     def num_frames(self, num_samples):
-        """Frames produced for ``num_samples`` samples; works on ints and on tensors."""
-        c = self.config
-        if c.center:
-            return 1 + num_samples // c.hop_length
-        if isinstance(num_samples, (int, np.integer)):
-            return self.config.num_frames(int(num_samples))
-        return tf.maximum(0, 1 + (num_samples - c.frame_length) // c.hop_length)
+        """Frames produced for ``num_samples`` samples (:meth:`FrontEndConfig.num_frames`)."""
+        return self.config.num_frames(num_samples)
 
     def call(self, waveform):
         c = self.config
@@ -326,7 +333,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         x = tf.reshape(x, [-1, tf.shape(x)[-1]])  # (batch, samples)
         n = tf.shape(x)[-1]
         pad = c.frame_length // 2 if c.center else 0
-        n_frames = tf.maximum(0, 1 + (n + 2 * pad - c.frame_length) // c.hop_length)
+        n_frames = c.num_frames(n)
         if self.chunk_frames is None:
             mel = _compress(self._mel_power(self._pad(x, pad, 0)), c)
         else:
@@ -495,7 +502,7 @@ class SegmentFrames(keras.layers.Layer):
         return config
 
 
-def iter_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096):
+def iter_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = CHUNK_FRAMES):
     """Log-mel frames of a track given as a stream of waveform blocks, yielded in order, ``chunk_frames``
     at a time (the last chunk may be shorter), never holding the whole waveform or spectrogram.
 
@@ -521,9 +528,9 @@ def iter_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096):
     """
     c = get_front_end(front_end)
     if c.compression == "db" and c.top_db is not None:
-        raise ParameterError("streaming_log_mel cannot apply top_db (a per-track maximum); compute the whole track")
+        raise ParameterError("log-mel in chunks cannot apply top_db (a per-track maximum); compute the whole track")
     if not c.center:
-        raise ParameterError("streaming_log_mel needs centred frames (center=True)")
+        raise ParameterError("log-mel in chunks needs centred frames (center=True)")
     if not isinstance(chunk_frames, (int, np.integer)) or chunk_frames <= 0:
         raise ParameterError(f"chunk_frames={chunk_frames!r} must be a positive integer")
     hop, pad = c.hop_length, c.frame_length // 2
@@ -544,30 +551,7 @@ def iter_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096):
             next_frame += chunk_frames
             keep_from = max(0, next_frame * hop - ctx)
             buf, buf_start = buf[keep_from - buf_start:], keep_from
-    n_total = 1 + total // hop
+    n_total = c.num_frames(total)
     if next_frame < n_total:
         lo = max(0, next_frame * hop - ctx)
         yield frames(lo, total, n_total - next_frame, (next_frame * hop - lo) // hop)
-
-
-def streaming_log_mel(blocks, compute, front_end="thesis", chunk_frames: int = 4096,
-                      expected_frames: int = 0) -> np.ndarray:
-    """The whole log-mel of a track given as a stream of waveform blocks (:func:`iter_log_mel`'s
-    chunks in one array), never holding the whole waveform.
-
-    Parameters are those of :func:`iter_log_mel`, and ``expected_frames`` (int >= 0): frames the
-    track is expected to have (e.g. from its header), so the output is allocated once.
-
-    Returns
-    -------
-    np.ndarray [shape=(frames, n_mels), dtype=float32]
-    """
-    c = get_front_end(front_end)
-    out = np.empty((max(expected_frames, 0) + 16, c.n_mels), np.float32)
-    n = 0
-    for chunk in iter_log_mel(blocks, compute, c, chunk_frames):
-        if n + len(chunk) > len(out):
-            out = np.concatenate([out[:n], np.empty((max(len(out), len(chunk)), c.n_mels), np.float32)])
-        out[n:n + len(chunk)] = chunk
-        n += len(chunk)
-    return out[:n] if len(out) - n < 1024 else out[:n].copy()

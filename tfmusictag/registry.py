@@ -81,6 +81,40 @@ def config_to_dict(config) -> Dict[str, Any]:
     return {k: convert(v) for k, v in dataclasses.asdict(config).items()}
 
 
+def flatten(config: Any, prefix: str = "") -> Dict[str, Any]:
+    """``{dotted path: value}`` of every leaf of a (nested) dataclass config or of its dict.
+
+    This is the package's one walker of configurations: ``--config`` files, resumed runs, the
+    experiments' settings and run comparisons all read configs through it and :func:`get_path`.
+    A dataclass's ``model_overrides`` (already dotted paths into the model) becomes ``model.<path>``.
+    """
+    items = ({f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+             if dataclasses.is_dataclass(config) else config)
+    out = {}
+    for key, value in items.items():
+        if not prefix and key == "model_overrides" and isinstance(value, dict):
+            out.update({f"model.{k}": v for k, v in value.items()})
+        elif dataclasses.is_dataclass(value) or (isinstance(value, dict) and value):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def get_path(config: Any, path: str, what: str = "config field") -> Any:
+    """The value at a dotted ``path`` of a (nested) dataclass config (``'temporal.lstm.units'``).
+
+    Raises:
+        ParameterError: no such field.
+    """
+    value = config
+    for part in path.split("."):
+        if not dataclasses.is_dataclass(value) or part not in {f.name for f in dataclasses.fields(value)}:
+            raise ParameterError(f"unknown {what} {path!r}")
+        value = getattr(value, part)
+    return value
+
+
 def override(config: T, path: str, value: Any, _whole: str = "") -> T:
     """Return ``config`` with the dotted field ``path`` (e.g. ``'temporal.lstm.units'``) replaced."""
     _whole = _whole or path

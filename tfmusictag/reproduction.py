@@ -44,7 +44,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.registry import Registry
+from tfmusictag.registry import Registry, flatten
 
 __all__ = ["TABLES", "PRESETS", "Preset", "Table", "Experiments", "table_ids", "render_markdown", "plot_table"]
 
@@ -237,13 +237,6 @@ def _thesis() -> Preset:
     return Preset(name="thesis")
 
 
-def _flat(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
-    return out
-
-
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
     """Mean and (population) standard deviation of the finite values."""
     values = [v for v in values if v is not None and not math.isnan(v)]
@@ -292,7 +285,7 @@ class Experiments:
             with open(path) as f:
                 saved = json.load(f)
             if saved != settings:
-                old, new = _flat(saved), _flat(settings)
+                old, new = flatten(saved), flatten(settings)
                 diff = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
                                  if old.get(k) != new.get(k))
                 raise ParameterError(f"{self.out_dir} holds experiments with other settings ({diff}); its finished "
@@ -426,12 +419,9 @@ class Experiments:
             for seed in range(p.seeds):
                 run_dir = self._train(os.path.join(folder, variant, f"seed{seed}"), self.dataset, variant, steps,
                                       seed=seed, init_from=source, trains_cnn=trains_cnn, overrides=overrides)
-                report_file = os.path.join(run_dir, "eval_test", "report.json")
-                if os.path.exists(report_file):
-                    with open(report_file) as f:
-                        report = json.load(f)
-                else:
-                    report = evaluate_dir(run_dir, split="test")
+                from tfmusictag.rundir import RunDir
+
+                report = RunDir(run_dir).read_eval_report("test") or evaluate_dir(run_dir, split="test")
                 scores.append({k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc")})
             row = {"variant": variant, "source": source, "steps": steps, "seeds": scores}
             for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc"):

@@ -37,6 +37,7 @@ __all__ = ["RunDir", "load_model", "write_model_dir", "atomic_write"]
 
 TRAIN_CONFIG, MODEL_CONFIG, TAGS = "train_config.json", "model_config.json", "tags.txt"
 MODEL, METRICS, SOURCE, THRESHOLDS = "model.keras", "metrics.json", "source.json", "thresholds.json"
+BEST = "best.json"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
 
 
@@ -143,6 +144,28 @@ class RunDir:
     def read_thresholds(self) -> Dict[str, Any]:
         return self._read_json(THRESHOLDS, "thresholds (thresholds.json)")
 
+    @property
+    def best_checkpoints(self) -> str:
+        """Where ``keep_best``/``patience`` keep the weights of the best evaluation so far."""
+        return os.path.join(self.checkpoints, "best")
+
+    def write_best(self, step: int, report: Dict[str, Any]) -> None:
+        """The step and report of the best evaluation so far (``best.json``)."""
+        atomic_write(self.file(BEST), json.dumps({"step": step, "report": report}, indent=2))
+
+    def read_best(self) -> Dict[str, Any]:
+        """``{"step", "report"}`` of the best evaluation so far; ``{}`` before the first one."""
+        return self._read_json(BEST, "best evaluation (best.json)") if os.path.exists(self.file(BEST)) else {}
+
+    def eval_dir(self, split: str) -> str:
+        """The folder of an evaluation on ``split`` (``eval_<split>/``)."""
+        return self.file(f"eval_{split}")
+
+    def read_eval_report(self, split: str) -> Optional[Dict[str, Any]]:
+        """The report of an evaluation on ``split``, ``None`` if there is none yet."""
+        name = os.path.join(f"eval_{split}", "report.json")
+        return self._read_json(name, f"evaluation report ({name})") if os.path.exists(self.file(name)) else None
+
     def write_source(self, source: Dict[str, Any]) -> None:
         atomic_write(self.file(SOURCE), json.dumps(source, indent=2))
 
@@ -181,9 +204,9 @@ def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str, partial: bool
     from a trainer's checkpoint with its optimizers).
 
     Raises:
-        ParameterError: the file lacks some of them: checkpoints written before tfmusictag tracked
-            every weight (CNN blocks held in lists were left out) — restoring them silently
-            would leave those weights at their initial, random values.
+        ParameterError: the file lacks some of them (another model's checkpoint, or one that
+            does not track layers held in lists such as CNN blocks): restoring it silently would
+            leave those weights at their initial, random values.
     """
     status = checkpoint.restore(path)
     if partial:
@@ -191,9 +214,9 @@ def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str, partial: bool
     try:
         status.assert_existing_objects_matched()
     except AssertionError:  # TensorFlow's message lists every unmatched variable with its value
-        raise ParameterError(f"{path} does not hold every weight of the model (checkpoints written before "
-                             f"tfmusictag kept list-held layers such as CNN blocks lack them); train again in a "
-                             f"new --model_dir") from None
+        raise ParameterError(f"{path} does not hold every weight of the model (it is another model's checkpoint, "
+                             f"or lacks layers held in lists such as CNN blocks); train again in a new --model_dir"
+                             ) from None
 
 
 def _folded(model):

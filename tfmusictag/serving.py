@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from tfmusictag import audio
 from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
-from tfmusictag.frontend import LogMelSpectrogram, get_front_end, iter_log_mel
+from tfmusictag.frontend import CHUNK_FRAMES, LogMelSpectrogram, get_front_end, iter_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
 
@@ -259,10 +259,8 @@ class Tagger:
         self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float64)
 
     #: Frames per chunk aimed at when a track is tagged chunk by chunk (rounded down to whole
-    #: segments, at least one): 87 s at 12 kHz, 65 s at 16 kHz. Measured peak memory for a 10-minute
-    #: track with 16384 frames: choi2016_cnn 1071 MiB (11 segments at once), MTT_musicnn 924 MiB;
-    #: with 4096: 901 and 893 MiB.
-    CHUNK_FRAMES = 4096
+    #: segments, at least one): :data:`tfmusictag.frontend.CHUNK_FRAMES`.
+    CHUNK_FRAMES = CHUNK_FRAMES
     chunk_frames = None  # None: the model needs the whole track at once (a sequence model)
 
     def _chunking(self, combine, late_fusion, segment_frames, tail, partial, from_embedding):
@@ -316,7 +314,7 @@ class Tagger:
         """Log-mel chunks of a track, sized for :meth:`tag_chunks`.
 
         ``make_blocks``: a callable returning the track's waveform blocks (a list, or a fresh
-        :meth:`stream_blocks`). The front end runs on windows of 4096 frames, so its activations stay
+        :meth:`stream_blocks`). The front end runs on windows of ``CHUNK_FRAMES`` frames, so its activations stay
         small, and the model gets chunks of :attr:`chunk_frames`. A dB front end with ``top_db``
         (Choi's) keeps each track's values within ``top_db`` of *its* loudest frame: a first pass
         finds that peak, a second computes the clipped chunks — the same values as one call on the
@@ -329,7 +327,7 @@ class Tagger:
         elif fe.compression == "db" and fe.top_db is not None:
             frames = self._db_chunks(make_blocks)
         else:
-            frames = iter_log_mel(make_blocks(), self.log_mel, fe, 4096)
+            frames = iter_log_mel(make_blocks(), self.log_mel, fe, CHUNK_FRAMES)
         return _rechunk(frames, self.chunk_frames) if self.chunk_frames else frames
 
     def _db_chunks(self, make_blocks):
@@ -337,9 +335,9 @@ class Tagger:
         layer = LogMelSpectrogram(dataclasses.replace(fe, top_db=None))  # the same dB values, unclipped
         unclipped = lambda w: layer(tf.constant(w)).numpy()  # noqa: E731
         peak = -np.inf
-        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, 4096):
+        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, CHUNK_FRAMES):
             peak = max(peak, float(chunk.max()))
-        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, 4096):
+        for chunk in iter_log_mel(make_blocks(), unclipped, layer.config, CHUNK_FRAMES):
             yield np.maximum(chunk, peak - fe.top_db)
 
     def streamable(self) -> bool:

@@ -27,7 +27,7 @@ from tfmusictag.reduction.config import ALL_LAYER_READOUTS, ENSEMBLE_MEMBERS, RE
 from tfmusictag.registry import config_from_dict, config_to_dict
 from tfmusictag.shapes import merge_dims
 from tfmusictag.stages import ReductionStage, TemporalStage
-from tfmusictag.temporal import TemporalConfig, build_temporal
+from tfmusictag.temporal import TemporalConfig, build_temporal, combine_chunks
 
 __all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS", "combine_partials"]
 
@@ -465,22 +465,6 @@ def combine_partials(partials, combine: str, late_fusion: bool):
     import numpy as np
 
     kept = [p for p in partials if float(p["weight"]) > 0] or list(partials)
-    w = np.array([float(p["weight"]) for p in kept])
     key = "tags" if late_fusion else "embedding"
-    values = np.stack([np.asarray(p[key]) for p in kept])
-    if combine == "max":
-        value = values.max(axis=0)
-    elif combine == "mean":
-        value = (values * w[:, None]).sum(axis=0) / max(w.sum(), 1.0)
-    elif combine in ("mean_std", "mean_std_max") and not late_fusion:
-        # [mean, std(, max)]: pool the means and second moments; the largest maximum
-        d = values.shape[1] // (2 if combine == "mean_std" else 3)
-        mean, std = values[:, :d], values[:, d:2 * d]
-        total = max(w.sum(), 1.0)
-        m = (mean * w[:, None]).sum(axis=0) / total
-        second = ((std ** 2 + mean ** 2) * w[:, None]).sum(axis=0) / total
-        value = np.concatenate([m, np.sqrt(np.maximum(second - m ** 2, 0.0))] + (
-            [values[:, 2 * d:].max(axis=0)] if combine == "mean_std_max" else []))
-    else:
-        raise ParameterError(f"combine={combine!r} must be 'mean', 'max', 'mean_std' or 'mean_std_max'")
+    value = combine_chunks(combine, np.stack([np.asarray(p[key]) for p in kept]), [float(p["weight"]) for p in kept])
     return (None, value) if late_fusion else (value, None)

@@ -54,9 +54,9 @@ class BoFConfig:
 class LSTMConfig:
     """LSTM size ``units`` (the thesis's T, Table 4.4 picks 1024), dropout ``p`` (0.3), layers, and
     ``standardize``: the LSTM's input features standardised with training-set statistics (see
-    :class:`_StandardizedInput`; the thesis does not say how its inputs were scaled). Off here so
-    that configs saved before it existed load as they were; every variant
-    (:mod:`tfmusictag.variants`) turns it on."""
+    :class:`_StandardizedInput`; the thesis does not say how its inputs were scaled). Off in the
+    bare config (the LSTM as the thesis writes it); every variant (:mod:`tfmusictag.variants`)
+    turns it on, because unscaled CNN and MFCC features saturate the gates."""
 
     units: int = 1024
     dropout: float = 0.3
@@ -90,6 +90,31 @@ def _flatten_time(x, mask):
 # --------------------------------------------------------------------------------------------
 # Bag of Frames (Algorithms 7–8)
 # --------------------------------------------------------------------------------------------
+
+#: How the outputs of consecutive chunks of whole segments combine into the whole track's output,
+#: by the name a stage gives as its :attr:`~tfmusictag.stages.TemporalStage.chunk_combine`:
+#: ``rule(values (chunks, d), weights (chunks,)) → (d,)``, ``weights`` the valid frames or
+#: segments of each chunk. The stages below register their own rules; chunked tagging
+#: (:func:`tfmusictag.tagger.combine_partials`) and SavedModel clients look them up here.
+CHUNK_COMBINES = Registry("chunk_combine")
+
+
+@CHUNK_COMBINES.register("mean")
+def _combine_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted mean: a mean (or a histogram normalised by the count) over all chunks' entries."""
+    return (values * weights[:, None]).sum(axis=0) / max(weights.sum(), 1.0)
+
+
+@CHUNK_COMBINES.register("max")
+def _combine_max(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The largest of the chunks' maxima."""
+    return values.max(axis=0)
+
+
+def combine_chunks(rule: str, values, weights) -> np.ndarray:
+    """The whole track's output from its chunks' ``values`` by the stage's ``rule`` (:data:`CHUNK_COMBINES`)."""
+    return CHUNK_COMBINES.get(rule)(np.asarray(values, np.float64), np.asarray(weights, np.float64))
+
 
 def _sq_distances(x, centers):
     """||x_i − μ_j||² for x (N, D), centers (Z, D) → (N, Z), without forming N·Z·D."""
@@ -421,6 +446,22 @@ class StatsPooling(TemporalStage):
         config = super().get_config()
         config["stats"] = list(self.stats)
         return config
+
+
+def _combine_stats(values: np.ndarray, weights: np.ndarray, with_max: bool) -> np.ndarray:
+    """:class:`StatsPooling`'s ``[mean, std(, max)]`` layout: the chunks' means and second moments
+    pooled by weight, their maxima by the largest."""
+    d = values.shape[1] // (3 if with_max else 2)
+    mean, std = values[:, :d], values[:, d:2 * d]
+    total = max(weights.sum(), 1.0)
+    m = (mean * weights[:, None]).sum(axis=0) / total
+    second = ((std ** 2 + mean ** 2) * weights[:, None]).sum(axis=0) / total
+    parts = [m, np.sqrt(np.maximum(second - m ** 2, 0.0))]
+    return np.concatenate(parts + ([values[:, 2 * d:].max(axis=0)] if with_max else []))
+
+
+CHUNK_COMBINES.register("mean_std")(lambda values, weights: _combine_stats(values, weights, False))
+CHUNK_COMBINES.register("mean_std_max")(lambda values, weights: _combine_stats(values, weights, True))
 
 
 @TEMPORALS.register("mean_std")

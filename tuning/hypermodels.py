@@ -40,7 +40,8 @@ from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_
 from tfmusictag.training.config import CLASS_WEIGHTS
 from tfmusictag.training.recipe import RECIPE_SOURCE
 from tfmusictag.training.transfer import load_source
-from tfmusictag.training.trainer import balanced_tag_weights, frozen_outputs, frozen_segment_reduction
+from tfmusictag.training.steps import balanced_tag_weights
+from tfmusictag.training.trainer import frozen_outputs, frozen_segment_reduction
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).

@@ -19,7 +19,8 @@ import tensorflow as tf  # noqa: E402
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from tfmusictag.training.trainer import Trainer, _relaxed_spec, frozen_outputs  # noqa: E402
+from tfmusictag.training.steps import Trainer, _relaxed_spec  # noqa: E402
+from tfmusictag.training.trainer import frozen_outputs  # noqa: E402
 from tfmusictag.variants import build_variant  # noqa: E402
 
 TAGS = ("piano", "drums", "strings")

@@ -20,7 +20,7 @@ from absl import logging as absl_logging
 
 from tfmusictag.errors import captured_stderr
 
-__all__ = ["parse_set", "flatten_config_dict", "user_errors", "program", "say", "quiet_start"]
+__all__ = ["parse_set", "user_errors", "program", "say", "quiet_start"]
 
 
 def parse_set(items: Iterable[str]) -> Dict[str, Any]:
@@ -34,19 +34,6 @@ def parse_set(items: Iterable[str]) -> Dict[str, Any]:
             out[path.strip()] = json.loads(value)
         except json.JSONDecodeError:
             out[path.strip()] = value
-    return out
-
-
-def flatten_config_dict(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    """A ``--config`` file's fields as ``--set`` paths (``model_overrides`` → ``model.*``)."""
-    out = {}
-    for key, value in d.items():
-        if not prefix and key == "model_overrides" and isinstance(value, dict):
-            out.update({f"model.{k}": v for k, v in value.items()})
-        elif isinstance(value, dict):
-            out.update(flatten_config_dict(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
     return out
 
 

@@ -34,7 +34,8 @@ import json
 
 from absl import app, flags
 
-from tfmusictag.cli.common import flatten_config_dict, parse_set, program, say
+from tfmusictag.cli.common import parse_set, program, say
+from tfmusictag.registry import flatten
 
 FLAGS = flags.FLAGS
 
@@ -50,8 +51,8 @@ def define_flags():
     flags.DEFINE_string("dataset", None, "TFDS name, e.g. demo_catalog/small, tagged_catalog, magnatagatune/songs.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory.")
     flags.DEFINE_string("manual_dir", None, "Folder of a manually downloaded dataset (tagged_catalog, magnatagatune).")
-    flags.DEFINE_string("variant", None, "Model variant (see --list_variants); without it, the small-catalog "
-                        "recipe (transfer_stats from MTT_vgg and MSD_musicnn, sized to the catalog: tfmusictag.training.recipe).")
+    flags.DEFINE_string("variant", None, "Model variant (see --list_variants); without it (or 'recipe'), the "
+                        "small-catalog recipe (transfer_stats from MTT_vgg and MSD_musicnn, sized to the catalog: tfmusictag.training.recipe).")
     flags.DEFINE_integer("steps", None, "Training iterations.")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch.")
     flags.DEFINE_integer("seed", None, "Seed of initialisation and data order.")
@@ -77,7 +78,7 @@ def given_settings(f=None):
     if f.config:
         try:
             with open(f.config) as fh:
-                given.update(flatten_config_dict(json.load(fh)))
+                given.update(flatten(json.load(fh)))
         except OSError as exc:
             raise FileNotFoundError(f"--config={f.config}: {exc.strerror}") from None
         except ValueError as exc:
@@ -100,18 +101,11 @@ def resolve_config(f=None):
         names = {name: f"--{name}" for name in CONFIG_FLAGS}
         return resume_config(TrainConfig.from_dict(run.read_train_config()), given, run.read_model_config(), names)
     config = TrainConfig().with_overrides(given).validate()
-    if "variant" in given or f.resume:  # (--resume without a run: train says so)
+    if f.resume:  # (--resume without a run: train says so)
         return config
-    # no --variant: the small-catalog recipe, sized to the training split
-    from tfmusictag import data
-    from tfmusictag.training.recipe import apply_recipe
+    from tfmusictag.training.recipe import resolve_recipe
 
-    tracks = data.num_examples(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
-    tags = data.tag_names(data.dataset_builder(config.dataset, config.data_dir))
-    config = apply_recipe(config, given, tracks, len(tags))
-    say(f"recipe: {config.variant} from {config.init_from} for {tracks} training tracks ({config.steps} steps, "
-        f"{len(tags)} tags, l2 {config.model_overrides.get('classifier.l2')}); give --variant to train another model")
-    return config
+    return resolve_recipe(config, given, log=say)  # no --variant: the recipe, sized to the catalog
 
 
 @program
@@ -121,7 +115,7 @@ def main(argv):
     if FLAGS.list_variants:
         from tfmusictag.variants import VARIANTS
 
-        print("\n".join(VARIANTS.names()))
+        print("\n".join(["recipe"] + VARIANTS.names()))
         return 0
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required")

@@ -64,6 +64,11 @@ def parse_grid(items):
     return grid
 
 
+#: The TrainConfig fields a search's trials use; ``--set`` of any other field is an error, not ignored.
+TUNE_FIELDS = ("dataset", "data_dir", "manual_dir", "train_split", "eval_split", "steps", "batch_size", "init_from",
+               "learning_rates", "max_seconds", "deterministic")
+
+
 def base_config():
     """The fixed settings every trial shares, as a :class:`~tfmusictag.training.TrainConfig`."""
     from tfmusictag.training import TrainConfig
@@ -71,8 +76,14 @@ def base_config():
     direct = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir, "manual_dir": FLAGS.manual_dir,
               "train_split": FLAGS.train_split, "eval_split": FLAGS.eval_split, "steps": FLAGS.steps,
               "batch_size": FLAGS.batch_size, "init_from": FLAGS.init_from}
+    settings = parse_set(FLAGS.set)
+    ignored = sorted(p for p in settings if p.split(".")[0] not in TUNE_FIELDS and not p.startswith("model."))
+    if ignored:
+        raise app.UsageError(f"--set {', '.join(ignored)}: a search does not use {'it' if len(ignored) == 1 else 'them'}"
+                             f" (its trials use {', '.join(TUNE_FIELDS)} and model.*); drop "
+                             f"{'it' if len(ignored) == 1 else 'them'} or train the chosen model with train")
     return TrainConfig().with_overrides({k: v for k, v in direct.items() if v is not None}).with_overrides(
-        parse_set(FLAGS.set)).validate()
+        settings).validate()
 
 
 @program

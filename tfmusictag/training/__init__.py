@@ -13,7 +13,8 @@
 
 from tfmusictag.training.config import RESUMABLE, GroupSchedule, LearningRates, TrainConfig, resume_config
 from tfmusictag.training.schedules import StepDecay, group_optimizers
-from tfmusictag.training.trainer import Trainer, train
+from tfmusictag.training.steps import Trainer
+from tfmusictag.training.trainer import train
 from tfmusictag.training.transfer import SEGMENT_CNNS, transfer_config, transfer_weights
 
 __all__ = ["TrainConfig", "GroupSchedule", "LearningRates", "RESUMABLE", "resume_config", "StepDecay",

@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, Dict, Optional
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.registry import config_from_dict, config_to_dict, override
+from tfmusictag.registry import config_from_dict, config_to_dict, get_path, override
 from tfmusictag.tagger import TaggerConfig
 
 __all__ = ["GroupSchedule", "LearningRates", "TrainConfig", "RESUMABLE", "resume_config", "CLASS_WEIGHTS"]
@@ -44,6 +44,12 @@ class LearningRates:
     classifier: GroupSchedule = GroupSchedule(1e-3, 3000)
 
 
+#: Where decision thresholds are fitted (``TrainConfig.thresholds``): ``out_of_fold`` predictions over
+#: the training tracks (:mod:`tfmusictag.training.out_of_fold`; models that cache a track embedding),
+#: the ``validation`` split (``eval_split``), or ``auto``: out of fold where possible, else validation.
+THRESHOLD_SOURCES = ("auto", "out_of_fold", "validation")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; written to ``<model_dir>/train_config.json``.
@@ -60,7 +66,8 @@ class TrainConfig:
     on the validation split, never on the test split. ``embedding_views`` (where the track
     embedding is cached: a frozen network under statistics pooling) adds that many training
     examples per track, each the embedding of a random half of its segments, drawn once
-    (:func:`~tfmusictag.training.trainer.random_halves`).
+    (:func:`~tfmusictag.training.trainer.random_halves`). ``thresholds`` says where the decision
+    thresholds are fitted at the end of the run (:data:`THRESHOLD_SOURCES`; never the test split).
     """
 
     dataset: str = "demo_catalog/small"
@@ -68,7 +75,7 @@ class TrainConfig:
     manual_dir: Optional[str] = None
     train_split: str = "train"
     eval_split: str = "validation"
-    variant: str = "mfcc_bof"
+    variant: str = "recipe"
     model_overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
     steps: int = 1000
     batch_size: int = 8
@@ -86,6 +93,7 @@ class TrainConfig:
     keep_best: bool = False
     patience: int = 0
     embedding_views: int = 0
+    thresholds: str = "auto"
 
     def validate(self) -> "TrainConfig":
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -95,6 +103,8 @@ class TrainConfig:
             raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
         if self.embedding_views < 0:
             raise ParameterError(f"embedding_views={self.embedding_views!r} must be >= 0 (0: the whole track only)")
+        if self.thresholds not in THRESHOLD_SOURCES:
+            raise ParameterError(f"thresholds={self.thresholds!r} must be one of {THRESHOLD_SOURCES}")
         if self.patience < 0:
             raise ParameterError(f"patience={self.patience!r} must be >= 0 (0: never stop early)")
         if (self.keep_best or self.patience) and not self.eval_every:
@@ -111,12 +121,7 @@ class TrainConfig:
 
     def get(self, path: str) -> Any:
         """The value at a dotted ``path`` (``'learning_rates.classifier.learning_rate'``)."""
-        value = self
-        for part in path.split("."):
-            if not dataclasses.is_dataclass(value) or part not in {f.name for f in dataclasses.fields(value)}:
-                raise ParameterError(f"unknown config field {path!r}")
-            value = getattr(value, part)
-        return value
+        return get_path(self, path)
 
     def with_overrides(self, pairs: Dict[str, Any]) -> "TrainConfig":
         """Apply ``{'steps': 10, 'model.temporal.lstm.units': 64, ...}`` (``model.*`` → the model)."""
@@ -133,15 +138,6 @@ class TrainConfig:
 #: saves or evaluates, never what a step computes. ``steps`` may grow (train longer) but not fall
 #: below the step the run has reached.
 RESUMABLE = ("steps", "checkpoint_every", "eval_every")
-
-
-def _model_value(model_config: TaggerConfig, path: str):
-    value = model_config
-    for part in path.split("."):
-        if not dataclasses.is_dataclass(value) or part not in {f.name for f in dataclasses.fields(value)}:
-            raise ParameterError(f"unknown model config field {path!r}")
-        value = getattr(value, part)
-    return value
 
 
 def _same(a, b) -> bool:
@@ -172,7 +168,7 @@ def resume_config(saved: TrainConfig, given: Dict[str, Any], model_config: Optio
             if model_config is None:
                 current = saved.model_overrides.get(path[6:])
             else:
-                current = _model_value(model_config, path[6:])
+                current = get_path(model_config, path[6:], "model config field")
         else:
             current = saved.get(path)
         if _same(current, value):

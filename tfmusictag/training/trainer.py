@@ -1,12 +1,4 @@
-"""Training: binary cross-entropy, one Adam per layer group, the thesis's step decay, resumable.
-
-:class:`Trainer` runs the supervised steps of one model over a ``tf.distribute.Strategy`` (the
-default strategy — one device — unless one is given): the batches are distributed with
-``strategy.experimental_distribute_dataset``, each replica computes its step with
-``strategy.run``, and the loss is averaged over the *global* batch
-(``tf.nn.compute_average_loss``), so the gradients are those of one big batch whatever the
-number of replicas. Keras 3's ``fit`` does not support ``MultiWorkerMirroredStrategy``
-(keras-team/keras#20585), hence this custom loop.
+"""A whole training run, resumable: :func:`train`, the package's one way to train a model.
 
 :func:`train` is a whole run (thesis Sec. 4.3): seed → data → model (variant + overrides, tags
 from the dataset) → ``init_from`` (transfer, :mod:`~tfmusictag.training.transfer`) → the
@@ -20,8 +12,6 @@ any point continues exactly with ``resume=True``, losing at most one interval.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -32,141 +22,22 @@ from absl import logging
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
 from tfmusictag.evaluation import evaluate_model
-from tfmusictag.rundir import RunDir, atomic_write, restore_checkpoint
+from tfmusictag.registry import flatten
+from tfmusictag.rundir import RunDir, restore_checkpoint
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.thresholds import decision_report, fit_thresholds
 from tfmusictag.training import distribute
-from tfmusictag.training.config import LearningRates, TrainConfig, resume_config
+from tfmusictag.training.config import TrainConfig, resume_config
+from tfmusictag.training.out_of_fold import FOLDS as OOF_FOLDS
+from tfmusictag.training.out_of_fold import out_of_fold_scores
 from tfmusictag.training.progress import Progress
-from tfmusictag.training.schedules import group_optimizers
+from tfmusictag.training.recipe import resolve_recipe
+from tfmusictag.training.steps import Trainer, balanced_tag_weights
 from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
-__all__ = ["Trainer", "train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "random_halves",
-           "segment_features", "batch_segments", "balanced_tag_weights"]
-
-
-class Trainer:
-    """The supervised steps of ``model`` over a ``tf.distribute.Strategy``.
-
-    Build the model inside ``strategy.scope()`` (a no-op for the default strategy); the
-    trainer creates the step counter and one Adam per trainable layer group
-    (:func:`~tfmusictag.training.schedules.group_optimizers`) in the same scope.
-
-    Args:
-        model: a :class:`~tfmusictag.tagger.TrackTagger`.
-        learning_rates: one :class:`~tfmusictag.training.config.GroupSchedule` per layer group.
-        min_learning_rate: the floor of every schedule (thesis: 1e-6).
-        strategy: a ``tf.distribute.Strategy``; ``None`` is the current (default) strategy.
-        tag_weights: ``(positive, negative)`` weight per tag, each ``(num_tags,)``: the loss of a
-            tag's positive (negative) label is multiplied by it (:func:`balanced_tag_weights`);
-            ``None`` weighs all alike (the thesis's binary cross-entropy).
-
-    The loss also holds the model's own penalties (``model.losses``: the classifier's ``l2``).
-
-    Example::
-
-        trainer = Trainer(model, LearningRates())
-        for inputs, labels in trainer.distribute(batches):
-            loss = trainer.train_step(inputs, labels)
-    """
-
-    def __init__(self, model: TrackTagger, learning_rates: LearningRates = LearningRates(),
-                 min_learning_rate: float = 1e-6, strategy: Optional[tf.distribute.Strategy] = None,
-                 tag_weights=None):
-        self.model = model
-        self.tag_weights = None if tag_weights is None else tuple(tf.constant(w, tf.float32) for w in tag_weights)
-        self.strategy = strategy or tf.distribute.get_strategy()
-        with self.strategy.scope():
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.optimizers = group_optimizers(model, learning_rates, min_learning_rate)
-        self.variables = [v for _, _, vs in self.optimizers for v in vs]
-        self._loss = keras.losses.BinaryCrossentropy(reduction=None)
-        self._step_fn, self._element_spec = None, None
-
-    def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything a resumed run needs: the model, every optimizer, the step, and the state of
-        every random generator in the model (dropout masks), which Keras does not count among its
-        weights — without it a resumed run would draw other masks than an uninterrupted one."""
-        weights = {id(v) for v in self.model.weights}
-        rng = [v.value if hasattr(v, "value") else v for v in self.model.variables if id(v) not in weights]
-        return self.model.checkpoint(step=self.step, rng=rng, **{f"opt_{g}": o for g, o, _ in self.optimizers})
-
-    def distribute(self, batches: tf.data.Dataset):
-        """``batches`` split across the replicas (each gets ``global batch / replicas`` tracks); the
-        step is traced once for its element spec (any batch size and track length)."""
-        options = tf.data.Options()
-        # every worker reads the same batches and keeps its replicas' share of each: the global batch,
-        # hence the run's result, does not depend on how many workers there are
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        distributed = self.strategy.experimental_distribute_dataset(batches.with_options(options))
-        self._element_spec = self._element_spec or distributed.element_spec
-        return distributed
-
-    def _replica_step(self, inputs, labels):
-        with tf.GradientTape() as tape:
-            # (B, heads, L): one head unless the classifier has per-readout heads, which learn as
-            # separate models (the mean of their losses, not the loss of their mean)
-            probs = self.model.head_probabilities(inputs, training=True)
-            targets = tf.broadcast_to(tf.cast(labels, probs.dtype)[:, None], tf.shape(probs))
-            if self.tag_weights is None:
-                per_track = tf.reduce_mean(self._loss(targets, probs), -1)
-            else:  # class-balanced: each tag's positives and negatives weigh as much in total
-                positive, negative = self.tag_weights
-                per_tag = keras.ops.binary_crossentropy(targets, probs)
-                per_track = tf.reduce_mean(per_tag * (targets * positive + (1.0 - targets) * negative), [-2, -1])
-            # sum / global batch size, counted (a last, smaller batch may split unevenly over replicas)
-            tracks = tf.cast(tf.shape(labels)[0], per_track.dtype)
-            context = tf.distribute.get_replica_context()
-            global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tracks)
-            loss = tf.reduce_sum(per_track) / tf.maximum(global_batch, 1.0)
-            if self.model.losses:  # weight penalties: once per global step, whatever the replicas
-                loss += tf.add_n(self.model.losses) / context.num_replicas_in_sync
-        grads = tape.gradient(loss, self.variables)
-        i = 0
-        for _, opt, vs in self.optimizers:
-            opt.apply_gradients(zip(grads[i:i + len(vs)], vs))
-            i += len(vs)
-        return loss
-
-    def _distributed_step(self, batch):
-        per_replica = self.strategy.run(self._replica_step, args=batch)
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-    def train_step(self, inputs, labels) -> float:
-        """One step on a (distributed) batch; returns the mean loss over the global batch."""
-        if not self.variables:  # everything frozen: nothing to learn, the step still counts
-            self.step.assign_add(1)
-            return float("nan")
-        if self._step_fn is None:  # one trace for every batch size and track length
-            spec = self._element_spec or tf.nest.map_structure(_relaxed_spec, (inputs, labels))
-            self._step_fn = tf.function(self._distributed_step, input_signature=[spec])
-        loss = self._step_fn((inputs, labels))
-        self.step.assign_add(1)
-        return float(loss)
-
-
-def balanced_tag_weights(labels) -> tuple:
-    """``(positive, negative)`` weights per tag from the training labels ``(tracks, tags)``:
-    ``n / (2·n_positive)`` and ``n / (2·n_negative)``, scikit-learn's ``class_weight='balanced'``
-    for each tag's binary problem, so a tag on 5 of 300 tracks is not learnt as "never".
-    Counts are clipped to 1 (a tag the training split lacks keeps a finite weight)."""
-    import numpy as np
-
-    y = np.asarray(labels, np.float64)
-    n = max(len(y), 1)
-    positives = np.clip(y.sum(0), 1, max(n - 1, 1))
-    return (n / (2.0 * positives)).astype("float32"), (n / (2.0 * np.maximum(n - positives, 1))).astype("float32")
-
-
-def _relaxed_spec(value):
-    """A batch's spec with batch size and length left open (feature sizes kept)."""
-    spec = tf.type_spec_from_value(value)
-    if isinstance(spec, tf.TensorSpec) and spec.shape.rank and spec.shape.rank > 1:
-        return tf.TensorSpec([None] * (spec.shape.rank - 1) + [spec.shape[-1]], spec.dtype)
-    if isinstance(spec, tf.TensorSpec) and spec.shape.rank == 1:
-        return tf.TensorSpec([None], spec.dtype)
-    return spec
+__all__ = ["train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "random_halves",
+           "segment_features", "batch_segments"]
 
 
 def frozen_segment_reduction(model: TrackTagger) -> bool:
@@ -241,27 +112,11 @@ def batch_segments(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
     return ds.padded_batch(batch_size, padded_shapes=({"segments": [None, dim], "segment_mask": [None]}, [n_tags]))
 
 
-def _flat(config, prefix="") -> Dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            out.update(_flat(value, f"{prefix}{f.name}."))
-        else:
-            out[f"{prefix}{f.name}"] = value
-    return out
-
-
 def _check_same_run(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
     """``config`` if it continues ``saved`` (only resumable fields differ), else a ParameterError."""
-    new, old = _flat(config), _flat(saved)
-    given = {k: v for k, v in new.items() if k != "model_overrides" and v != old.get(k)}
-    for path, value in config.model_overrides.items():
-        if saved.model_overrides.get(path) != value:
-            given[f"model.{path}"] = value
-    for path in saved.model_overrides:
-        if path not in config.model_overrides:
-            given[f"model.{path}"] = None
+    new, old = flatten(config), flatten(saved)
+    given = {k: v for k, v in new.items() if v != old.get(k)}
+    given.update({path: None for path in old if path.startswith("model.") and path not in new})
     return resume_config(saved, given)
 
 
@@ -271,7 +126,9 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     """Run (or continue) a training run in ``model_dir``; returns the final evaluation report.
 
     Args:
-        config: the run's config. With ``resume``, it must be the run's own config
+        config: the run's config; its default variant, ``recipe``, is the small-catalog recipe
+            sized to the training split (:func:`~tfmusictag.training.recipe.resolve_recipe`,
+            the same as ``python -m tfmusictag.train`` without ``--variant``). With ``resume``, it must be the run's own config
             (``train_config.json``) up to the fields of :data:`~tfmusictag.training.config.RESUMABLE`
             (use :func:`~tfmusictag.training.config.resume_config` to derive it).
         model_dir: the run directory (:class:`~tfmusictag.rundir.RunDir`).
@@ -292,7 +149,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         ParameterError: ``model_dir`` holds a run and ``resume`` is false, or holds none and
             ``resume`` is true, or ``config`` contradicts the run being resumed.
     """
-    config = config.validate()
+    config = resolve_recipe(config.validate(), log=log)
     run = RunDir(model_dir)
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
@@ -342,6 +199,10 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
     cached_segments = frozen_segment_reduction(model)
+    if config.thresholds == "out_of_fold" and not (cached_segments and frozen_embedding(model)):
+        raise ParameterError(f"thresholds='out_of_fold' refits the heads on cached track embeddings, which "
+                             f"{config.variant} does not have (it needs frozen networks under feature pooling); "
+                             "use thresholds='validation'")
     if config.embedding_views and not frozen_embedding(model):
         log(f"note: embedding_views={config.embedding_views} unused: {config.variant} does not cache a track embedding "
             f"(it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")
@@ -441,15 +302,25 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
     if selected is not None or evaluated_at != int(trainer.step.numpy()):  # the final weights, not evaluated yet
         report, eval_y, eval_p, _ = evaluate_model(model, eval_ds or _eval_dataset(config, model), model.tags)
-    # decision thresholds on the evaluation split (validation by default; never the test split)
-    fitted = fit_thresholds(eval_y, eval_p, model.tags)
+    # decision thresholds: out of fold over the training tracks, or on the evaluation split (never test)
+    out_of_fold = config.thresholds == "out_of_fold" or (
+        config.thresholds == "auto" and cached_segments and frozen_embedding(model)
+        and not distribute.is_cluster(strategy))
+    if out_of_fold:
+        views = config.embedding_views if frozen_embedding(model) else 0
+        fit_y, fit_p = out_of_fold_scores(model, features, config, views)
+        where = {"split": config.train_split, "method": f"out of fold ({min(OOF_FOLDS, len(fit_y))} folds)"}
+    else:
+        fit_y, fit_p = eval_y, eval_p
+        where = {"split": config.eval_split, "method": "held-out split"}
+    fitted = fit_thresholds(fit_y, fit_p, model.tags)
     thresholds = tuple(fitted["thresholds"][t] for t in model.tags)
     model.tagger_config = dataclasses.replace(model.tagger_config, thresholds=thresholds).validate()
-    decisions = decision_report(eval_y, eval_p, thresholds, model.tags)
-    run.write_thresholds({**fitted, "dataset": config.dataset, "split": config.eval_split,
+    decisions = decision_report(fit_y, fit_p, thresholds, model.tags)
+    run.write_thresholds({**fitted, "dataset": config.dataset, **where,
                           "decisions_on_that_split": {"micro": decisions["micro"], "macro": decisions["macro"]}})
-    log(f"decision thresholds fitted on {config.eval_split} ({fitted['tracks']} tracks, F1 per tag; "
-        f"{len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take the pooled "
+    log(f"decision thresholds fitted on {where['split']}, {where['method']} ({fitted['tracks']} tracks, F1 per "
+        f"tag; {len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take the pooled "
         f"{fitted['pooled']:.3f})")
     run.save_model(model)
     # throughput after the first step (which traces the step function), in training tracks per second
@@ -471,11 +342,8 @@ class _Best:
     def __init__(self, run: RunDir, model: TrackTagger, every: int):
         self.run, self.every = run, every
         self.checkpoint = model.checkpoint()
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run.checkpoints, "best"), max_to_keep=1)
-        saved = {}
-        if os.path.exists(run.file("best.json")):
-            with open(run.file("best.json")) as f:
-                saved = json.load(f)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, run.best_checkpoints, max_to_keep=1)
+        saved = run.read_best()
         self.step, self.report = saved.get("step"), saved.get("report")
 
     def update(self, step: int, report: Dict[str, Any]) -> int:
@@ -483,7 +351,7 @@ class _Best:
         if self.report is None or report["weighted_roc_auc"] > self.report["weighted_roc_auc"]:
             self.manager.save(checkpoint_number=step)
             self.step, self.report = step, dict(report)
-        atomic_write(self.run.file("best.json"), json.dumps({"step": self.step, "report": self.report}, indent=2))
+        self.run.write_best(self.step, self.report)
         return (step - self.step) // self.every
 
     def restore(self) -> Dict[str, Any]:
