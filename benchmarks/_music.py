@@ -7,6 +7,7 @@
 
 import glob
 import os
+import sys
 import subprocess
 
 import soundfile as sf
@@ -33,10 +34,35 @@ def total_seconds(files):
     return sum(sf.info(f).duration for f in files)
 
 
+def machine():
+    """Where a result was measured: CPU model, cores, memory, accelerator (none unless TensorFlow sees one)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    gpus = []
+    if "tensorflow" in sys.modules:
+        gpus = [d.name for d in sys.modules["tensorflow"].config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": None if memory is None else round(memory, 1),
+            "gpus": gpus, "python": platform.python_version()}
+
+
 def save_result(path, result):
-    """Write a benchmark's result dict as JSON (creating the folder)."""
+    """Write a benchmark's result dict as JSON (creating the folder), with the date and the machine
+    it was measured on (``measured``: what the documentation's benchmark page prints beside it)."""
+    import datetime
     import json
 
+    result = {**result, "measured": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                                     **machine(), **result.get("measured", {})}}
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:

@@ -309,8 +309,13 @@ def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
     if os.path.exists(os.path.join(musicnn._root(), "MTT_musicnn", ".index")):  # make test downloads it
         assert os.path.exists(tmp_path / "sm" / "mtt_musicnn" / "1" / "saved_model.pb")
         assert len(results) == 2 and set(results[1]["tags"]) <= set(musicnn.MTT_LABELS)
+        # the small-catalog recipe trains beside the thesis's variants, its thresholds out of fold
+        assert "| recipe |" in out.stdout and "transfer_stats from MTT_vgg,MSD_musicnn" in out.stdout
+        assert "recipe" in chosen["validation"] and "recipe" in chosen["results"]
+        assert json.loads((work / "runs" / "recipe" / "thresholds.json").read_text())["split"] == "train"
+        assert "decided:" in out.stdout and "true tags found" in out.stdout
     else:
-        assert "[6/6] skipped" in out.stdout
+        assert "[6/6] skipped" in out.stdout and "recipe is skipped" in out.stdout
 
 
 # ---- the rough edges a user meets ------------------------------------------------------------

@@ -1,6 +1,8 @@
 """tfmusictag.thresholds: per-tag decision thresholds (F1 per tag, pooled fallback) and the
 precision / recall / F1 of decided tags — by hand, and against scikit-learn."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -108,5 +110,6 @@ def test_out_of_fold_thresholds_need_cached_embeddings(demo_tiny, tmp_path):
         {"model.temporal.bof.num_clusters": 4, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 4})
     with pytest.raises(ParameterError, match="thresholds='validation'"):
         train(config, str(tmp_path / "run"), progress=False)
+    assert not os.path.exists(tmp_path / "run" / "train_config.json")  # refused before the run exists
     with pytest.raises(ParameterError, match="thresholds='median' must be one of"):
         TrainConfig(thresholds="median").validate()

@@ -290,7 +290,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         chunk_frames: int > 0 or None, frames computed at once (default :data:`CHUNK_FRAMES`, ~87 s at 12 kHz):
             bounds the memory of the STFT on long tracks without changing the result. ``None``
             computes the whole signal in one STFT.
-        **overrides: individual :class:`FrontEndConfig` fields replacing those of ``front_end``
+        **kwargs: individual :class:`FrontEndConfig` fields replacing those of ``front_end``
             (e.g. ``mel_scale='slaney'``).
 
     Call arguments:

@@ -252,9 +252,11 @@ class Experiments:
     Args:
         preset: a :class:`Preset` (``PRESETS.get(name)()``).
         out_dir: where every run, search, table and SavedModel goes.
-        dataset / data_dir: the target catalog (TFDS name) and TFDS folder.
-        manual_dir / source_manual_dir: folders of manually downloaded target / source catalogs
-            (``tagged_catalog``, ``magnatagatune``: their audio cannot be fetched by TFDS).
+        dataset: the target catalog (TFDS name).
+        data_dir: the TFDS folder.
+        manual_dir: the folder of a manually downloaded target catalog (``tagged_catalog``: its
+            audio cannot be fetched by TFDS).
+        source_manual_dir: the same for the source catalog (``magnatagatune``).
         source_dataset: overrides the preset's source catalog.
         cnn: overrides the preset's pretrained CNN (a pretrained name or a model directory).
         seeds: overrides the preset's seeds per variant.

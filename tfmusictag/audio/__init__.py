@@ -285,7 +285,9 @@ def decode(
     name : str
         How errors name this file (a track id or the original path).
 
-    Other parameters, the return value and the errors are those of :func:`load`.
+    Notes
+    -----
+    The other parameters, the return value and the errors are those of :func:`load`.
     """
     if hasattr(data, "numpy"):
         data = data.numpy()

@@ -1,12 +1,15 @@
 """``python -m tfmusictag.demo``: the whole product on the embedded demo catalog, end to end.
 
 1. builds ``demo_catalog/small`` (60 composed tracks, 1–2.5 min, 22 tags) with TFDS;
-2. trains two thesis variants at reduced sizes: MFCC + Bag of Frames (Alg. 23) and
-   MFCC + fine-tuned hierarchical LSTM (Alg. 24);
-3. evaluates both on the validation split, to choose, and on the test split, to report (the
-   thesis's weighted ROC-AUC, macro ROC/PR-AUC);
-4. exports the one better on validation as a SavedModel to ``saved_models/demo_tagger/<version>``;
-5. renders a new track (not in the catalog) and tags it with the SavedModel;
+2. trains two thesis variants at reduced sizes — MFCC + Bag of Frames (Alg. 23) and MFCC +
+   fine-tuned hierarchical LSTM (Alg. 24) — and the small-catalog recipe
+   (:mod:`tfmusictag.training.recipe`: pretrained networks, linear heads; skipped, with the
+   command to run, if musicnn's weights have not been downloaded);
+3. evaluates each on the validation split, to choose, and on the test split, to report (the
+   thesis's weighted ROC-AUC, macro ROC/PR-AUC, and the F1 of decided tags);
+4. exports the one best on validation as a SavedModel to ``saved_models/demo_tagger/<version>``;
+5. renders a new track (not in the catalog) and tags it with the SavedModel: its decided tags
+   beside the track's true tags;
 6. exports the pretrained MagnaTagATune tagger (``MTT_musicnn``, :mod:`tfmusictag.pretrained`) to
    ``saved_models/mtt_musicnn/<version>`` and tags the same track with MagnaTagATune's 50 tags
    (skipped, with the command to run, if its weights have not been downloaded).
@@ -41,6 +44,19 @@ VARIANTS = {
 }
 
 
+def _missing_recipe_weights():
+    """Why the recipe cannot train here (its pretrained networks' weights are absent), or ``None``."""
+    from tfmusictag.pretrained import musicnn
+    from tfmusictag.training.recipe import RECIPE_SOURCE
+
+    for name in RECIPE_SOURCE.split(","):
+        try:
+            musicnn.weights_dir(name)
+        except FileNotFoundError as exc:
+            return str(exc)
+    return None
+
+
 @program
 def main(argv):
     del argv
@@ -52,6 +68,7 @@ def main(argv):
     from tfmusictag.rundir import RunDir
     from tfmusictag.serving import export_saved_model
     from tfmusictag.training import TrainConfig, train
+    from tfmusictag.training.recipe import resolve_recipe
 
     t0 = time.time()
     tfds_dir = os.path.join(FLAGS.work_dir, "tfds")
@@ -60,25 +77,37 @@ def main(argv):
     _, tags = data.load_split(dataset, "train", tfds_dir)
     print(f"      {len(tags)} tags: {', '.join(tags)}", flush=True)
 
-    runs = {}
-    print(f"[2/6] training {len(VARIANTS)} variants ...", flush=True)
-    for i, (variant, spec) in enumerate(VARIANTS.items(), start=1):
-        run_dir = runs[variant] = os.path.join(FLAGS.work_dir, "runs", variant)
+    configs = {}
+    for variant, spec in VARIANTS.items():
         steps = max(2, int(spec["steps"] * FLAGS.scale))
-        print(f"      {variant} ({i}/{len(VARIANTS)}, {steps} steps) in {run_dir} ...", flush=True)
-        config = TrainConfig(dataset=dataset, data_dir=tfds_dir, variant=variant, steps=steps, batch_size=8,
-                             checkpoint_every=max(1, steps // 4)).with_overrides(spec["set"])
+        configs[variant] = TrainConfig(dataset=dataset, data_dir=tfds_dir, variant=variant, steps=steps, batch_size=8,
+                                       checkpoint_every=max(1, steps // 4)).with_overrides(spec["set"])
+    missing = _missing_recipe_weights()
+    if missing:
+        print(f"      (the small-catalog recipe is skipped: {missing})", flush=True)
+    else:  # sized to the catalog by the recipe itself, then scaled
+        recipe = resolve_recipe(TrainConfig(dataset=dataset, data_dir=tfds_dir, batch_size=8))
+        steps = max(2, int(recipe.steps * FLAGS.scale))
+        configs["recipe"] = recipe.with_overrides({"steps": steps, "checkpoint_every": max(1, steps // 4)})
+    runs = {}
+    print(f"[2/6] training {len(configs)} models ...", flush=True)
+    for i, (name, config) in enumerate(configs.items(), start=1):
+        run_dir = runs[name] = os.path.join(FLAGS.work_dir, "runs", name)
+        what = f"{config.variant} from {config.init_from}" if name == "recipe" else name
+        print(f"      {what} ({i}/{len(configs)}, {config.steps} steps) in {run_dir} ...", flush=True)
         train(config, run_dir, resume=RunDir(run_dir).has_run(), progress=True)
 
     print("[3/6] evaluating on the validation split (to choose) and the test split (to report) ...", flush=True)
     validation = {v: evaluate_dir(d, split="validation") for v, d in runs.items()}
     results = {v: evaluate_dir(d, split="test") for v, d in runs.items()}
-    print("\n| variant | validation weighted ROC-AUC | test weighted ROC-AUC | macro ROC-AUC | macro PR-AUC | "
-          "test tracks |")
-    print("|---|---|---|---|---|---|")
+    print("\n| model | validation weighted ROC-AUC | test weighted ROC-AUC | macro ROC-AUC | macro PR-AUC | "
+          "decided tags: micro F1 | test tracks |")
+    print("|---|---|---|---|---|---|---|")
     for v, r in results.items():
+        f1 = r.get("decisions", {}).get("micro", {}).get("f1")
         print(f"| {v} | {validation[v]['weighted_roc_auc']:.3f} | {r['weighted_roc_auc']:.3f} | "
-              f"{r['macro_roc_auc']:.3f} | {r['macro_pr_auc']:.3f} | {r['tracks']} |")
+              f"{r['macro_roc_auc']:.3f} | {r['macro_pr_auc']:.3f} | {'-' if f1 is None else f'{f1:.3f}'} | "
+              f"{r['tracks']} |")
     # chosen on validation: the test split only reports (choosing on it would overstate the score)
     best = max(validation, key=lambda v: validation[v]["weighted_roc_auc"])
     print(f"\n[4/6] exporting {best} (best on validation) as a SavedModel ...", flush=True)

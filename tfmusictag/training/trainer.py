@@ -186,23 +186,22 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
                                       {"temporal.bof.seed": config.seed, **config.model_overrides})
         if source is not None:
             model_config = transfer_config(model_config, source)
-    if chief:
-        run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
-
     tag_weights = None
     with strategy.scope():
         model = TrackTagger(model_config, name=config.variant)
+    cached_segments = frozen_segment_reduction(model)
+    if config.thresholds == "out_of_fold" and not (cached_segments and frozen_embedding(model)):
+        raise ParameterError(f"thresholds='out_of_fold' refits the heads on cached track embeddings, which "
+                             f"{config.variant} does not have (it needs frozen networks under feature pooling); "
+                             "use thresholds='validation'")
+    if chief:
+        run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
     if config.class_weight == "balanced":
         tag_weights = balanced_tag_weights(data.split_labels(train_ds, dataset_tags, model.tags))
     trainer = Trainer(model, config.learning_rates, config.min_learning_rate, strategy, tag_weights)
     fe = model.front_end_config
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
-    cached_segments = frozen_segment_reduction(model)
-    if config.thresholds == "out_of_fold" and not (cached_segments and frozen_embedding(model)):
-        raise ParameterError(f"thresholds='out_of_fold' refits the heads on cached track embeddings, which "
-                             f"{config.variant} does not have (it needs frozen networks under feature pooling); "
-                             "use thresholds='validation'")
     if config.embedding_views and not frozen_embedding(model):
         log(f"note: embedding_views={config.embedding_views} unused: {config.variant} does not cache a track embedding "
             f"(it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")

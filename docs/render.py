@@ -1,0 +1,313 @@
+"""The generated parts of the documentation and of the README: never written by hand.
+
+* ``<!-- generated: benchmarks -->`` — every results file of ``benchmarks/results/``, with the
+  script that wrote it, the machine and the date it was measured on;
+* ``<!-- generated: headline -->`` — the README's short table of headline figures;
+* ``<!-- generated: config -->`` — every field of the training and model configs, from the dataclasses;
+* ``<!-- generated: datasets -->`` — the README of every builder folder in ``datasets/``.
+
+The MkDocs hook (``docs/hooks.py``) fills the markers at build time; the README's headline table
+is written between ``<!-- headline:start -->`` and ``<!-- headline:end -->`` by
+``python docs/render.py --readme``, and the test suite fails when it differs from the results.
+A figure that no results file holds does not appear.
+
+Usage::
+
+    python docs/render.py --readme        # rewrite the README's headline table
+    python docs/render.py --benchmarks    # print the benchmarks page's tables
+"""
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+README = os.path.join(ROOT, "README.md")
+MARKER = re.compile(r"<!-- generated: (\w+) -->")
+
+
+def _load(name):
+    path = os.path.join(RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _committed(name):
+    """The date a results file was last committed (a file written before results recorded their date)."""
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%cs", "--", os.path.join("benchmarks", "results",
+                                                                                        f"{name}.json")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def measured(name, r):
+    """``'<machine>, <date>'`` of a result: recorded in the file (``measured``, ``machine``, ``date``),
+    else the date of its last commit."""
+    m = r.get("measured", {})
+    if m:
+        machine = f"{m.get('cpu')}, {m.get('cores')} cores" + (f", {', '.join(m['gpus'])}" if m.get("gpus") else ", no GPU")
+        return f"{machine}; {m.get('date')}"
+    machine = r.get("machine") or (f"{r['machine_cores']} cores" if "machine_cores" in r else "machine not recorded")
+    date = r.get("date") or _committed(name) or "date not recorded"
+    return f"{machine}; {date}"
+
+
+def _table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+# -- one renderer per results file ------------------------------------------------------------------
+
+def _musicnn(r):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from render_tagging_table import render  # the README's table before this page existed: one renderer
+
+    return render()
+
+
+def _frontend(r):
+    fx, dx, mem = r["file_to_logmel_x_realtime"], r["decode_only_single_process_x_realtime"], r[
+        "memory_60min_flac_44k_stereo"]
+    rows = [[s, f"{fx[s]:.0f}", f"{dx[s]:.0f}", f"{mem[s]['peak_mb']:.0f} MB"] for s in ("librosa", "tfmusictag")]
+    rows.append(["**ratio**", f"**{r['ratio_tfmusictag_over_librosa']:.2f}×**",
+                 f"{dx['tfmusictag'] / dx['librosa']:.2f}×",
+                 f"{mem['tfmusictag']['peak_mb'] / mem['librosa']['peak_mb']:.2f}×"])
+    return (f"File → log-mel over {r['tracks']} tracks ({r['audio_minutes']} min), "
+            "tfmusictag's `tf.data` pipeline against `librosa.load` + `librosa.feature.melspectrogram`:\n\n"
+            + _table(["pipeline", "file → log-mel, × real time", "decode only, × real time",
+                      "peak RSS, one 60-min track"], rows))
+
+
+def _memory(r):
+    models, inputs = [], []
+    for e in r["results"]:
+        if e["model"] not in models:
+            models.append(e["model"])
+        if e["input"] not in inputs:
+            inputs.append(e["input"])
+    cell = {(e["model"], e["input"]): e for e in r["results"]}
+    rows = [[m] + [f"{cell[(m, i)]['peak_mb'] / 1000:.2f} GB ({cell[(m, i)]['seconds']:.0f} s)"
+                   if (m, i) in cell else "—" for i in inputs] for m in models]
+    return (f"Peak resident memory of `predict`, a fresh process per run (importing TensorFlow alone: "
+            f"{r['import_tensorflow_mb'] / 1000:.2f} GB):\n\n" + _table(["model"] + inputs, rows))
+
+
+def _models(r):
+    rows = [[v, f"{e['parameters'] / 1e6:.1f} M", f"{e['s_per_min']:.3f}", f"{e['x_realtime']:.0f}"]
+            for v, e in sorted(r["variants"].items(), key=lambda kv: kv[1]["s_per_min"])]
+    return (f"Forward pass (waveform → tags, front end included, thesis sizes), one {r['track_minutes']:.0f}-minute "
+            f"track; the front end alone: {r['front_end_s_per_min']:.4f} s per minute:\n\n"
+            + _table(["variant", "parameters", "s per minute of audio", "× real time"], rows))
+
+
+def _pipeline(r):
+    rows = [[v, f"{s:.0f}", f"{r['pipeline_audio_s_per_s'] / s:.2f}"] for v, s in r["consumption_audio_s_per_s"].items()]
+    return (f"The data pipeline delivers {r['pipeline_audio_s_per_s']:.0f} s of audio per second; training consumes:\n\n"
+            + _table(["variant (thesis sizes)", "audio s per s consumed", "pipeline / training"], rows))
+
+
+def _predict(r):
+    return _table(["tracks", "audio", "decode only, × real time", "`predict`, × real time", "predict / decode"],
+                  [[r["tracks"], f"{r['audio_minutes']} min", f"{r['decode_only_x_realtime']:.0f}",
+                    f"{r['tagging_x_realtime']:.0f}", f"{r['tagging_over_decode']:.2f}"]])
+
+
+def _experiments_cost(r):
+    rows = [[t, f"{s / 86400:.1f}"] for t, s in r["estimated_seconds_per_table"].items()]
+    rows.append(["**all**", f"**{r['estimated_total_days']:.1f}**"])
+    steps = ", ".join(f"{k} {v['seconds_per_step']:.2f} s" for k, v in r["seconds_per_step"].items())
+    return (f"`--preset=thesis --table=all`, estimated from seconds per training step ({steps}):\n\n"
+            + _table(["table", "days"], rows))
+
+
+def _distributed(r):
+    t = r["tagging"]
+    rows = [["training, tracks per second", f"{r['training_tracks_per_second']['1 process']:.1f}",
+             f"{r['training_tracks_per_second']['2 workers']:.1f}", f"{r['training_2_workers_over_1_process']:.2f}"],
+            [f"tagging {t['tracks']} tracks ({t['audio_minutes']:.0f} min), tracks per second",
+             f"`predict` {t['predict_tracks_per_second']:.2f}",
+             f"`predict_beam` {t['predict_beam_2_workers_tracks_per_second']:.2f}", f"{t['beam_over_predict']:.2f}"]]
+    grads = [[v, f"{e['trainable_parameters']:,}", f"{e['gradient_megabytes_per_step']:.1f}"]
+             for v, e in sorted(r["allreduce_per_step"].items(), key=lambda kv: kv[1]["trainable_parameters"])]
+    return (f"`{r['variant']}`, global batch {r['global_batch']}, {r['steps']} steps:\n\n"
+            + _table(["", "1 process", "2 workers (localhost)", "ratio"], rows)
+            + "\n\nGradient volume all-reduced per step (thesis sizes):\n\n"
+            + _table(["variant", "trainable parameters", "MB per step"], grads))
+
+
+def _small_catalog(r):
+    rows = [[s, f"{e['weighted_roc_auc_mean']:.3f} ± {e['weighted_roc_auc_std']:.3f}",
+             " ".join(f"{x:.3f}" for x in e["per_fold"])] for s, e in r["systems"].items()]
+    g = r["recipe_minus_probe"]
+    return (f"`{r['dataset']}` ({r['tracks']} tracks, {r['tags']} tags), {r['folds']} folds, weighted ROC-AUC on "
+            f"held-out tracks (`recipe`: `train` without `--variant`; `probe*`: scikit-learn logistic regression "
+            f"on the same networks):\n\n"
+            + _table(["system", "mean ± std over folds", "per fold"], rows)
+            + f"\n\nRecipe − probe on `MTT_vgg`'s last layer: {g['mean']:+.3f} (worst fold {g['min_fold']:+.3f}, "
+              f"{g['folds_won']} of {r['folds']} folds won).")
+
+
+def _decisions(r):
+    rows = [[rule, f"{e['micro_f1_mean']:.3f} ± {e['micro_f1_std']:.3f}", f"{e['macro_f1_mean']:.3f} ± "
+             f"{e['macro_f1_std']:.3f}"] for rule, e in r["rules"].items()]
+    return (f"Decided tags of the small-catalog recipe on `{r['dataset']}`, {r['folds']} folds (every track held out "
+            f"once; top-k with k = {', '.join(map(str, r['top_k_per_fold']))} per fold):\n\n"
+            + _table(["decision rule", "micro F1", "macro F1"], rows))
+
+
+def _generic(r):
+    """Any other results file: its scalar fields."""
+    flat = {}
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            elif isinstance(v, (int, float, str, bool)) and k not in ("machine", "date", "note", "what"):
+                flat[f"{prefix}{k}"] = v
+
+    walk({k: v for k, v in r.items() if k != "measured"})
+    return _table(["field", "value"], [[f"`{k}`", v] for k, v in list(flat.items())[:40]])
+
+
+#: results file → (title, script, renderer); files not listed here render with :func:`_generic`.
+PAGES = {
+    "musicnn": ("Tagging against musicnn and Essentia", "bench_musicnn.py", _musicnn),
+    "decisions": ("Decided tags: calibrated thresholds, 0.5 and top-k", "bench_decisions.py", _decisions),
+    "small_catalog": ("Small catalogs: the recipe against a linear probe", "bench_small_catalog.py", _small_catalog),
+    "small_catalog_real": ("Small catalogs, real recordings", "bench_small_catalog.py --catalog=real", _small_catalog),
+    "frontend": ("File → log-mel against librosa", "bench_frontend.py", _frontend),
+    "predict": ("Tagging throughput against decoding", "bench_predict.py", _predict),
+    "memory": ("Peak memory of predict", "bench_memory.py", _memory),
+    "models": ("Forward pass per variant", "bench_models.py", _models),
+    "pipeline": ("Data pipeline against training", "bench_pipeline.py", _pipeline),
+    "distributed": ("One process against two workers", "bench_distributed.py", _distributed),
+    "experiments_cost": ("The thesis preset's cost", "bench_experiments_cost.py", _experiments_cost),
+}
+
+
+def benchmarks():
+    names = sorted(f[:-5] for f in os.listdir(RESULTS) if f.endswith(".json"))
+    ordered = [n for n in PAGES if n in names] + [n for n in names if n not in PAGES]
+    parts = []
+    for name in ordered:
+        r = _load(name)
+        title, script, renderer = PAGES.get(name, (name.replace("_", " ").capitalize(), None, _generic))
+        script = script or next((s for s in sorted(os.listdir(os.path.join(ROOT, "benchmarks")))
+                                 if s.endswith(".py") and name.split("_real")[0] in s), "benchmarks/")
+        parts.append(f"## {title}\n\n`benchmarks/{script}` → `benchmarks/results/{name}.json`; "
+                     f"measured on {measured(name, r)}.\n\n{renderer(r)}\n")
+    return "\n".join(parts)
+
+
+def headline():
+    """The README's short table: a few figures, each from a results file."""
+    rows = []
+    m = _load("musicnn")
+    if m:
+        e = m["models"]["MTT_musicnn"]
+        rows.append(["tagging with MagnaTagATune's musicnn (`predict --model=MTT_musicnn`)",
+                     f"{e['predict']['speed_vs_musicnn']:.2f}× the speed of musicnn 0.1.0, "
+                     f"{e['predict']['seconds'] and e['essentia']['seconds'] / e['predict']['seconds']:.2f}× Essentia's, "
+                     f"the same tags (≤ {e['max_track_tag_difference']:.0e} per track)", "`musicnn.json`"])
+    d = _load("decisions")
+    if d:
+        c, g, k = (d["rules"][x] for x in ("calibrated", "global_0.5", "top_k"))
+        rows.append(["decided tags (micro F1, held-out tracks)", f"{c['micro_f1_mean']:.2f} with calibrated "
+                     f"thresholds, {g['micro_f1_mean']:.2f} at 0.5, {k['micro_f1_mean']:.2f} top-k", "`decisions.json`"])
+    s = _load("small_catalog")
+    if s:
+        rows.append([f"small catalog ({s['tracks']} tracks): `train` without `--variant`",
+                     f"weighted ROC-AUC {s['systems']['recipe']['weighted_roc_auc_mean']:.3f} against "
+                     f"{s['systems']['probe']['weighted_roc_auc_mean']:.3f} for a scikit-learn probe", "`small_catalog.json`"])
+    f = _load("frontend")
+    if f:
+        rows.append(["audio file → log-mel", f"{f['ratio_tfmusictag_over_librosa']:.2f}× librosa's speed",
+                     "`frontend.json`"])
+    mem = _load("memory")
+    if mem:
+        peak = max(e["peak_mb"] for e in mem["results"] if e["system"] == "tfmusictag")
+        rows.append(["peak memory of `predict`, any model, tracks up to 60 min", f"≤ {peak / 1000:.2f} GB",
+                     "`memory.json`"])
+    return _table(["what", "figure", "results file"], rows)
+
+
+def config():
+    """Every field of ``TrainConfig`` and of the model config (``model.<path>``), with defaults."""
+    sys.path.insert(0, ROOT)
+    from tfmusictag.registry import flatten
+    from tfmusictag.tagger import TaggerConfig
+    from tfmusictag.training.config import TrainConfig
+
+    def doc(cls):
+        text = (cls.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(line.strip() for line in text.splitlines())
+
+    def rows(config, prefix=""):
+        out = []
+        for path, value in flatten(config).items():
+            if path.startswith("model."):
+                continue
+            out.append([f"`{prefix}{path}`", f"`{json.dumps(value, default=str)}`"])
+        return out
+
+    parts = [f"### Training (`TrainConfig`)\n\n{doc(TrainConfig)}\n\n" + _table(["path", "default"], rows(TrainConfig()))]
+    model = TaggerConfig()
+    parts.append(f"### The model (`model.*`, `TaggerConfig`)\n\n{doc(TaggerConfig)} The defaults below are the bare "
+                 "config's; each variant sets its own (`python -m tfmusictag.train --list_variants`).\n\n"
+                 + _table(["path", "default"], rows(model, "model.")))
+    for f in dataclasses.fields(model):
+        value = getattr(model, f.name)
+        if dataclasses.is_dataclass(value):
+            parts.append(f"- `model.{f.name}` — `{type(value).__name__}`: {doc(type(value))}")
+    return "\n\n".join(parts)
+
+
+def datasets():
+    """The README of every builder folder in ``datasets/``, headings moved one level down."""
+    parts = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "datasets"))):
+        path = os.path.join(ROOT, "datasets", name, "README.md")
+        if os.path.exists(path):
+            with open(path) as f:
+                text = f.read()
+            text = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
+            parts.append(f'<a id="{name}"></a>\n\n' + text.strip())
+    return "\n\n".join(parts)
+
+
+RENDERERS = {"benchmarks": benchmarks, "headline": headline, "config": config, "datasets": datasets}
+
+
+def fill(markdown):
+    """``markdown`` with every ``<!-- generated: name -->`` marker replaced by its rendering."""
+    return MARKER.sub(lambda m: RENDERERS[m.group(1)](), markdown)
+
+
+def readme_with_headline(text):
+    start, end = "<!-- headline:start -->", "<!-- headline:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + headline() + "\n" + text[j:]
+
+
+if __name__ == "__main__":
+    if "--readme" in sys.argv:
+        with open(README) as fh:
+            updated = readme_with_headline(fh.read())
+        with open(README, "w") as fh:
+            fh.write(updated)
+    elif "--benchmarks" in sys.argv:
+        print(benchmarks())
+    else:
+        print(__doc__)
