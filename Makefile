@@ -6,6 +6,7 @@
 #   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive, and
 #                 builds musicnn's own environment for the comparison with the original)
 #   make transfer-demo   transfer from MagnaTagATune (musicnn) to the demo catalog, measured
+#   make docs     the documentation site (MkDocs, API pages from the docstrings) into site/
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -15,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 MUSICNN_VENV ?= .venv-musicnn
 MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
 
-.PHONY: install pretrained demo transfer-demo test test-fast bench musicnn-reference essentia-reference clean
+.PHONY: install pretrained demo transfer-demo test test-fast docs bench musicnn-reference essentia-reference clean
 
 # TensorFlow's build: CUDA where nvidia-smi finds a GPU, else the CPU build (smaller and faster to start)
 TF_BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
@@ -41,6 +42,11 @@ test: pretrained
 
 test-fast: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+# strict: a broken link or anchor, a missing API page or a docstring that does not parse fails
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+	@echo "open site/index.html"
 
 demo: pretrained
 	$(PY) -m tfmusictag.demo

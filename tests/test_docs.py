@@ -1,0 +1,119 @@
+"""The documentation cannot drift from the code: the site builds in strict mode (broken links and
+anchors, missing API pages and docstrings that do not parse fail), every command shown in the
+README and the docs names flags its program knows, the generated tables are the results files'
+figures, and the README stays short."""
+
+import functools
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "docs"))
+
+import render  # noqa: E402
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+#: The programs (``python -m tfmusictag.<name>`` and ``tfmusictag <name>``) that take absl flags.
+PROGRAMS = ("train", "predict", "evaluate", "export", "tune", "experiments", "predict_beam", "demo", "transfer_demo")
+PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+
+
+def test_the_site_builds_in_strict_mode(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                         cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for page in ("index.html", "tagging/index.html", "api/tagging/index.html", "benchmarks/index.html",
+                 "config/index.html"):
+        assert os.path.exists(tmp_path / "site" / page), page
+    api = (tmp_path / "site" / "api" / "tagging" / "index.html").read_text()
+    assert "tag_files" in api and "one record per track" in api  # generated from the docstring
+    config = (tmp_path / "site" / "config" / "index.html").read_text()
+    assert "embedding_views" in config and "model.classifier.l2" in config
+
+
+def _commands():
+    """``(page, program, command line)`` of every tfmusictag command shown in code (blocks and spans)."""
+    found = []
+    for page in PAGES:
+        text = open(page).read()
+        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+        spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        for chunk in blocks + spans:
+            for line in chunk.replace("\\\n", " ").splitlines():
+                line = line.split(" #")[0]
+                m = re.search(r"(?:python -m tfmusictag\.|(?<![\w./-])tfmusictag )([a-z_]+)", line)
+                if m and m.group(1) in PROGRAMS:
+                    found.append((os.path.relpath(page, ROOT), m.group(1), line[m.start():]))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _known_flags(program):
+    out = subprocess.run([sys.executable, "-m", f"tfmusictag.{program}", "--helpfull"], cwd=ROOT, capture_output=True,
+                         text=True, env=ENV, timeout=300)
+    assert out.returncode in (0, 1) and f"tfmusictag.{program}" in out.stdout, (program, out.stderr[-2000:])  # absl: 1
+    known = set(re.findall(r"--(?:\[no\])?([A-Za-z0-9_]+)", out.stdout))
+    if program == "predict_beam":  # the rest of its flags are Beam's pipeline options
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        known |= set(PipelineOptions([]).get_all_options())
+    return frozenset(known)
+
+
+def test_every_documented_command_uses_flags_its_program_knows():
+    commands = _commands()
+    programs = {p for _, p, _ in commands}
+    assert {"train", "predict", "evaluate", "export", "tune", "experiments", "predict_beam"} <= programs, programs
+    unknown = []
+    for page, program, line in commands:
+        known = _known_flags(program)
+        for flag in re.findall(r"(?<![\w-])--([A-Za-z][A-Za-z0-9_]*)", line):
+            if flag not in known and not (flag.startswith("no") and flag[2:] in known):
+                unknown.append(f"{page}: --{flag} in `{line.strip()}`")
+    assert not unknown, "\n".join(unknown)
+
+
+def test_a_flag_that_does_not_exist_is_caught():
+    """The check above can fail: a misspelt flag is not among the program's flags."""
+    assert "model_dir" in _known_flags("train") and "modeldir" not in _known_flags("train")
+
+
+def test_the_readme_headline_table_is_rendered_from_the_results():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert render.readme_with_headline(text) == text, "run: python docs/render.py --readme"
+    table = text[text.index("<!-- headline:start -->"):text.index("<!-- headline:end -->")]
+    assert table.count("\n|") >= 4  # the figures are there
+
+
+def test_every_results_file_is_on_the_benchmarks_page_with_its_machine_and_date():
+    page = render.benchmarks()
+    for path in glob.glob(os.path.join(ROOT, "benchmarks", "results", "*.json")):
+        name = os.path.basename(path)
+        assert f"`benchmarks/results/{name}`; measured on " in page, name
+    assert "date not recorded" not in page  # every file has its date (recorded, or its commit's)
+    m = render._load("musicnn")
+    speed = f"{m['models']['MTT_musicnn']['predict']['speed_vs_musicnn']:.2f}×"
+    assert speed in page and speed in render.headline()
+
+
+def test_the_readme_is_short_and_says_the_essentials():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert len(text.splitlines()) <= 200
+    for needed in ("make demo", "make test", "make docs", "python -m tfmusictag.predict", "python -m tfmusictag.train",
+                   "tags.csv", "tensorflow/serving", "tensorflow-io"):
+        assert needed in text, needed
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.endswith(".md")], ids=os.path.basename)
+def test_no_page_quotes_a_figure_of_this_repository_by_hand(page):
+    """Figures of our measurements live in results files and come onto the benchmarks page when it
+    is built; pages describe. (Thesis figures, sizes and versions are fine: they do not drift.)"""
+    text = open(page).read()
+    for phrase in ("× real time", "GB)", "s per minute", "Measured here", "measured here", "session notes",
+                   "before this change"):
+        assert phrase not in text.replace("<!-- generated: benchmarks -->", ""), (page, phrase)
