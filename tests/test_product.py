@@ -113,6 +113,21 @@ def exported(trained, tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_the_saved_model_carries_its_run_config_metrics_and_thresholds_origin(exported, trained):
+    from tfmusictag.rundir import RunDir
+    from tfmusictag.serving import ASSET_FIELDS, read_assets
+
+    model_dir, _ = trained
+    tags, info = read_assets(exported)
+    assert tuple(info) == ASSET_FIELDS and tags == list(compose.TAGS)
+    run = RunDir(model_dir)
+    assert info["run"]["train_config"] == run.read_train_config()
+    assert info["run"]["metrics"]["weighted_roc_auc"] == run.read_metrics()["weighted_roc_auc"]
+    assert info["run"]["thresholds"]["split"] == run.read_thresholds()["split"] == "validation"
+    assert info["model"]["thresholds"] == [run.read_thresholds()["thresholds"][t] for t in tags]
+
+
+@pytest.mark.slow
 def test_saved_model_cli_shows_all_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     out = subprocess.run([cli, "show", "--all", "--dir", exported], env=ENV, capture_output=True, text=True,

@@ -166,6 +166,21 @@ class RunDir:
         name = os.path.join(f"eval_{split}", "report.json")
         return self._read_json(name, f"evaluation report ({name})") if os.path.exists(self.file(name)) else None
 
+    def summary(self) -> Optional[Dict[str, Any]]:
+        """What a run says of its model, for the SavedModel's assets: ``train_config``, ``metrics``
+        (the final evaluation's summary) and ``thresholds`` (where they were fitted); ``None`` for
+        a folder that is not a training run."""
+        if not self.has_run():
+            return None
+        out: Dict[str, Any] = {"train_config": self.read_train_config()}
+        if os.path.exists(self.file(METRICS)):
+            out["metrics"] = {k: v for k, v in self.read_metrics().items() if not isinstance(v, dict)}
+        if os.path.exists(self.file(THRESHOLDS)):
+            fitted = self.read_thresholds()
+            out["thresholds"] = {k: fitted.get(k) for k in ("dataset", "split", "method", "criterion", "tracks",
+                                                            "pooled", "fallback")}
+        return out
+
     def write_source(self, source: Dict[str, Any]) -> None:
         atomic_write(self.file(SOURCE), json.dumps(source, indent=2))
 

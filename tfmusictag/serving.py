@@ -39,12 +39,13 @@ import dataclasses
 import json
 import os
 import tempfile
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfmusictag import audio
-from tfmusictag.errors import CorruptAudioFileError, TruncatedAudioFileError
+from tfmusictag.errors import CorruptAudioFileError, ParameterError, TruncatedAudioFileError
 from tfmusictag.frontend import CHUNK_FRAMES, LogMelSpectrogram, get_front_end, iter_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
@@ -57,8 +58,59 @@ def next_version(model_base: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, base_dir: str, name: str, version: int = None, top_k: int = 10) -> str:
-    """Export a :class:`~tfmusictag.tagger.TrackTagger`; returns the version directory."""
+#: The SavedModel's description of itself (``assets/tfmusictag.json``), written by
+#: :func:`write_assets` and read by :func:`read_assets` alone: the fields every client may rely on.
+ASSET_FIELDS = ("model", "name", "sample_rate", "segment_seconds", "segment_frames", "top_k", "chunk_combine",
+                "late_fusion", "run")
+
+
+def write_assets(folder: str, model, top_k: int, run: Optional[dict] = None) -> Tuple[str, str]:
+    """Write ``tags.txt`` and ``tfmusictag.json`` into ``folder``; returns their paths.
+
+    ``tfmusictag.json`` holds the model's config (its decision thresholds included), its name,
+    sample rate, segment length, the ``k`` of ``top_k``, how chunks of whole segments combine
+    (``chunk_combine``: :data:`tfmusictag.temporal.CHUNK_COMBINES`; ``late_fusion``: whether the
+    tags or the embedding combine) and, for a trained model, ``run``: its training config, final
+    metrics and where its thresholds came from (:meth:`tfmusictag.rundir.RunDir.summary`).
+    """
+    seg = model.segmenter
+    seconds_per_frame = model.front_end_config.hop_length / model.sample_rate
+    info = {"model": model.tagger_config.to_dict(), "name": model.name, "sample_rate": model.sample_rate,
+            "segment_seconds": seg.segment_frames * seconds_per_frame, "segment_frames": seg.segment_frames,
+            "top_k": int(top_k), "chunk_combine": model.chunk_combine, "late_fusion": bool(model.temporal.late_fusion),
+            "run": run or None}
+    assert tuple(info) == ASSET_FIELDS
+    tags_file, info_file = os.path.join(folder, "tags.txt"), os.path.join(folder, "tfmusictag.json")
+    with open(tags_file, "w") as f:
+        f.write("\n".join(model.tags) + "\n")
+    with open(info_file, "w") as f:
+        json.dump(info, f, indent=2)
+    return tags_file, info_file
+
+
+def read_assets(path: str) -> Tuple[list, dict]:
+    """``(tags, info)`` of an exported SavedModel version folder (see :func:`write_assets`)."""
+    assets = os.path.join(path, "assets")
+    try:
+        with open(os.path.join(assets, "tags.txt")) as f:
+            tags = [t for t in f.read().splitlines() if t]
+        with open(os.path.join(assets, "tfmusictag.json")) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{path} is not a tfmusictag SavedModel (its assets: {exc})") from None
+    missing = [k for k in ASSET_FIELDS if k not in info and k != "run"]
+    if missing:
+        raise ParameterError(f"{path}: assets/tfmusictag.json lacks {missing}; export the model again")
+    return tags, info
+
+
+def export_saved_model(model, base_dir: str, name: str, version: int = None, top_k: int = 10,
+                       run: Optional[dict] = None) -> str:
+    """Export a :class:`~tfmusictag.tagger.TrackTagger`; returns the version directory.
+
+    ``run``: what the model's training run says of it (:meth:`tfmusictag.rundir.RunDir.summary`:
+    its config, metrics and thresholds' origin), kept in the assets.
+    """
     model_base = os.path.join(base_dir, name)
     os.makedirs(model_base, exist_ok=True)
     chosen = None if version is None else int(version)
@@ -74,15 +126,7 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
     wave = tf.TensorSpec([None, None], tf.float32, name="waveform")
 
     with tempfile.TemporaryDirectory(dir=model_base, prefix=f".tmp-{version}-") as tmp:
-        tags_file = os.path.join(tmp, "tags.txt")
-        info_file = os.path.join(tmp, "tfmusictag.json")
-        with open(tags_file, "w") as f:
-            f.write("\n".join(tags) + "\n")
-        with open(info_file, "w") as f:
-            json.dump({"model": model.tagger_config.to_dict(), "name": model.name, "sample_rate": model.sample_rate,
-                       "segment_seconds": seg.segment_frames * seconds_per_frame, "top_k": k,
-                       "segment_frames": seg.segment_frames, "chunk_combine": model.chunk_combine,
-                       "late_fusion": bool(model.temporal.late_fusion)}, f, indent=2)
+        tags_file, info_file = write_assets(tmp, model, k, run)
 
         module = tf.Module()
         module.model = model
@@ -205,11 +249,8 @@ class Tagger:
     def __init__(self, path: str):
         path = model_path(path)  # a pretrained model's name → its converted model directory
         if os.path.exists(os.path.join(path, "saved_model.pb")):
+            self.tags, info = read_assets(path)
             loaded = tf.saved_model.load(path)
-            with open(os.path.join(path, "assets", "tfmusictag.json")) as f:
-                info = json.load(f)
-            with open(os.path.join(path, "assets", "tags.txt")) as f:
-                self.tags = [t for t in f.read().splitlines() if t]
             thresholds = info["model"].get("thresholds") or None
             self._loaded = loaded
             self.front_end = get_front_end(info["model"]["front_end"])

@@ -111,7 +111,8 @@ def main(argv):
     # chosen on validation: the test split only reports (choosing on it would overstate the score)
     best = max(validation, key=lambda v: validation[v]["weighted_roc_auc"])
     print(f"\n[4/6] exporting {best} (best on validation) as a SavedModel ...", flush=True)
-    path = export_saved_model(load_model(runs[best]), FLAGS.saved_models, "demo_tagger")
+    path = export_saved_model(load_model(runs[best]), FLAGS.saved_models, "demo_tagger",
+                              run=RunDir(runs[best]).summary())
     print(f"      {path}")
 
     track = compose.make_track(seed=987654, seconds=100.0, style="house")

@@ -8,6 +8,8 @@ Example::
     python -m tfmusictag.export --model_dir=runs/bof --name=demo_tagger
 """
 
+import os
+
 from absl import app, flags
 
 from tfmusictag.cli.common import program
@@ -30,9 +32,12 @@ def main(argv):
     if not FLAGS.model_dir or not FLAGS.name:
         raise app.UsageError("--model_dir and --name are required")
     from tfmusictag.pretrained import load_model
+    from tfmusictag.rundir import RunDir
     from tfmusictag.serving import export_saved_model
 
-    print(export_saved_model(load_model(FLAGS.model_dir), FLAGS.base_dir, FLAGS.name, FLAGS.version, FLAGS.top_k))
+    run = RunDir(FLAGS.model_dir).summary() if os.path.isdir(FLAGS.model_dir) else None
+    print(export_saved_model(load_model(FLAGS.model_dir), FLAGS.base_dir, FLAGS.name, FLAGS.version, FLAGS.top_k,
+                             run=run))
     return 0
 
 
