@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tfmusictag.datasets.demo_catalog import compose
+from support import ENV  # noqa: E402
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 @pytest.fixture(scope="module")

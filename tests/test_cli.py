@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from support import ENV  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 TFDS = os.path.join(os.path.dirname(sys.executable), "tfds")
 
 

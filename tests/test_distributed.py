@@ -18,10 +18,10 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import RunDir
 from tfmusictag.training import distribute
+from support import ENV, HELPERS  # noqa: E402
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-KILL = os.path.join(os.path.dirname(__file__), "helpers", "kill_train.py")
-REPLICA_STEPS = os.path.join(os.path.dirname(__file__), "helpers", "replica_steps.py")
+KILL = os.path.join(HELPERS, "kill_train.py")
+REPLICA_STEPS = os.path.join(HELPERS, "replica_steps.py")
 #: A global batch of 3 over 2 replicas splits unevenly (2 + 1), and 4 steps over 9 tracks cross an
 #: epoch (reshuffled): the loss must still be the mean over the global batch. No dropout: replicas
 #: draw their own dropout masks, so a model with dropout is the same only in distribution.

@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "docs"))
 
 import render  # noqa: E402
+from support import ENV  # noqa: E402
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 #: The programs (``python -m tfmusictag.<name>`` and ``tfmusictag <name>``) that take absl flags.
 PROGRAMS = ("train", "predict", "evaluate", "export", "tune", "experiments", "predict_beam", "demo", "transfer_demo")
 PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))

@@ -10,8 +10,8 @@ import pytest
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.reproduction import PRESETS, TABLES, Experiments, Preset, plot_table, render_markdown, table_ids
+from support import ENV  # noqa: E402
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def test_tables_hold_the_thesis_numbers():

@@ -12,9 +12,9 @@ import pytest
 
 from tfmusictag import metrics
 from tfmusictag.datasets.demo_catalog import compose
+from support import ENV, HELPERS  # noqa: E402
 
 TINY = {"model.temporal.bof.num_clusters": 16, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 16}
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -335,7 +335,6 @@ def test_the_demo_runs_end_to_end_at_a_tiny_scale(demo_tiny, tmp_path):
 
 # ---- the rough edges a user meets ------------------------------------------------------------
 
-HELPERS = os.path.join(os.path.dirname(__file__), "helpers")
 
 
 @pytest.mark.slow

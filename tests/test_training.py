@@ -18,9 +18,9 @@ from tfmusictag.rundir import RunDir
 from tfmusictag.training import GroupSchedule, LearningRates, StepDecay, Trainer, TrainConfig, group_optimizers
 from tfmusictag.training import resume_config, train
 from tfmusictag.variants import build_variant
+from support import ENV, HELPERS  # noqa: E402
 
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-KILL = os.path.join(os.path.dirname(__file__), "helpers", "kill_train.py")
+KILL = os.path.join(HELPERS, "kill_train.py")
 TAGS = ("a", "b", "c")
 
 
