@@ -138,8 +138,8 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         num_frames = tf.TensorSpec([None], tf.int32, name="num_frames")
 
         # Four core functions hold the network; every signature calls them, so the SavedModel keeps
-        # one copy of each graph instead of one per signature (loading MTT_musicnn took 87 MB above
-        # TensorFlow with a copy per signature).
+        # one copy of each graph instead of one per signature (a copy per signature multiplies the
+        # memory a loaded model takes).
         @tf.function(input_signature=[wave])
         def front(waveform):
             return model.front_end(waveform)

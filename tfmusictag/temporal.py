@@ -505,11 +505,10 @@ def _check_lstm_args(units, dropout, num_layers=1):
 class _StandardizedInput:
     """Input standardisation of the LSTM stages, fitted by ``adapt`` on the training features.
 
-    Why: MFCCs are not scaled — on the demo catalog the first coefficients have means of 10–40 and
-    standard deviations up to 20 — so with Glorot-initialised kernels 45 % of the LSTM gates'
-    pre-activations start beyond ±3, where sigmoid and tanh are flat and little gradient passes
-    (measured over 4 tracks, T = 48; 0 % once standardised). Standardising the inputs
-    (cepstral mean and variance normalisation, for MFCCs) keeps the gates in their working range.
+    Why: MFCCs are not scaled (the first coefficients have means and standard deviations of
+    tens), so with Glorot-initialised kernels many of the LSTM gates' pre-activations start where
+    sigmoid and tanh are flat and little gradient passes. Standardising the inputs (cepstral mean
+    and variance normalisation, for MFCCs) keeps the gates in their working range.
     """
 
     def _init_standardize(self, standardize):

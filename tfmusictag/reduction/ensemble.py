@@ -2,9 +2,9 @@
 
 The thesis transfers one source network (Sec. 3.2). On a small catalog, what one network's
 embedding misses another's often has: the pretrained MagnaTagATune VGG and the MSD musicnn were
-trained on other tags and with other filters, and the mean of one linear head per network and
-readout beat every single network's probe, on average over folds, on both catalogs we measured
-(``benchmarks/bench_small_catalog.py``). The
+trained on other tags and with other filters, so one linear head per network and readout,
+their probabilities averaged, is steadier than any one network's probe
+(``benchmarks/bench_small_catalog.py`` compares them). The
 networks that share a front end and patch length (``MTT_vgg``, ``MSD_vgg``, ``MTT_musicnn``,
 ``MSD_musicnn``: the musicnn log-mel, 187-frame patches) can be computed on the same segmented
 spectrogram and their vectors concatenated; each member's feature groups stay groups of the whole

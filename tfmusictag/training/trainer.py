@@ -49,9 +49,8 @@ def frozen_segment_reduction(model: TrackTagger) -> bool:
 def frozen_embedding(model: TrackTagger) -> bool:
     """True when, besides a frozen segment reduction, the temporal stage has no weights at all and
     pools features, not tags (mean, max, mean + std: the small-catalog recipe): the track embedding
-    itself can then be cached — one vector per track in place of one per segment (the recipe's two
-    networks give 3042 values per 3 s patch: 1.2 MB for a 5-minute track, against 24 KB for its
-    embedding), and a step is the classifier alone."""
+    itself can then be cached — one vector per track in place of one per segment (kilobytes per
+    track instead of megabytes of patch vectors), and a step is the classifier alone."""
     return (frozen_segment_reduction(model) and not model.temporal.weights and not model.temporal.late_fusion
             and not model.temporal.needs_fitting())
 
