@@ -84,7 +84,7 @@ def test_download_from_a_local_folder_checks_and_converts(tmp_path, monkeypatch)
     monkeypatch.setenv("TFMUSICTAG_HOME", str(tmp_path / "home"))
     folder = pretrained.download("choi2016", SHARED)
     assert sorted(os.listdir(folder)) == sorted(choi2016.FILES)
-    model = pretrained.load("choi2016_cnn")  # converts on first use, from the cache
+    model = pretrained.load_model("choi2016_cnn")  # converts on first use, from the cache
     probs = model(tf.random.uniform((1, 12000 * 40), -0.2, 0.2)).numpy()
     assert probs.shape == (1, 50) and np.all((probs >= 0) & (probs <= 1))
 

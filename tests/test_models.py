@@ -324,7 +324,7 @@ def test_a_db_front_end_with_top_db_is_tagged_in_chunks_exactly(tmp_path):
     peak in a first pass and computes clipped chunks in a second — the whole track's values,
     here with the loudest passage in the last chunk."""
     from tfmusictag.rundir import write_model_dir
-    from tfmusictag.serving import Tagger
+    from tfmusictag.serving import InferenceModel
     from tfmusictag.tagger import SegmentConfig
     from tfmusictag.reduction import ReductionConfig
     from tfmusictag.temporal import TemporalConfig
@@ -334,11 +334,11 @@ def test_a_db_front_end_with_top_db_is_tagged_in_chunks_exactly(tmp_path):
     path = write_model_dir(TrackTagger(config), str(tmp_path / "m"))
     t = np.arange(12000 * 100) / 12000
     wave = (1e-4 * np.sin(2 * np.pi * 440 * t) * (1 + 999 * (t > 90))).astype(np.float32)  # loud at the end
-    default, Tagger.CHUNK_FRAMES = Tagger.CHUNK_FRAMES, 1366
+    default, InferenceModel.CHUNK_FRAMES = InferenceModel.CHUNK_FRAMES, 1366
     try:
-        tagger = Tagger(path)
+        tagger = InferenceModel(path)
     finally:
-        Tagger.CHUNK_FRAMES = default
+        InferenceModel.CHUNK_FRAMES = default
     assert tagger.chunk_frames == 1366 and tagger.streamable()
     whole, _ = tagger.tag(tagger.log_mel(wave[None])[0])
     blocks = lambda: [wave[i:i + 100000] for i in range(0, len(wave), 100000)]  # noqa: E731

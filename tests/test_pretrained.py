@@ -51,7 +51,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def models():
-    return {name: pretrained.load(name) for name in PARITY_MODELS}
+    return {name: pretrained.load_model(name) for name in PARITY_MODELS}
 
 
 # -- layers (no weights needed) -------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_download_rejects_a_wrong_file(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="python -m tfmusictag.pretrained download musicnn"):
         mn.weights_dir("MTT_musicnn")
     with pytest.raises(ParameterError, match="choose one of"):
-        pretrained.load("MTT_nonexistent")
+        pretrained.convert("MTT_nonexistent")
 
 
 # -- parity with the original musicnn ----------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
     conversion does, to 1e-5 over the taggram; the conversion records what it folded."""
     from tfmusictag.datasets.demo_catalog import compose
 
-    folded = models[name] if name in models else pretrained.load(name)
+    folded = models[name] if name in models else pretrained.load_model(name)
     assert {k: tuple(v) for k, v in folded.reduction.fold().items()} == FOLDED[name]
     with open(os.path.join(pretrained.convert(name), "source.json")) as f:
         assert json.load(f)["folded"] == {k: f"{live} of {total} filters live" for k, (live, total) in FOLDED[name].items()}
@@ -272,7 +272,7 @@ def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
 def test_a_folded_vgg_reads_out_every_layer_as_the_unfolded_one():
     """With the 'all_layers' readout (the small-catalog recipe's), the first block's statistics of a
     folded filter are its constant; every value as the unfolded network's, to float32 rounding."""
-    source = pretrained.load("MTT_vgg")
+    source = pretrained.load_model("MTT_vgg")
     layer = MusicnnVGG(readout="last_and_all_layers")
     layer.build((None, None, 187, 96))
     layer.set_weights(source.reduction.get_weights())
@@ -302,7 +302,7 @@ def test_converted_model_directory_round_trip(models):
 def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_path, reference):
     from tfmusictag.serving import export_saved_model
 
-    path = export_saved_model(pretrained.load("MTT_musicnn"), str(tmp_path), "mtt_musicnn")
+    path = export_saved_model(pretrained.load_model("MTT_musicnn"), str(tmp_path), "mtt_musicnn")
     wave = audio.load(EXCERPT, 16000)
     np.save(tmp_path / "wave.npy", wave)
     script = (
@@ -319,14 +319,14 @@ def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_pat
     # predict's way: chunks of whole 3 s patches (here 2 patches a chunk, then a tail shorter than a
     # patch, which musicnn drops), tags and taggram as the whole excerpt gives them, through the
     # SavedModel and through the converted model alike
-    from tfmusictag.serving import Tagger
+    from tfmusictag.serving import InferenceModel
 
     for model in (path, "MTT_musicnn"):
-        default, Tagger.CHUNK_FRAMES = Tagger.CHUNK_FRAMES, 2 * 187
+        default, InferenceModel.CHUNK_FRAMES = InferenceModel.CHUNK_FRAMES, 2 * 187
         try:
-            tagger = Tagger(model)
+            tagger = InferenceModel(model)
         finally:
-            Tagger.CHUNK_FRAMES = default
+            InferenceModel.CHUNK_FRAMES = default
         assert tagger.chunk_frames == 2 * 187 and tagger.late_fusion
         whole_tags, whole_tl = tagger.tag(tagger.log_mel(wave[None])[0], timeline=True)
         tags, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(lambda: [wave]), timeline=True)
@@ -461,7 +461,7 @@ def test_blackbox_transfer_keeps_the_source_cnn_and_trains_the_rest(demo_tiny, t
     data_dir, _ = demo_tiny
     _train(data_dir, tmp_path / "bb", "blackbox_cnn_finetuned_lstm", 3, ("model.temporal.lstm.units", 8),
            ("model.classifier.hidden", 8))
-    model, source = load_trained(str(tmp_path / "bb")), pretrained.load("MTT_vgg")
+    model, source = load_trained(str(tmp_path / "bb")), pretrained.load_model("MTT_vgg")
     assert model.tagger_config.front_end == "musicnn"
     for a, b in zip(model.reduction.weights, source.reduction.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -475,7 +475,7 @@ def test_finetuning_with_layers_1_2_frozen_changes_only_layers_3_5(demo_tiny, tm
     _train(data_dir, tmp_path / "ft", "finetuned_cnn_finetuned_lstm", 2, ("model.temporal.lstm.units", 8),
            ("model.classifier.hidden", 8), ("max_seconds", 7.0), ("learning_rates.cnn_low.learning_rate", 0.0),
            ("learning_rates.cnn_high.learning_rate", 1e-3))
-    model, source = load_trained(str(tmp_path / "ft")), pretrained.load("MTT_vgg")
+    model, source = load_trained(str(tmp_path / "ft")), pretrained.load_model("MTT_vgg")
     low, high = model.reduction.groups(), source.reduction.groups()
     for layer, ref in zip(low["cnn_low"], high["cnn_low"]):
         for a, b in zip(layer.trainable_weights, ref.trainable_weights):

@@ -8,7 +8,7 @@ import pytest
 
 from tfmusictag import audio
 from tfmusictag.errors import ParameterError
-from tfmusictag.serving import Tagger
+from tfmusictag.serving import InferenceModel
 from tfmusictag.tagging import UNMATCHED, expand_paths, tag_files
 
 from conftest import require_musicnn_weights
@@ -34,7 +34,7 @@ def test_tag_files_gives_one_record_per_input_in_order(tmp_path):
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"ID3" + b"\0" * 100)
     (tmp_path / "nothing").mkdir()
-    tagger = Tagger("MTT_musicnn")
+    tagger = InferenceModel("MTT_musicnn")
     records = list(tag_files([EXCERPT, str(tmp_path / "nothing"), str(broken)], tagger, top_k=0, timeline=True))
     assert [os.path.basename(r["path"]) for r in records] == ["demo_excerpt_22k.flac", "nothing", "broken.mp3"]
     good, unmatched, bad = records

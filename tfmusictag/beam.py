@@ -5,7 +5,7 @@
 track — the same fields and values as ``python -m tfmusictag.predict`` writes — and ``errors``,
 one ``{"path", "error"}`` per file that could not be tagged. Files are read and decoded on the
 workers; the SavedModel is loaded once per worker (``DoFn.setup``) by
-:class:`~tfmusictag.serving.Tagger`, which runs long tracks chunk by chunk and combines them as
+:class:`~tfmusictag.serving.InferenceModel`, which runs long tracks chunk by chunk and combines them as
 the model defines (Beam's ``RunInference`` runs one model call per element; a whole track of any
 length is several calls whose results must be combined, hence a ``DoFn`` of our own).
 
@@ -96,9 +96,9 @@ class TagFile(beam.DoFn):
 
             with captured_stderr():  # TensorFlow's start-up lines, printed before its log level applies
                 import tensorflow  # noqa: F401
-        from tfmusictag.serving import Tagger
+        from tfmusictag.serving import InferenceModel
 
-        self.tagger = Tagger(self.model)
+        self.tagger = InferenceModel(self.model)
 
     def process(self, path: str):
         from tfmusictag import audio

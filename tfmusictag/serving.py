@@ -1,6 +1,6 @@
 """Serving: a trained model as a SavedModel for TF Serving, and the model behind ``predict``.
 
-:func:`export_saved_model` (``python -m tfmusictag.export``) writes a SavedModel; :class:`Tagger`
+:func:`export_saved_model` (``python -m tfmusictag.export``) writes a SavedModel; :class:`InferenceModel`
 gives ``predict`` one interface over an exported SavedModel (nothing but TensorFlow runs it), a run
 directory or a pretrained model.
 
@@ -50,7 +50,7 @@ from tfmusictag.frontend import CHUNK_FRAMES, LogMelSpectrogram, get_front_end, 
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
 
-__all__ = ["export_saved_model", "next_version", "Tagger"]
+__all__ = ["export_saved_model", "next_version", "InferenceModel"]
 
 
 def next_version(model_base: str) -> int:
@@ -242,9 +242,11 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
     return target
 
 
-class Tagger:
-    """Uniform access to an exported SavedModel or a trained Keras model, in two steps:
-    ``log_mel(waveform)`` (the model's own front end) and ``tag(log_mel)``."""
+class InferenceModel:
+    """A model loaded for tagging — an exported SavedModel (TensorFlow alone runs it), a training
+    run's directory or a pretrained name — behind one interface, in two steps: ``log_mel(waveform)``
+    (the model's own front end) and ``tag(log_mel)``. (:class:`~tfmusictag.tagger.TrackTagger` is
+    the Keras model itself; this wraps whichever form was given.)"""
 
     def __init__(self, path: str):
         path = model_path(path)  # a pretrained model's name → its converted model directory

@@ -2,7 +2,7 @@
 
 :func:`tag_files` is what ``python -m tfmusictag.predict``, the Beam pipeline
 (:mod:`tfmusictag.beam`) and the demo tag with; :func:`track_record` is the record of one tagged
-track, the same in all of them. The model is anything :class:`~tfmusictag.serving.Tagger` loads:
+track, the same in all of them. The model is anything :class:`~tfmusictag.serving.InferenceModel` loads:
 an exported SavedModel (then nothing but TensorFlow runs the model), a training run's directory or
 a pretrained name (``'MTT_musicnn'``).
 
@@ -79,7 +79,7 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
     from its decodable part, and ``timeline`` (``start_seconds`` and ``tags`` of every segment)
     when asked for.
 
-    ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.Tagger.tag_chunks`'s
+    ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.InferenceModel.tag_chunks`'s
     result; ``damage``: the error of a damaged file (a one-element sequence, or empty);
     ``threshold``: one cut for every tag instead of the model's thresholds. Without either (a
     pretrained model) there is no ``decided``.
@@ -106,7 +106,7 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
 
     Args:
         paths: files, folders (recursive, sorted) and globs, in the order the records come.
-        model: a :class:`~tfmusictag.serving.Tagger`, or what it loads (a SavedModel version
+        model: a :class:`~tfmusictag.serving.InferenceModel`, or what it loads (a SavedModel version
             folder, a training run's directory, a pretrained name).
         top_k: tags per record, best first (0: all).
         timeline: also the tags of every segment (29.12 s; 3 s for musicnn's models).
@@ -125,16 +125,16 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
 
     Raises:
         ParameterError: a bad ``damaged``, or no argument matches any audio file (before the model
-            is loaded). A model that cannot be loaded raises as :class:`~tfmusictag.serving.Tagger` does.
+            is loaded). A model that cannot be loaded raises as :class:`~tfmusictag.serving.InferenceModel` does.
     """
-    from tfmusictag.serving import Tagger
+    from tfmusictag.serving import InferenceModel
 
     if damaged not in DAMAGED:
         raise ParameterError(f"damaged={damaged!r} must be one of {DAMAGED}")
     if threshold is not None and not 0 <= float(threshold) <= 1:
         raise ParameterError(f"threshold={threshold!r} must be a probability in [0, 1]")
     files, unmatched = expand_paths(paths)
-    tagger = model if isinstance(model, Tagger) else Tagger(model)
+    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
     stream = {}
     for f in files:
         try:

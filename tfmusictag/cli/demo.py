@@ -137,7 +137,7 @@ def main(argv):
     else:
         print("[6/6] the pretrained MagnaTagATune tagger (musicnn): exporting, then tagging the same track ...",
               flush=True)
-        mtt = export_saved_model(pretrained.load("MTT_musicnn"), FLAGS.saved_models, "mtt_musicnn")
+        mtt = export_saved_model(pretrained.load_model("MTT_musicnn"), FLAGS.saved_models, "mtt_musicnn")
         print(f"      {mtt}")
         for record in tag_files([track_path], mtt, top_k=8):
             print(json.dumps(record), flush=True)

@@ -60,11 +60,11 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     come, and one line on ``err`` per input that gave no tags or a warning. Returns ``(tagged,
     skipped)``: an argument that matched no audio file counts among the skipped. A model without
     decision thresholds (a pretrained one), when no ``threshold`` is given, is said once on ``err``."""
-    from tfmusictag.serving import Tagger
+    from tfmusictag.serving import InferenceModel
     from tfmusictag.tagging import UNMATCHED, expand_paths, tag_files
 
     expand_paths(paths)  # nothing to tag: one error before the model is loaded
-    tagger = Tagger(model_path)
+    tagger = InferenceModel(model_path)
     if tagger.thresholds is None and threshold is None:
         print(f"note: {model_path} has no decision thresholds (it was not trained here): probabilities only; "
               "--threshold=P decides every tag at P", file=err)

@@ -65,9 +65,9 @@ def main(argv):
         if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
             beam_args = [*beam_args, "--default_sdk_harness_log_level=ERROR"]
     from tfmusictag import beam
-    from tfmusictag.serving import Tagger
+    from tfmusictag.serving import InferenceModel
 
-    Tagger(FLAGS.model)  # a model that cannot be loaded: one error here, not one per worker
+    InferenceModel(FLAGS.model)  # a model that cannot be loaded: one error here, not one per worker
     say(f"tagging {', '.join(FLAGS.input)} with Apache Beam ({' '.join(beam_args)})")
     result = beam.run(FLAGS.input, FLAGS.model, FLAGS.output, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
                       FLAGS.damaged, beam_args)

@@ -35,8 +35,7 @@ import os
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import choi2016, musicnn, store
 
-__all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load",
-           "load_model"]
+__all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load_model"]
 
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
@@ -96,13 +95,6 @@ def convert(name: str, force: bool = False) -> str:
 def model_path(name_or_path: str) -> str:
     """A model directory for a pretrained name (converted on first use) or an existing path."""
     return convert(name_or_path) if is_pretrained(name_or_path) and not os.path.exists(name_or_path) else name_or_path
-
-
-def load(name: str):
-    """The pretrained model ``name`` as a :class:`~tfmusictag.tagger.TrackTagger`."""
-    from tfmusictag import rundir
-
-    return rundir.load_model(convert(name))
 
 
 def load_model(name_or_path: str):

@@ -71,7 +71,7 @@ def _run(command, name):
     else:
         from tfmusictag.serving import export_saved_model
 
-        print(export_saved_model(pretrained.load(name), FLAGS.base, FLAGS.name or name.lower(), FLAGS.version))
+        print(export_saved_model(pretrained.load_model(name), FLAGS.base, FLAGS.name or name.lower(), FLAGS.version))
 
 
 def run(argv=None):
