@@ -359,3 +359,15 @@ def test_train_without_variant_uses_the_recipe_and_exports(demo_tiny, tmp_path):
     a, b = json.loads(whole.getvalue()), json.loads(streamed.getvalue())
     for tag, p in a["tags"].items():
         assert b["tags"][tag] == pytest.approx(p, abs=2e-4), tag
+
+
+def test_model_overrides_are_checked_before_any_data_is_read(tmp_path):
+    """A misspelt or mistyped ``model.*`` override fails at once, naming it: no dataset is built or read."""
+    data_dir = tmp_path / "tfds"
+    for bad, message in (({"model.classifier.hiden": 8}, "hiden"),
+                         ({"model.temporal.bof.num_clusters": "many"}, "must be an integer")):
+        config = TrainConfig(dataset="demo_catalog/tiny", data_dir=str(data_dir), variant="mfcc_bof",
+                             steps=2).with_overrides(bad)
+        with pytest.raises(ParameterError, match=message):
+            train(config, str(tmp_path / "run"), progress=False)
+    assert not data_dir.exists() and not (tmp_path / "run").exists()

@@ -172,6 +172,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
+    if not resuming and not config.init_from:  # the variant and model.* overrides, typed, before any data is read
+        variant_config(config.variant, ("tag",), {"temporal.bof.seed": config.seed, **config.model_overrides})
     train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
                                              manual_dir=config.manual_dir)
     # The source is loaded whenever its weights are needed (no checkpoint yet), and always before the
