@@ -5,9 +5,10 @@ trains the small-catalog recipe (``python -m tfmusictag.train`` without ``--vari
 in-process) on K folds of a catalog — every track held out once — and scores three decision rules
 on the same held-out predictions of the same models:
 
-* ``calibrated`` — the thresholds training stores with the model: F1-optimal per tag, fitted on
-  out-of-fold predictions over the fold's training tracks (:mod:`tfmusictag.thresholds`,
-  :mod:`tfmusictag.training.out_of_fold`); the held-out tracks never enter;
+* ``calibrated`` — the thresholds training stores with the model: F1-optimal per tag by the rule
+  chosen on folds of the out-of-fold predictions over the fold's training tracks
+  (:mod:`tfmusictag.thresholds`, :mod:`tfmusictag.training.out_of_fold`); the held-out tracks
+  never enter;
 * ``global_0.5`` — one threshold of 0.5 for every tag;
 * ``top_k`` — the ``k`` most probable tags of every track, ``k`` the mean number of tags per
   training track (rounded), what ``predict --top_k`` gives.
@@ -67,7 +68,7 @@ def main():
 
     absl_logging.set_verbosity(absl_logging.WARNING)
     per_fold = {r: {"micro_f1": [], "macro_f1": []} for r in RULES}
-    ks, started = [], time.perf_counter()
+    ks, rules, started = [], [], time.perf_counter()
     for k in range(args.folds):
         train_split, held_split = fold_splits(k, args.folds, splits)
         model_dir = os.path.join(args.work, f"fold{k}")
@@ -84,6 +85,7 @@ def main():
         train_ds, _ = data.load_split(args.dataset, train_split, args.data_dir, manual_dir=manual_dir)
         k_top = max(1, int(round(float(data.split_labels(train_ds, tags, model.tags).sum(1).mean()))))
         ks.append(k_top)
+        rules.append(RunDir(model_dir).read_thresholds().get("rule"))
         decisions = {"calibrated": decision_report(y, p, model.tagger_config.thresholds, model.tags),
                      "global_0.5": decision_report(y, p, [0.5] * len(model.tags), model.tags),
                      "top_k": decision_report(y, top_k_mask(p, k_top).astype(float), [0.5] * len(model.tags),
@@ -105,7 +107,7 @@ def main():
         print(f"| {r} | {v['micro_f1_mean']:.3f} ± {v['micro_f1_std']:.3f} | "
               f"{v['macro_f1_mean']:.3f} ± {v['macro_f1_std']:.3f} |")
     save_result(out, {"dataset": args.dataset, "catalog": args.catalog, "folds": args.folds, "model": "recipe",
-                      "top_k_per_fold": ks, "rules": summary, "seconds": round(time.perf_counter() - started, 1)})
+                      "top_k_per_fold": ks, "threshold_rule_per_fold": rules, "rules": summary, "seconds": round(time.perf_counter() - started, 1)})
 
 
 if __name__ == "__main__":

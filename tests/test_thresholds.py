@@ -113,3 +113,27 @@ def test_out_of_fold_thresholds_need_cached_embeddings(demo_tiny, tmp_path):
     assert not os.path.exists(tmp_path / "run" / "train_config.json")  # refused before the run exists
     with pytest.raises(ParameterError, match="thresholds='median' must be one of"):
         TrainConfig(thresholds="median").validate()
+
+
+def test_the_rule_is_chosen_on_held_out_folds_of_the_fitting_data():
+    """Per-tag cuts win where each tag's probabilities have their own scale (0.5 decides nothing
+    there); the choice is a pure function of the data."""
+    from tfmusictag.thresholds import RULES, choose_rule
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((200, 4)) < 0.3).astype(int)
+    # every tag's positives score around its own level (0.1, 0.2, 0.3, 0.4), far below 0.5
+    level = np.array([0.1, 0.2, 0.3, 0.4])
+    s = np.clip(np.where(y > 0, level, level / 4) + rng.normal(0, 0.02, y.shape), 0, 1)
+    chosen = choose_rule(y, s)
+    assert chosen["rule"] != "global_0.5" and chosen["scores"][chosen["rule"]] > chosen["scores"]["global_0.5"] + 0.3
+    assert set(chosen["scores"]) == set(RULES) and chosen == choose_rule(y.copy(), s.copy())
+    fitted = fit_thresholds(y, s, list("abcd"))
+    assert fitted["rule"] == chosen["rule"] and all(0 < t < 0.5 for t in fitted["thresholds"].values())
+    # fewer than 2 × RULE_FOLDS tracks: no folds to choose on, the exact per-tag cut
+    p = rng.random((60, 6))
+    y = (rng.random((60, 6)) < p).astype(int)
+    assert choose_rule(y[:9], p[:9]) == {"rule": "per_tag", "scores": {}}
+    with pytest.raises(ParameterError, match="rule="):
+        fit_thresholds(y, p, list("abcdef"), rule="median")
+    assert fit_thresholds(y, p, list("abcdef"), rule="global_0.5")["thresholds"] == dict.fromkeys("abcdef", 0.5)

@@ -177,8 +177,8 @@ class RunDir:
             out["metrics"] = {k: v for k, v in self.read_metrics().items() if not isinstance(v, dict)}
         if os.path.exists(self.file(THRESHOLDS)):
             fitted = self.read_thresholds()
-            out["thresholds"] = {k: fitted.get(k) for k in ("dataset", "split", "method", "criterion", "tracks",
-                                                            "pooled", "fallback")}
+            out["thresholds"] = {k: fitted.get(k) for k in ("dataset", "split", "method", "criterion", "rule",
+                                                            "tracks", "pooled", "fallback")}
         return out
 
     def write_source(self, source: Dict[str, Any]) -> None:

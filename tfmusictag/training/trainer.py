@@ -320,8 +320,8 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     run.write_thresholds({**fitted, "dataset": config.dataset, **where,
                           "decisions_on_that_split": {"micro": decisions["micro"], "macro": decisions["macro"]}})
     log(f"decision thresholds fitted on {where['split']}, {where['method']} ({fitted['tracks']} tracks, F1 per "
-        f"tag; {len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take the pooled "
-        f"{fitted['pooled']:.3f})")
+        f"tag, rule {fitted['rule']} chosen on its folds; {len(fitted['fallback'])} tags with fewer than "
+        f"{fitted['min_positives']} positives take the pooled {fitted['pooled']:.3f})")
     run.save_model(model)
     # throughput after the first step (which traces the step function), in training tracks per second
     speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
