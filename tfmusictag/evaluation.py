@@ -83,7 +83,8 @@ def markdown_report(report, title):
     if "decisions" in report:
         d, origin = report["decisions"], report.get("thresholds_from", {})
         where = (f"fitted on {origin.get('dataset')} ({origin.get('split')}, {origin.get('tracks')} tracks, "
-                 f"{origin.get('criterion')} per tag)" if origin.get("split") else "stored with the model")
+                 f"{origin.get('method') or 'held-out split'}, {origin.get('criterion')} per tag, rule "
+                 f"{origin.get('rule')})" if origin.get("split") else "stored with the model")
         if origin.get("fitted_on_the_evaluated_split"):
             where += " — the split evaluated here: these decision scores are optimistic"
         lines += ["", f"Decided tags at the model's thresholds ({where}):", "",
@@ -152,7 +153,7 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
         if run is not None and os.path.exists(run.file(THRESHOLDS)):
             fitted = run.read_thresholds()
             origin = {"dataset": fitted.get("dataset"), "split": fitted.get("split"), "tracks": fitted.get("tracks"),
-                      "criterion": fitted.get("criterion")}
+                      "criterion": fitted.get("criterion"), "rule": fitted.get("rule"), "method": fitted.get("method")}
         origin["fitted_on_the_evaluated_split"] = (origin.get("split") == split and origin.get("dataset") == dataset)
         report["thresholds_from"] = origin
     out_dir = out_dir or (RunDir(model_dir).eval_dir(split) if os.path.isdir(model_dir) else f"eval_{split}")
