@@ -224,8 +224,10 @@ def headline():
     d = _load("decisions")
     if d:
         c, g, k = (d["rules"][x] for x in ("calibrated", "global_0.5", "top_k"))
-        rows.append(["decided tags (micro F1, held-out tracks)", f"{c['micro_f1_mean']:.2f} with calibrated "
-                     f"thresholds, {g['micro_f1_mean']:.2f} at 0.5, {k['micro_f1_mean']:.2f} top-k", "`decisions.json`"])
+        rows.append([f"decided tags on `{d['dataset']}`, micro (macro) F1 of held-out tracks",
+                     f"{c['micro_f1_mean']:.2f} ({c['macro_f1_mean']:.2f}) with the trained thresholds, "
+                     f"{g['micro_f1_mean']:.2f} ({g['macro_f1_mean']:.2f}) at 0.5, {k['micro_f1_mean']:.2f} "
+                     f"({k['macro_f1_mean']:.2f}) top-k", "`decisions.json`"])
     s = _load("small_catalog")
     if s:
         rows.append([f"small catalog ({s['tracks']} tracks): `train` without `--variant`",
