@@ -117,3 +117,26 @@ def test_no_page_quotes_a_figure_of_this_repository_by_hand(page):
     for phrase in ("× real time", "GB)", "s per minute", "Measured here", "measured here", "session notes",
                    "before this change"):
         assert phrase not in text.replace("<!-- generated: benchmarks -->", ""), (page, phrase)
+
+
+def test_every_documented_set_path_is_a_config_field():
+    """``--set path=value`` of ``train`` and ``tune`` in the README and docs names a real field."""
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.registry import flatten, get_path
+    from tfmusictag.tagger import TaggerConfig
+    from tfmusictag.training.config import TrainConfig
+
+    fields, bad, checked = set(flatten(TrainConfig())), [], 0
+    for page, program, line in _commands():
+        if program not in ("train", "tune"):
+            continue
+        for path in re.findall(r"--set[= ]([A-Za-z_][\w.]*)=", line):
+            checked += 1
+            try:
+                if path.startswith("model."):
+                    get_path(TaggerConfig(), path[len("model."):])
+                elif path not in fields:
+                    bad.append(f"{page}: --set {path}")
+            except ParameterError:
+                bad.append(f"{page}: --set {path}")
+    assert checked >= 3 and not bad, bad
