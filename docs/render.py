@@ -155,7 +155,38 @@ def _small_catalog(r):
             f"on the same networks):\n\n"
             + _table(["system", "mean ± std over folds", "per fold"], rows)
             + f"\n\nRecipe − probe on `MTT_vgg`'s last layer: {g['mean']:+.3f} (worst fold {g['min_fold']:+.3f}, "
-              f"{g['folds_won']} of {r['folds']} folds won).")
+              f"{g['folds_won']} of {r['folds']} folds won)." + _bof(r))
+
+
+def _bof(r):
+    rows = [[z, f"{e['weighted_roc_auc_mean']:.3f}", e.get("nonzero_bins_per_track", "—"), e.get("patches_per_track", "—")]
+            for z, e in r.get("bof_over_last_layer", {}).items()]
+    if not rows:
+        return ""
+    return ("\n\nThe thesis's Bag of Frames over `MTT_vgg`'s patch vectors on the same folds (a codebook of Z "
+            "centres fitted on the training folds, each track's histogram, the same probe on it):\n\n"
+            + _table(["codebook", "weighted ROC-AUC", "non-zero bins per track", "patches per track"], rows))
+
+
+def _ablations(r):
+    rows = [[name, f"{e['weighted_roc_auc_mean']:.3f}", f"{e['gain_over_probe_mean']:+.3f}",
+             f"{e['gain_worst_fold']:+.3f}", f"{e['folds_won']} of {r['folds']}"] for name, e in r["designs"].items()]
+    return (f"Changes of the recipe written in scikit-learn on the same patch vectors, `{r['dataset']}` "
+            f"({r['tracks']} tracks), {r['folds']} random folds:\n\n"
+            + _table(["design", "weighted ROC-AUC", "gain over the probe", "worst fold", "folds won"], rows))
+
+
+def _lstm(r):
+    rows = []
+    for run in r["runs"]:
+        for rec in run["records"]:
+            rows.append([("standardised" if run["standardize"] else "raw MFCC") + f", seed {run['seed']}", rec["step"],
+                         f"{rec['loss']:.3f}", f"{rec['segment_fraction_with_gradient_above_1e-3_of_last']:.1f}",
+                         f"{rec['gate_saturation']:.2f}"])
+    return (f"`{r['variant']}` on `{r['dataset']}` (T = {r['T']}): how much of each 29.1 s segment the frame "
+            "LSTM's gradient reaches (the fraction of the segment, from its end, whose input gradient exceeds "
+            "1e-3 of the last frames'), and the share of saturated gates:\n\n"
+            + _table(["input", "step", "training loss", "segment reached", "gates saturated"], rows))
 
 
 def _decisions(r):
@@ -185,15 +216,21 @@ def _generic(r):
 PAGES = {
     "musicnn": ("Tagging against musicnn and Essentia", "bench_musicnn.py", _musicnn),
     "decisions": ("Decided tags: calibrated thresholds, 0.5 and top-k", "bench_decisions.py", _decisions),
+    "decisions_real": ("Decided tags, real recordings", "bench_decisions.py --catalog=real", _decisions),
     "small_catalog": ("Small catalogs: the recipe against a linear probe", "bench_small_catalog.py", _small_catalog),
     "small_catalog_real": ("Small catalogs, real recordings", "bench_small_catalog.py --catalog=real", _small_catalog),
     "frontend": ("File → log-mel against librosa", "bench_frontend.py", _frontend),
     "predict": ("Tagging throughput against decoding", "bench_predict.py", _predict),
+    "recipe_predict": ("Tagging with a recipe model against an earlier version", "bench_recipe_predict.py", _generic),
     "memory": ("Peak memory of predict", "bench_memory.py", _memory),
     "models": ("Forward pass per variant", "bench_models.py", _models),
     "pipeline": ("Data pipeline against training", "bench_pipeline.py", _pipeline),
     "distributed": ("One process against two workers", "bench_distributed.py", _distributed),
     "experiments_cost": ("The thesis preset's cost", "bench_experiments_cost.py", _experiments_cost),
+    "small_catalog_ablations": ("Small catalogs: what else was tried", "small_catalog_ablations.py", _ablations),
+    "small_catalog_ablations_real": ("Small catalogs, real recordings: what else was tried",
+                                     "small_catalog_ablations.py --catalog=real", _ablations),
+    "lstm_diagnostics": ("How far back the frame LSTM learns", "lstm_diagnostics.py", _lstm),
 }
 
 
