@@ -44,3 +44,12 @@ def test_tag_files_gives_one_record_per_input_in_order(tmp_path):
     assert list(good["tags"]) == [tagger.tags[i] for i in np.argsort(-probs)]
     np.testing.assert_allclose([good["tags"][t] for t in tagger.tags], probs, atol=5e-5)
     assert len(good["timeline"]) == 4 and good["duration_seconds"] == pytest.approx(12.0, abs=0.5)
+
+
+def test_tagging_is_one_call_at_the_top_level():
+    import tfmusictag
+    from tfmusictag import tagging
+
+    assert tfmusictag.tag_files is tagging.tag_files
+    with pytest.raises(AttributeError):
+        tfmusictag.no_such_function

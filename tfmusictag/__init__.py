@@ -5,7 +5,9 @@ Automatic tagging of music tracks": audio → log-mel spectrogram (representatio
 or CNN (reduction) → Bag of Frames or LSTM over 29.1 s segments (temporal approximation) →
 two-layer perceptron (classifier).
 
-Submodules are imported on first use, so ``import tfmusictag`` stays cheap. They follow the
+Tagging from Python is one call, ``tfmusictag.tag_files(paths, model)`` (paths and a model in,
+one record per track out: :func:`tfmusictag.tagging.tag_files`). Submodules are imported on
+first use, so ``import tfmusictag`` stays cheap. They follow the
 pipeline, and import one way only (programs → training/evaluation/serving → pretrained → rundir →
 tagger → stages → frontend/audio):
 
@@ -32,10 +34,17 @@ import importlib
 
 __version__ = "0.1.0"
 __all__ = ["audio", "frontend", "errors", "constants", "stages", "reduction", "temporal", "classifier", "tagger",
-           "variants", "rundir", "data", "training", "evaluation", "serving", "metrics", "registry", "pretrained"]
+           "variants", "rundir", "data", "training", "evaluation", "serving", "metrics", "registry", "pretrained",
+           "tagging", "thresholds", "tag_files"]
+
+
+#: Functions offered at the top level (imported on first use): ``tfmusictag.tag_files(paths, model)``.
+_FUNCTIONS = {"tag_files": "tagging"}
 
 
 def __getattr__(name):
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
     if name in __all__:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
