@@ -38,7 +38,7 @@ pretrained: $(STAMP)
 	$(PY) -m tfmusictag.pretrained download musicnn
 
 test: pretrained
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
 
 test-fast: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
