@@ -181,8 +181,9 @@ def test_every_stage_trains_on_an_empty_replica_share_as_on_one_device():
     assert set(diffs) == {"bof", "hierarchical_lstm", "cnn_lstm", "mean", "max", "cached_segments_lstm",
                           "cached_embedding"}
     for case, d in diffs.items():
-        # 1 + 0: the empty replica adds exact zeros to every sum (gradients, batch statistics)
-        assert d["first"] == 0.0, (case, d)
+        # 1 + 0: the empty replica adds exact zeros to every sum (gradients, batch statistics); what
+        # remains is the order of float32 sums inside multithreaded kernels (0 or ~1e-9, run to run)
+        assert d["first"] <= 1e-7, (case, d)
         # after a 2 + 1 step the sums run in another order; Adam's normalised steps magnify that
         # float32 noise in the CNN's batch-norm weights (~5e-5 here; reordering the tracks of a
         # batch on one device moves them as much) and nowhere else

@@ -89,11 +89,13 @@ def test_evaluate_writes_reports_and_plots(trained):
     assert report["weighted_roc_auc"] == pytest.approx(summary["weighted_roc_auc"])
     # the report's figures are the metrics of the predictions it saved
     saved = np.load(os.path.join(d, "predictions.npz"))
-    assert list(saved["tags"]) == list(report["per_tag"])
     from sklearn.metrics import roc_auc_score
 
     y, p = saved["labels"], saved["scores"]
     evaluable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    assert [saved["tags"][j] for j in evaluable] == list(report["per_tag"])  # the others are listed as excluded
+    assert sorted(report["per_tag"]) + sorted(report["excluded"]) == sorted(report["per_tag"]) + sorted(
+        set(saved["tags"]) - set(report["per_tag"]))
     assert report["weighted_roc_auc"] == pytest.approx(
         roc_auc_score(y[:, evaluable], p[:, evaluable], average="weighted"), abs=1e-6)
     assert report["tracks"] == len(saved["track_ids"]) == saved["scores"].shape[0]
@@ -217,8 +219,8 @@ def test_decision_thresholds_come_from_the_validation_split_and_travel_with_the_
     report = json.loads(run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=test",
                                    f"--out_dir={os.path.dirname(exported)}/eval").stdout)
     assert report["thresholds_from"] == {"dataset": "demo_catalog/tiny", "split": "validation",
-                                         "tracks": stored["tracks"], "criterion": "f1",
-                                         "fitted_on_the_evaluated_split": False}
+                                         "tracks": stored["tracks"], "criterion": "f1", "rule": stored["rule"],
+                                         "method": "held-out split", "fitted_on_the_evaluated_split": False}
     assert set(report["decisions"]) == {"micro", "macro"} and 0 <= report["decisions"]["micro"]["f1"] <= 1
 
 
