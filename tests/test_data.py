@@ -120,3 +120,17 @@ def test_preparing_a_generated_dataset_says_so_in_one_line(tmp_path, capfd):
     assert out == "" and f"preparing demo_catalog/tiny in {tmp_path}" in err
     data.load_split("demo_catalog/tiny", "train", str(tmp_path))  # prepared: nothing said
     assert "preparing" not in "".join(capfd.readouterr())
+
+
+def test_a_program_preparing_a_dataset_prints_one_line(tmp_path):
+    """In a program (``quiet_start``), building a dataset the first time says so in one line: no
+    TFDS warning about the folder it is about to fill, no TensorFlow start-up lines."""
+    import subprocess
+    import sys
+
+    code = ("from tfmusictag.cli.common import quiet_start; quiet_start()\n"
+            f"from tfmusictag import data; data.load_split('demo_catalog/tiny', 'train', {str(tmp_path)!r})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("preparing demo_catalog/tiny in"), lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from typing import Any, Dict, Iterable
@@ -47,6 +48,12 @@ def verbose() -> bool:
     return flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present and flags.FLAGS.verbosity >= 0
 
 
+def _drop_tfds_notices(record) -> bool:
+    """False for TFDS's warning about the folder it is about to prepare (a dataset being built the
+    first time is announced in one line by :func:`tfmusictag.data.load_split`)."""
+    return "has no dataset_info.json" not in record.getMessage()
+
+
 def quiet_start() -> None:
     """Start TensorFlow without its start-up chatter, unless ``--verbosity`` asks for it.
 
@@ -69,6 +76,7 @@ def quiet_start() -> None:
                 sys.stderr.write(captured.read().decode("utf-8", "replace"))
                 raise
     absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("absl").addFilter(_drop_tfds_notices)
     if not sys.stderr.isatty():
         try:
             import tensorflow_datasets as tfds
