@@ -121,7 +121,7 @@ def override(config: T, path: str, value: Any, _whole: str = "") -> T:
     head, _, rest = path.partition(".")
     names = {f.name for f in dataclasses.fields(config)}
     if head not in names:
-        raise ParameterError(f"unknown config field {head!r} in {path!r}; allowed: {sorted(names)}")
+        raise ParameterError(f"unknown config field {head!r} in {_whole!r}; allowed: {sorted(names)}")
     if rest:
         value = override(getattr(config, head), rest, value, _whole)
     elif isinstance(value, list):
