@@ -134,3 +134,10 @@ def test_a_program_preparing_a_dataset_prints_one_line(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("preparing demo_catalog/tiny in"), lines
+
+
+def test_a_leading_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """``--data_dir=~/tfds`` as a shell passes it (unexpanded) is the user's home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    builder = data.dataset_builder("demo_catalog/tiny", "~/tfds")
+    assert str(builder.data_dir).startswith(str(tmp_path / "tfds"))

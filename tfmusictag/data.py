@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import sys
 from typing import Optional, Sequence, Tuple
 
@@ -64,7 +65,8 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
     """``(tf.data.Dataset, tag_names)`` of a TFDS dataset (``'demo_catalog/tiny'``...).
 
     ``manual_dir``: where a manually downloaded dataset lives (``tagged_catalog``,
-    ``magnatagatune``); only needed the first time, when the dataset is prepared.
+    ``magnatagatune``); only needed the first time, when the dataset is prepared. A leading ``~``
+    in either folder is the user's home (the shell leaves ``--manual_dir=~/music`` as it is).
     """
     import tensorflow_datasets as tfds
 
@@ -72,7 +74,7 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
 
     builder = dataset_builder(name, data_dir)
     if download:
-        config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+        config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(manual_dir)) if manual_dir else None
         if not builder.is_prepared():
             # TFDS's own notices ("Downloading and preparing dataset Unknown size ...") describe a
             # download; these datasets are generated or read from the user's files: one line of ours
@@ -100,6 +102,7 @@ def dataset_builder(name: str, data_dir: Optional[str]):
     import tensorflow_datasets as tfds
 
     family = str(name).split("/")[0].split(":")[0]
+    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
