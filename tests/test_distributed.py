@@ -172,14 +172,16 @@ def test_a_last_batch_smaller_than_the_replicas_trains_as_one_process(reference)
 
 @pytest.mark.slow
 def test_every_stage_trains_on_an_empty_replica_share_as_on_one_device():
-    """Each temporal stage (BoF, both LSTMs, mean, max), a trainable CNN with batch norm, and the
-    cached segment-vector and track-embedding inputs, on two replicas against one device: global
-    batches of 1 (1 + 0, fewer tracks than replicas), 3 (2 + 1), 1."""
+    """Each temporal stage (BoF, both LSTMs, mean, max), each trainable CNN with batch norm (the
+    thesis's, musicnn's and its VGG), and the cached segment-vector and track-embedding inputs, on
+    two replicas against one device: global batches of 1 (1 + 0, fewer tracks than replicas), 3
+    (2 + 1), 1. With oneDNN on, a convolution of an empty share returns the wrong shape and a max
+    pooling's gradient aborts (:func:`tfmusictag.shapes.batch_safe`): run with both settings."""
     out = subprocess.run([sys.executable, REPLICA_STEPS], env=ENV, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     diffs = json.loads(out.stdout.splitlines()[-1])
     assert set(diffs) == {"bof", "hierarchical_lstm", "cnn_lstm", "mean", "max", "cached_segments_lstm",
-                          "cached_embedding"}
+                          "cached_embedding", "musicnn", "vgg"}
     for case, d in diffs.items():
         # 1 + 0: the empty replica adds exact zeros to every sum (gradients, batch statistics); what
         # remains is the order of float32 sums inside multithreaded kernels (0 or ~1e-9, run to run)
@@ -187,4 +189,9 @@ def test_every_stage_trains_on_an_empty_replica_share_as_on_one_device():
         # after a 2 + 1 step the sums run in another order; Adam's normalised steps magnify that
         # float32 noise in the CNN's batch-norm weights (~5e-5 here; reordering the tracks of a
         # batch on one device moves them as much) and nowhere else
+        if case in ("musicnn", "vgg"):
+            # 3 s patches: a batch's shorter tracks are padded to its longest with whole patches of
+            # silence, which enter the batch statistics; split 2 + 1 the replicas pad less than one
+            # device does, so the moving statistics differ by design after that step
+            continue
         assert d["all"] <= (1e-3 if case in ("cnn_lstm", "mean", "max") else ATOL), (case, d)

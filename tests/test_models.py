@@ -699,3 +699,29 @@ def test_a_checkpoint_without_every_weight_is_refused_with_one_line(tmp_path):
     TrackTagger(config).checkpoint().save(os.path.join(run.checkpoints, "full"))  # every weight
     assert run.latest_checkpoint().endswith("full-1")
     assert len(run.load_model().weights) == len(TrackTagger(config).weights)
+
+
+def test_a_timeline_of_overlapping_segments_has_the_same_times_in_keras_and_the_savedmodel(tmp_path):
+    """Segments 1366 frames long starting every 683 frames: the timeline's start times are
+    ``s·683`` frames on the Keras path (a run directory) and from the exported SavedModel alike."""
+    from tfmusictag.rundir import write_model_dir
+    from tfmusictag.serving import InferenceModel, export_saved_model
+    from tfmusictag.tagger import SegmentConfig
+    from tfmusictag.reduction import ReductionConfig
+    from tfmusictag.temporal import TemporalConfig
+
+    config = TaggerConfig(tags=("a", "b"), segments=SegmentConfig(1366, 683, "pad"),
+                          reduction=ReductionConfig(type="mfcc"), temporal=TemporalConfig(type="mean"))
+    model = TrackTagger(config)
+    run = write_model_dir(model, str(tmp_path / "m"))
+    saved = export_saved_model(model, str(tmp_path / "saved"), "overlap")
+    wave = np.random.default_rng(0).normal(scale=0.1, size=12000 * 70).astype(np.float32)
+    hop_seconds = 683 * model.front_end_config.hop_length / model.sample_rate
+    starts = {}
+    for name, path in (("keras", run), ("savedmodel", saved)):
+        tagger = InferenceModel(path)
+        _, timeline = tagger.tag(tagger.log_mel(wave[None])[0], timeline=True)
+        starts[name] = np.asarray(timeline["segment_start_seconds"])
+    assert len(starts["keras"]) >= 4
+    np.testing.assert_allclose(starts["keras"], np.arange(len(starts["keras"])) * hop_seconds, rtol=1e-6)
+    np.testing.assert_allclose(starts["savedmodel"], starts["keras"], rtol=1e-6)

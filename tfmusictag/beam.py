@@ -62,14 +62,14 @@ def expand_inputs(inputs: Sequence[str]) -> Tuple[List[str], List[Tuple[str, str
 
 
 class _Unmatched(beam.DoFn):
-    """An input that matched no file → its ``{"path", "error"}``, counted as skipped."""
+    """An input that matched no file → its error record, counted as skipped."""
 
     def __init__(self):
         self.skipped = beam.metrics.Metrics.counter("tfmusictag", "skipped")
 
     def process(self, item):
         self.skipped.inc()
-        yield {"path": item[0], "error": f"ParameterError: {item[1]}"}
+        yield {"path": item[0], "decided": None, "tags": {}, "error": f"ParameterError: {item[1]}"}
 
 
 class TagFile(beam.DoFn):
@@ -102,27 +102,28 @@ class TagFile(beam.DoFn):
 
     def process(self, path: str):
         from tfmusictag import audio
-        from tfmusictag.tagging import track_record
-        from tfmusictag.errors import AudioFileError
+        from tfmusictag.tagging import error_record, track_record
 
         tagger = self.tagger
         try:
-            try:
-                with FileSystems.open(path) as f:
-                    data = f.read()
-            except (OSError, IOError) as exc:
-                raise AudioFileNotFoundError(path, f"cannot be read: {exc}") from None
-            y, damage = audio.decode(data, path, tagger.sample_rate, damaged="keep")
-            del data
-            if damage is not None and self.damaged == "skip":
-                raise damage
-            probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(lambda: [y]), self.timeline)
-        except AudioFileError as exc:
+            with audio.decoder_notes() as notes:
+                try:
+                    with FileSystems.open(path) as f:
+                        data = f.read()
+                except (OSError, IOError) as exc:
+                    raise AudioFileNotFoundError(path, f"cannot be read: {exc}") from None
+                y, damage = audio.decode(data, path, tagger.sample_rate, damaged="keep")
+                del data
+                if damage is not None and self.damaged == "skip":
+                    raise damage
+                probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(lambda: [y]), self.timeline)
+        except Exception as exc:  # noqa: BLE001 - one file's failure, whatever it is, is its error record
             self.skipped.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, {"path": path, "error": f"{type(exc).__name__}: {exc}"})
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(path, exc))
             return
         self.tagged.inc()
-        yield track_record(tagger, path, probs, tl, frames, [damage] if damage is not None else [], self.top_k)
+        yield track_record(tagger, path, probs, tl, frames, [damage] if damage is not None else [], self.top_k,
+                           notes=notes)
 
 
 class TagAudioFiles(beam.PTransform):

@@ -456,6 +456,16 @@ class SegmentFrames(keras.layers.Layer):
         self.tail = tail
         self.pad_value = float(pad_value)
 
+    @property
+    def hop(self) -> int:
+        """Frames between the starts of consecutive segments (``hop_frames``, else ``segment_frames``)."""
+        return self.hop_frames or self.segment_frames
+
+    def start_seconds(self, num_segments, seconds_per_frame: float):
+        """Start time in seconds of each of ``num_segments`` segments (a float32 tensor): segment
+        ``s`` starts ``s·hop`` frames into the track. The one definition of a timeline's times."""
+        return tf.cast(tf.range(num_segments), tf.float32) * float(self.hop * seconds_per_frame)
+
     def num_segments(self, num_frames):
         """Segments produced for a track of ``num_frames`` frames (int or tensor); at least 1."""
         hop, seg = self.hop_frames or self.segment_frames, self.segment_frames

@@ -120,9 +120,7 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         raise FileExistsError(f"{target} already exists; choose another --version")
     tags = list(model.tags)
     k = max(1, min(int(top_k), len(tags)))
-    seg = model.segmenter
     seconds_per_frame = model.front_end_config.hop_length / model.sample_rate
-    hop_seconds = (seg.hop_frames or seg.segment_frames) * seconds_per_frame
     wave = tf.TensorSpec([None, None], tf.float32, name="waveform")
 
     with tempfile.TemporaryDirectory(dir=model_base, prefix=f".tmp-{version}-") as tmp:
@@ -161,7 +159,7 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
             return x, tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
 
         def starts_of(segment_tags):
-            return tf.cast(tf.range(tf.shape(segment_tags)[1]), tf.float32) * hop_seconds
+            return model.segmenter.start_seconds(tf.shape(segment_tags)[1], seconds_per_frame)
 
         @tf.function(input_signature=[wave])
         def serving_default(waveform):
@@ -269,7 +267,7 @@ class InferenceModel:
             model = load_model(path)
             self.tags, self.front_end = list(model.tags), model.front_end_config
             thresholds = model.tagger_config.thresholds or None
-            seconds = model.segmenter.segment_frames * self.front_end.hop_length / self.front_end.sample_rate
+            seconds_per_frame = self.front_end.hop_length / self.front_end.sample_rate
             # One trace for all lengths (like the SavedModel's signatures); the model's code
             # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
             wave = [tf.TensorSpec([None, None], tf.float32)]
@@ -282,7 +280,7 @@ class InferenceModel:
 
             def timeline(x, n):
                 out = analyze(x, n)
-                starts = tf.cast(tf.range(tf.shape(out["segment_tags"])[1]), tf.float32) * seconds
+                starts = model.segmenter.start_seconds(tf.shape(out["segment_tags"])[1], seconds_per_frame)
                 return {"probabilities": out["tags"], "segment_probabilities": out["segment_tags"],
                         "segment_start_seconds": starts, "segment_mask": out["segment_mask"],
                         "embedding": out["embedding"], "weight": out["weight"]}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterable, Iterator, List, Sequence, Tuple
 
@@ -26,7 +27,7 @@ import numpy as np
 from tfmusictag import audio
 from tfmusictag.errors import AudioFileError, ParameterError
 
-__all__ = ["DAMAGED", "tag_files", "track_record", "expand_paths"]
+__all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths"]
 
 #: ``damaged`` choices. The default, ``tag``, is what someone tagging a large personal library
 #: wants: a file cut short by an interrupted copy, or with a damaged stretch, still gets tags from
@@ -72,7 +73,23 @@ def expand_paths(paths: Iterable[str]) -> Tuple[List[str], List[Tuple[int, str, 
     return files, unmatched
 
 
-def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, threshold=None) -> dict:
+def error_record(path, exc: BaseException) -> dict:
+    """The record of a file that could not be tagged: ``{"path", "decided": None, "tags": {},
+    "error"}``, the error being its class and its one-line message, naming the file."""
+    message = " ".join(str(exc).split()) or "no message"
+    if str(path) not in message:
+        message = f"{path}: {message}"
+    return {"path": path, "decided": None, "tags": {}, "error": f"{type(exc).__name__}: {message}"}
+
+
+def decoder_warning(notes) -> str:
+    """One line for the decoder's notes on a damaged file (:func:`tfmusictag.audio.decoder_notes`)."""
+    first = next((n for n in notes if "resync" not in n.lower()), notes[0])
+    more = f" (and {len(notes) - 1} more notes)" if len(notes) > 1 else ""
+    return f"the decoder skipped damaged data: {first}{more}"
+
+
+def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, threshold=None, notes=()) -> dict:
     """The record of one tagged track: ``path``, ``duration_seconds``, ``decided`` (the tags the
     model decides for, best first: its probability reaches the tag's threshold), ``tags`` (the
     ``top_k`` best, tag → probability, best first; 0: all), ``warning`` for a damaged file tagged
@@ -82,16 +99,22 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
     ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.InferenceModel.tag_chunks`'s
     result; ``damage``: the error of a damaged file (a one-element sequence, or empty);
     ``threshold``: one cut for every tag instead of the model's thresholds. Without either (a
-    pretrained model) there is no ``decided``.
+    pretrained model) ``decided`` is ``None``. ``notes``: the decoder's messages on damaged data
+    (a ``warning`` too).
+
+    Every record has ``path``, ``decided`` and ``tags``; a tagged track also ``duration_seconds``,
+    a track that could not be tagged ``error`` (:func:`error_record`).
     """
     duration = (frames - 1) * tagger.front_end.hop_length / tagger.sample_rate
     result = {"path": path, "duration_seconds": round(duration, 2)}
     cut = tagger.thresholds if threshold is None else np.full(len(tagger.tags), float(threshold))
-    if cut is not None:
-        result["decided"] = [tagger.tags[i] for i in np.argsort(-np.asarray(probs), kind="stable") if probs[i] >= cut[i]]
+    result["decided"] = None if cut is None else [
+        tagger.tags[i] for i in np.argsort(-np.asarray(probs), kind="stable") if probs[i] >= cut[i]]
     result["tags"] = _top(tagger.tags, probs, top_k)
     if damage:
         result["warning"] = f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could be decoded"
+    elif notes:
+        result["warning"] = decoder_warning(notes)
     if timeline:
         seg, mask = np.asarray(timeline["segment_probabilities"][0]), np.asarray(timeline["segment_mask"][0])
         starts = np.asarray(timeline["segment_start_seconds"])
@@ -119,9 +142,15 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
             (fitted on the validation split when it was trained); ``None``: the model's.
 
     Yields:
-        :func:`track_record` dicts; for a file that cannot be tagged ``{"path", "error"}`` (the
-        error's class and message, naming the file); for an argument that matches no audio file
-        ``{"path": arg, "error": "ParameterError: ..."}`` at its place. Nothing is skipped silently.
+        One dict per file, in order, every one with ``path``, ``decided`` (a list, or ``None``
+        when the model has no thresholds and no ``threshold`` is given) and ``tags``:
+        :func:`track_record` for a tagged track (with ``warning`` for a damaged one); for a file
+        that cannot be tagged, whatever the reason, :func:`error_record` (``decided`` ``None``,
+        ``tags`` empty, ``error``: the error's class and one-line message, naming the file) — the
+        other files are still tagged; for an argument that matches no audio file the same with
+        ``"error": "ParameterError: ..."`` at its place. Nothing is skipped silently. The decoders'
+        own messages never reach standard error: they become the record's ``warning``. A caller
+        that stops reading early (``break``) does not wait for the tracks in flight.
 
     Raises:
         ParameterError: a bad ``damaged``, or no argument matches any audio file (before the model
@@ -139,33 +168,47 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
     for f in files:
         try:
             stream[f] = tagger.streamable() and audio.info(f).duration > 60 * stream_above_minutes
-        except AudioFileError:
-            stream[f] = False  # decoding it reports the error, in its place
+        except Exception:  # noqa: BLE001 - decoding it reports the error, in its place
+            stream[f] = False
 
     def unmatched_until(position):
         while unmatched and unmatched[0][0] <= position:
             _, arg, message = unmatched.pop(0)
-            yield {"path": arg, "error": UNMATCHED + message}
+            yield {"path": arg, "decided": None, "tags": {}, "error": UNMATCHED + message}
+
+    stop = threading.Event()  # set when the caller stops reading: tracks in flight end at their next chunk
+
+    def until_stopped(chunks):
+        for chunk in chunks:
+            if stop.is_set():
+                raise _Stopped()
+            yield chunk
 
     def tag(path, streamed=False):
         """One track's record, decoded and tagged; runs in a worker thread (libsndfile, soxr and
-        TensorFlow release the GIL)."""
+        TensorFlow release the GIL). No error of one track, of any kind, ends the others: it
+        becomes that track's error record."""
         try:
-            damage = []
-            if streamed:  # decoded block by block as the model goes
-                kept = damage if damaged == "tag" else None
-                blocks = lambda: tagger.stream_blocks(path, damage=kept)  # noqa: E731
-            else:
-                y, problem = audio.load(path, tagger.sample_rate, damaged="keep")
-                if problem is not None and (damaged == "skip" or not len(y)):
-                    raise problem
-                damage += [problem] if problem is not None else []
-                blocks = lambda: [y]  # noqa: E731
-            # the front end and the model run chunk by chunk (bounded memory for any length)
-            probs, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(blocks), timeline)
+            with audio.decoder_notes() as notes:
+                damage = []
+                if streamed:  # decoded block by block as the model goes
+                    kept = damage if damaged == "tag" else None
+                    blocks = lambda: tagger.stream_blocks(path, damage=kept)  # noqa: E731
+                else:
+                    y, problem = audio.load(path, tagger.sample_rate, damaged="keep")
+                    if problem is not None and (damaged == "skip" or not len(y)):
+                        raise problem
+                    damage += [problem] if problem is not None else []
+                    blocks = lambda: [y]  # noqa: E731
+                # the front end and the model run chunk by chunk (bounded memory for any length)
+                probs, tl, frames = tagger.tag_chunks(until_stopped(tagger.log_mel_chunks(blocks)), timeline)
+        except _Stopped:
+            return None
         except AudioFileError as exc:
-            return {"path": path, "error": f"{type(exc).__name__}: {exc}"}
-        return track_record(tagger, path, probs, tl, frames, damage, top_k, threshold)
+            return error_record(path, exc)
+        except Exception as exc:  # noqa: BLE001 - one track's failure, whatever it is, is its record
+            return error_record(path, exc)
+        return track_record(tagger, path, probs, tl, frames, damage, top_k, threshold, notes)
 
     def ready(record):
         done = Future()
@@ -176,7 +219,8 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
     # for TensorFlow to keep two cores busy with (reductions, gathers, the front end), and decoding
     # overlaps tagging; records still come in order, and at most two tracks are in memory.
     pending = collections.deque()
-    with ThreadPoolExecutor(max_workers=TRACKS_AT_ONCE, thread_name_prefix="tfmusictag-tag") as pool:
+    pool = ThreadPoolExecutor(max_workers=TRACKS_AT_ONCE, thread_name_prefix="tfmusictag-tag")
+    try:
         for i, path in enumerate(files):
             pending.extend(ready(r) for r in unmatched_until(i))
             if stream[path]:  # a long file: alone (its blocks in memory, nothing else), after the others
@@ -190,3 +234,10 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
         pending.extend(ready(r) for r in unmatched_until(len(files)))
         while pending:
             yield pending.popleft().result()
+    finally:  # also when the caller stops early (break, a closed pipe): it does not wait for tracks in flight
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Stopped(Exception):
+    """The caller stopped reading the records (see :func:`tag_files`)."""

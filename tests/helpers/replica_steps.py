@@ -37,6 +37,12 @@ CASES = {
     "max": ("cnn_max", {**CNN, "classifier.dropout": 0.0}, "log_mel"),
     "cached_segments_lstm": ("blackbox_cnn_finetuned_lstm", {**CNN, **LSTM}, "segments"),
     "cached_embedding": ("transfer_stats", {"reduction.cnn.filters": [2, 2, 2, 2, 4]}, "embedding"),
+    # musicnn (3 s patches): its front end's input norm, convolutions and mid end's 1-D convolutions
+    "musicnn": ("cnn_mean", {"reduction.type": "musicnn", "reduction.musicnn.frontend_filters": 0.05,
+                             "reduction.musicnn.midend_filters": 4, "segments.segment_frames": 187,
+                             "classifier.hidden": 4, "classifier.dropout": 0.0}, "log_mel"),
+    "vgg": ("cnn_mean", {"reduction.type": "vgg", "reduction.vgg.filters": 2, "reduction.vgg.dropout": 0.0,
+                         "segments.segment_frames": 187, "classifier.hidden": 4, "classifier.dropout": 0.0}, "log_mel"),
 }
 SIZES = (1, 3, 1)
 

@@ -30,6 +30,7 @@ import soundfile as sf
 import soxr
 
 from tfmusictag import constants
+from tfmusictag.audio.quiet import decoder_notes, quiet
 from tfmusictag.errors import (
     AudioFileNotFoundError,
     CorruptAudioFileError,
@@ -40,7 +41,8 @@ from tfmusictag.errors import (
     UnsupportedAudioFormatError,
 )
 
-__all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "AUDIO_EXTENSIONS"]
+__all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "AUDIO_EXTENSIONS",
+           "decoder_notes"]
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -106,7 +108,8 @@ def _open(path, name: Optional[str] = None) -> sf.SoundFile:
         _check_exists(path)
     name = path if name is None else name
     try:
-        return sf.SoundFile(path)
+        with quiet():  # libsndfile probes MP3 with libmpg123, which prints to fd 2
+            return sf.SoundFile(path)
     except sf.LibsndfileError as exc:
         # libsndfile's own wording ("File does not exist or is not a regular file") is misleading
         # for an existing file it cannot parse; state what actually happened.
@@ -356,15 +359,19 @@ def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
     if hasattr(source, "seek"):
         source.seek(0)
     try:
-        with sf.SoundFile(source) as f:
+        with quiet():
+            f = sf.SoundFile(source)
+        with f:
             skip = position
             while skip > 0:  # what was already decoded, read again (seeking a damaged file is unreliable)
-                got = len(f.read(min(skip, 64 * step), dtype="float32"))
+                with quiet():
+                    got = len(f.read(min(skip, 64 * step), dtype="float32"))
                 if got == 0:
                     return
                 skip -= got
             while True:
-                block = f.read(step, dtype="float32")
+                with quiet():
+                    block = f.read(step, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     return
                 mono = _mono(block)
@@ -381,6 +388,8 @@ def _mono(block: np.ndarray) -> np.ndarray:
     """The mean of a ``(frames, channels)`` float32 block's channels. Stereo is ``(l + r)·0.5``:
     bit for bit ``block.mean(axis=1)``, which reduces along the short, strided axis many times
     slower."""
+    if block.ndim == 1:  # already mono (a read without always_2d)
+        return block
     if block.shape[1] == 1:
         return block[:, 0]
     if block.shape[1] == 2:
@@ -440,7 +449,11 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
             if frames <= 0:
                 break
             try:
-                block = f.read(frames, dtype="float32", out=buf[:frames])
+                if f.format == "MP3":  # libmpg123's notes on damaged frames: to decoder_notes()
+                    with quiet():
+                        block = f.read(frames, dtype="float32", out=buf[:frames])
+                else:
+                    block = f.read(frames, dtype="float32", out=buf[:frames])
             except (sf.LibsndfileError, RuntimeError) as exc:
                 failure = getattr(exc, "error_string", str(exc))
                 # A failed read loses the whole block: decode up to the damage in small steps.

@@ -84,7 +84,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
                 print(f"warning: {record['warning']}", file=err)
         if writer:
             tags = ";".join(f"{t}:{p:.3f}" for t, p in record.get("tags", {}).items())
-            writer.writerow([record["path"], record.get("duration_seconds", ""), ";".join(record.get("decided", [])),
+            writer.writerow([record["path"], record.get("duration_seconds", ""), ";".join(record.get("decided") or []),
                              tags, record.get("error", ""), record.get("warning", "")])
         else:
             out.write(json.dumps(record) + "\n")

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
 from tfmusictag.reduction.config import READOUTS, REDUCTIONS, ReductionConfig
-from tfmusictag.shapes import merge_dims
+from tfmusictag.shapes import batch_safe, merge_dims
 from tfmusictag.stages import ReductionStage
 
 __all__ = ["ChoiCNN", "ChoiCRNN", "keras1_hard_sigmoid", "build_conv_blocks"]
@@ -163,7 +163,7 @@ class ChoiCNN(ReductionStage):
         x = self.input_norm(x, training=training)
         stats = []
         for conv, norm, pool, drop in zip(self.convs, self.norms, self.pooling, self.drops):
-            x = pool(tf.nn.elu(norm(conv(x), training=training)))
+            x = batch_safe(pool, tf.nn.elu(norm(batch_safe(conv, x, bool(training)), training=training)), bool(training))
             if self.readout != "last":
                 stats.append(block_stats(x))
             if self.dropout:
@@ -263,7 +263,8 @@ class ChoiCRNN(ReductionStage):
         x = tf.pad(x, [[0, 0], [0, 0], [self.time_pad, self.time_pad], [0, 0]])
         x = self.input_norm(x, training=training)
         for conv, norm, pool in zip(self.convs, self.norms, self.pooling):
-            x = self.drop(pool(tf.nn.elu(norm(conv(x), training=training))), training=training)
+            x = tf.nn.elu(norm(batch_safe(conv, x, bool(training)), training=training))
+            x = self.drop(batch_safe(pool, x, bool(training)), training=training)
         h, w = self._map_shape(m, f)
         x = tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [-1, w, h * self.filters[-1]])  # (N, time steps, features)
         for gru in self.grus:

@@ -31,6 +31,7 @@ import tensorflow as tf
 from tfmusictag.errors import ParameterError
 from tfmusictag.reduction.choi import assemble_readout, block_stats, build_conv_blocks, check_readout, readout_groups
 from tfmusictag.reduction.config import REDUCTIONS, ReductionConfig
+from tfmusictag.shapes import batch_safe
 from tfmusictag.stages import ReductionStage
 
 __all__ = ["MusicnnCNN", "MusicnnVGG"]
@@ -187,7 +188,7 @@ class MusicnnCNN(ReductionStage):
         front = tf.concat(front, -1)  # (N, frames, 561)
         dense, h = [front], front
         for i, (conv, norm) in enumerate(self.midend):
-            y = norm(conv(tf.pad(h, [[0, 0], [3, 3], [0, 0]])), training=training)
+            y = norm(batch_safe(conv, tf.pad(h, [[0, 0], [3, 3], [0, 0]]), bool(training)), training=training)
             h = y if i == 0 else y + h  # residual connections in layers 2 and 3
             dense.append(h)
         features = tf.concat(dense, -1)  # (N, frames, 753)
@@ -294,20 +295,21 @@ class MusicnnCNN(ReductionStage):
         for 40 patches, all layers trained). Batch statistics and moving averages are Keras's.
         """
         bn = self.input_norm
-        if bn.trainable:
-            mean, var = tf.reduce_mean(x), tf.math.reduce_variance(x)
+        if bn.trainable:  # over the global batch, as every other batch norm (an empty replica share adds nothing)
+            mean, var = keras.ops.moments(x, axes=[0, 1, 2, 3], synchronized=True)
             bn.moving_mean.assign(bn.moving_mean * bn.momentum + mean * (1.0 - bn.momentum))
             bn.moving_variance.assign(bn.moving_variance * bn.momentum + var * (1.0 - bn.momentum))
         else:
             mean, var = bn.moving_mean, bn.moving_variance
         a = bn.gamma * tf.math.rsqrt(var + bn.epsilon)
         b = bn.beta - mean * a
-        ones = tf.ones_like(x[:1])
+        ones = tf.ones(tf.concat([[1], tf.shape(x)[1:]], 0), x.dtype)  # one track of ones, also for an empty batch
         out = []
         for convs, pad in ((self.timbral, _TIME_PAD), (self.temporal, None)):
             raw, unit = (tf.pad(x, pad), tf.pad(ones, pad)) if pad else (x, ones)
             for conv, norm in convs:
-                z = a * conv.convolution_op(raw, conv.kernel) + b * conv.convolution_op(unit, conv.kernel) + conv.bias
+                z = (a * batch_safe(lambda v: conv.convolution_op(v, conv.kernel), raw)
+                     + b * conv.convolution_op(unit, conv.kernel) + conv.bias)
                 out.append(tf.reduce_max(norm(tf.nn.relu(z), training=True), axis=2))
         return out
 
@@ -453,7 +455,7 @@ class MusicnnVGG(ReductionStage):
         for i, (conv, norm, pool) in enumerate(zip(self.convs, self.norms, self.pooling)):
             if folded and i < 2:
                 continue
-            x = pool(norm(conv(x), training=training))
+            x = batch_safe(pool, norm(batch_safe(conv, x, bool(training)), training=training), bool(training))
             if self.readout != "last":
                 stats.append(block_stats(x))
             if i < 4 and self.dropout:
