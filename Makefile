@@ -2,6 +2,7 @@
 #   make demo     the main job: demo catalog → train two variants → evaluate → export → tag a track,
 #                 then the pretrained MagnaTagATune tagger exported and tagging the same track
 #   make test     virtual environment + pinned dependencies + musicnn's weights + the test suite
+#                 (its numerics- and distribution-sensitive tests with oneDNN on and off)
 #   make test-fast   the same without the end-to-end tests marked slow (subprocess runs, kills)
 #   make bench    the benchmarks in benchmarks/ (downloads real music from Debian's archive, and
 #                 builds musicnn's own environment for the comparison with the original)
@@ -37,8 +38,11 @@ install: $(STAMP)
 pretrained: $(STAMP)
 	$(PY) -m tfmusictag.pretrained download musicnn
 
+# the whole suite with TensorFlow's default for this CPU (oneDNN on for some CPUs, off for others),
+# then the numerics- and distribution-sensitive tests again with the other setting
 test: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
+	TF_ENABLE_ONEDNN_OPTS=$$($(PY) tests/onednn_other.py) $(PY) -m pytest -q -p no:cacheprovider -m onednn tests
 
 test-fast: pretrained
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests

@@ -257,7 +257,7 @@ def headline():
         rows.append(["tagging with MagnaTagATune's musicnn (`predict --model=MTT_musicnn`)",
                      f"{e['predict']['speed_vs_musicnn']:.2f}× the speed of musicnn 0.1.0, "
                      f"{e['predict']['seconds'] and e['essentia']['seconds'] / e['predict']['seconds']:.2f}× Essentia's, "
-                     f"the same tags (≤ {e['max_track_tag_difference']:.0e} per track)", "`musicnn.json`"])
+                     f"the same tags (largest difference {e['max_track_tag_difference']:.2e} per track)", "`musicnn.json`"])
     d = _load("decisions")
     if d:
         c, g, k = (d["rules"][x] for x in ("calibrated", "global_0.5", "top_k"))
@@ -277,7 +277,7 @@ def headline():
     mem = _load("memory")
     if mem:
         peak = max(e["peak_mb"] for e in mem["results"] if e["system"] == "tfmusictag")
-        rows.append(["peak memory of `predict`, any model, tracks up to 60 min", f"≤ {peak / 1000:.2f} GB",
+        rows.append(["peak memory of `predict`, any model, tracks up to 60 min", f"largest peak {peak:.1f} MB",
                      "`memory.json`"])
     return _table(["what", "figure", "results file"], rows)
 

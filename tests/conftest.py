@@ -76,3 +76,9 @@ def require_musicnn_weights(name="MTT_vgg"):
         musicnn.weights_dir(name)
     except FileNotFoundError:
         pytest.skip("musicnn checkpoints not downloaded (make test downloads them)")
+
+
+def pytest_report_header(config):
+    """Which kernels this run tests: TensorFlow turns oneDNN on by default on some CPUs only."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU")
+    return f"TF_ENABLE_ONEDNN_OPTS: {setting}"

@@ -14,6 +14,10 @@ from tfmusictag import audio
 from tfmusictag.pretrained import choi2016
 from tfmusictag.reduction import ChoiCRNN
 
+
+#: numerics against references: run with oneDNN on and off (``make test``)
+pytestmark = pytest.mark.onednn
+
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "pretrained", "choi2016")
 needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/pretrained/choi2016 absent")
 

@@ -110,6 +110,7 @@ def test_unknown_strategy_and_missing_tf_config_are_one_clear_error(monkeypatch)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "needs TF_CONFIG" in out.stderr
 
 
+@pytest.mark.onednn
 @pytest.mark.slow
 def test_mirrored_over_two_cpu_replicas_equals_one_device(reference):
     root, data_dir, ref = reference
@@ -170,6 +171,7 @@ def test_a_last_batch_smaller_than_the_replicas_trains_as_one_process(reference)
     _assert_same(run_dir, ref["b8"])
 
 
+@pytest.mark.onednn
 @pytest.mark.slow
 def test_every_stage_trains_on_an_empty_replica_share_as_on_one_device():
     """Each temporal stage (BoF, both LSTMs, mean, max), each trainable CNN with batch norm (the

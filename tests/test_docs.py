@@ -34,6 +34,15 @@ def test_the_site_builds_in_strict_mode(tmp_path):
     assert "tag_files" in api and "one record per track" in api  # generated from the docstring
     config = (tmp_path / "site" / "config" / "index.html").read_text()
     assert "embedding_views" in config and "model.classifier.l2" in config
+    # the docstrings' Sphinx markup is rendered: roles as links (or code), `::` blocks as code
+    raw = []
+    for page in glob.glob(str(tmp_path / "site" / "api" / "**" / "*.html"), recursive=True):
+        html = open(page).read()
+        raw += [f"{os.path.relpath(page, tmp_path)}: {m}" for m in
+                re.findall(r":(?:mod|func|class|meth|attr|data|exc|obj):(?:<code>|`)[^<`]*", html)]
+        raw += [f"{os.path.relpath(page, tmp_path)}: {m}" for m in re.findall(r"[^\s>]*::</p>", html)]
+    assert not raw, "\n".join(raw[:20])
+    assert api.count('class="autorefs autorefs-internal"') >= 5  # e.g. InferenceModel, track_record
 
 
 def _commands():

@@ -21,6 +21,10 @@ from tfmusictag.reduction import MFCC, PCAWhitening
 from tfmusictag.frontend import (FRONT_ENDS, LogMelSpectrogram, SegmentFrames,
                                  hz_to_mel, mel_filterbank, mel_to_hz)
 
+
+#: numerics against references: run with oneDNN on and off (``make test``)
+pytestmark = pytest.mark.onednn
+
 SR = 12000
 
 

@@ -77,6 +77,7 @@ def test_fast_inference_block_equals_the_direct_form():
         np.testing.assert_allclose(_conv_bn_max(conv, norm, x), direct, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.onednn
 def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
     """The inference front end (temporal filters as a Toeplitz product or a 1-D convolution, dead
     filters as constants) equals the direct form filter by filter, and folding finds exactly the
@@ -207,6 +208,7 @@ def test_front_end_matches_musicnn_log_mel(reference):
 
 
 @needs_musicnn
+@pytest.mark.onednn
 @pytest.mark.parametrize("name", PARITY_MODELS)
 def test_converted_models_reproduce_musicnn_taggrams(name, models, reference):
     model = models[name]
@@ -223,6 +225,7 @@ def test_converted_models_reproduce_musicnn_taggrams(name, models, reference):
 
 
 @needs_musicnn
+@pytest.mark.onednn
 @pytest.mark.skipif(not os.path.isdir(SHARED_AUDIO), reason="../shared/pretrained/choi2016/audio absent")
 @pytest.mark.parametrize("clip", ["bensound-cute", "bensound-dubstep"])
 def test_parity_on_real_mp3s(clip, models):
@@ -244,6 +247,7 @@ FOLDED = {"MTT_musicnn": {"timbral_74": (109, 204), "timbral_77": (77, 204), "te
 
 
 @needs_musicnn
+@pytest.mark.onednn
 @pytest.mark.parametrize("name", sorted(FOLDED))
 def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
     """The loaded model convolves only the live filters and tags real music as the unfolded
@@ -269,6 +273,7 @@ def test_folded_models_tag_music_as_the_unfolded_conversion(name, models):
 
 
 @needs_musicnn
+@pytest.mark.onednn
 def test_a_folded_vgg_reads_out_every_layer_as_the_unfolded_one():
     """With the 'all_layers' readout (the small-catalog recipe's), the first block's statistics of a
     folded filter are its constant; every value as the unfolded network's, to float32 rounding."""

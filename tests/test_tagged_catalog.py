@@ -71,7 +71,30 @@ def test_thesis_target_matches_the_validation_list_to_file_names(catalog):
         read_catalog(catalog, config)
     rows, vocab, validation, _ = read_catalog(catalog, CatalogConfig(
         name="t", vocabulary=thesis_target.TAGS, validation_names=names, on_problem="skip"))
-    assert len(vocab) == 63 and validation == {names[0].replace("v_", "") + ".ogg", names[5].upper() + ".mp3"}
+    assert len(vocab) == 63 and validation["validation"] == {names[0].replace("v_", "") + ".ogg",
+                                                             names[5].upper() + ".mp3"}
+    assert validation["test"] == set()
+
+
+def test_a_test_txt_is_a_held_out_test_split_and_a_missing_one_is_said(tmp_path):
+    """``test.txt`` lists a held-out test split; without it there is none, and evaluating on
+    ``test`` is one clear line naming the splits there are."""
+    from tfmusictag.errors import ParameterError
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(DUMMY, catalog)
+    (catalog / "test.txt").write_text("house/track02.mp3\ncalm/track05.ogg\n")
+    builder = tfds.builder("tagged_catalog", data_dir=str(tmp_path / "tfds"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(catalog)))
+    splits = {k: v.num_examples for k, v in builder.info.splits.items()}
+    assert splits == {"train": 4, "validation": 2, "test": 2}
+    ids = sorted(x["track_id"] for x in builder.as_dataset(split="test").as_numpy_iterator())
+    assert ids == [b"calm/track05.ogg", b"house/track02.mp3"]
+    with pytest.raises(ParameterError, match=r"no split 'test'; its splits: train, validation \(a catalog's test"):
+        data.load_split("tagged_catalog", "test", data_dir=str(tmp_path / "tfds2"), manual_dir=DUMMY)
+    (catalog / "test.txt").write_text("jazz/track04.mp3\n")  # also in validation.txt
+    with pytest.raises(CatalogError, match="track in both validation.txt and test.txt: 1"):
+        read_catalog(str(catalog), CatalogConfig(name="x"))
 
 
 def test_catalog_trains_through_the_pipeline(tmp_path):

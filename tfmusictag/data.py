@@ -89,6 +89,13 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, download: 
             family = name.split("/")[0].split(":")[0]
             raise ParameterError(f"dataset {name!r}: {str(exc).split('. ')[0]}; put the files there as "
                                  f"datasets/{family}/README.md says, or give manual_dir (--manual_dir)") from None
+    splits = sorted(builder.info.splits.keys())
+    base = split.split("[")[0].split("+")
+    unknown = [b for b in base if splits and b.strip() not in splits]
+    if unknown:
+        hint = (" (a catalog's test split is the tracks listed in its test.txt; rebuild after adding one: "
+                "datasets/tagged_catalog/README.md)" if name.startswith("tagged_catalog") and "test" in unknown else "")
+        raise ParameterError(f"dataset {name!r} has no split {unknown[0]!r}; its splits: {', '.join(splits)}{hint}")
     return builder.as_dataset(split=split, shuffle_files=False), tag_names(builder)
 
 
@@ -100,6 +107,8 @@ def dataset_builder(name: str, data_dir: Optional[str]):
     """``tfds.builder(name)``, with one clear line when ``name`` is not a tfmusictag dataset (nothing is
     prepared or downloaded)."""
     import tensorflow_datasets as tfds
+
+    import tfmusictag.datasets  # noqa: F401  (registers the builders)
 
     family = str(name).split("/")[0].split(":")[0]
     data_dir = os.path.expanduser(data_dir) if data_dir else data_dir

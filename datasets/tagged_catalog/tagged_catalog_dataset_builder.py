@@ -32,6 +32,8 @@ Put your catalog in `manual_dir` (default `~/tensorflow_datasets/downloads/manua
 * optionally `validation.txt`: one path (or, for `thesis_target`, one track name) per line; these
   tracks form the validation split, the others the training split. Without it, every 10th
   track (by a hash of its path) goes to validation.
+* optionally `test.txt`: one path per line; these tracks form a held-out `test` split, never
+  trained on nor used to choose a model (without it the catalog has no test split).
 
 For `thesis_target` the vocabulary is the 63 tags of the thesis's Appendix B.1 and the
 validation split is its 100-track list (Appendix B.2), matched to your file names.
@@ -59,8 +61,8 @@ class CatalogConfig(tfds.core.BuilderConfig):
 class Builder(Located, BeamSwitch, tfds.core.GeneratorBasedBuilder):
     """Any tagged music catalog (configs ``default`` and ``thesis_target``)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release.", "1.1.0": "An optional test split (test.txt)."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
     BUILDER_CONFIGS = [
         CatalogConfig(name="default", description="Vocabulary and validation split from your files."),
@@ -90,13 +92,15 @@ class Builder(Located, BeamSwitch, tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         root = dl_manager.manual_dir
-        rows, vocabulary, validation, report = read_catalog(root, self.builder_config)
+        rows, vocabulary, held_out, report = read_catalog(root, self.builder_config)
         if not self.builder_config.vocabulary:
             self.info.features["tags"].feature.names = vocabulary
         self.info.metadata.update(report)
-        train = [r for r in rows if r[0] not in validation]
-        valid = [r for r in rows if r[0] in validation]
-        return {"train": self._generate_examples(root, train), "validation": self._generate_examples(root, valid)}
+        kept = set().union(*held_out.values())
+        splits = {"train": [r for r in rows if r[0] not in kept]}
+        splits.update({name: [r for r in rows if r[0] in paths] for name, paths in held_out.items() if paths})
+        splits.setdefault("validation", [])
+        return {name: self._generate_examples(root, split_rows) for name, split_rows in splits.items()}
 
     def _generate_examples(self, root, rows):
         if self.use_beam():
@@ -116,7 +120,8 @@ def make_example(row, root):
 
 
 def read_catalog(root, config: CatalogConfig):
-    """Check a catalog folder; returns ``(rows, vocabulary, validation paths, report)``.
+    """Check a catalog folder; returns ``(rows, vocabulary, held_out, report)``, ``held_out`` being
+    ``{"validation": paths, "test": paths}`` (``test`` empty without a ``test.txt``).
 
     Every problem is collected before anything is raised, so one run shows them all:
     missing files, unreadable files, unknown tags (under ``strict``), duplicate tracks (the same
@@ -182,7 +187,13 @@ def read_catalog(root, config: CatalogConfig):
 
     # validation entries are judged against every listed track; tracks left out for another
     # problem are not reported twice
-    validation = _validation(root, config, list(seen_paths), problems) & {r for r, _ in kept}
+    good = {r for r, _ in kept}
+    test = _listed(root, "test.txt", "test", list(seen_paths), problems)
+    validation = _validation(root, config, list(seen_paths), problems, test)
+    both = sorted(validation & test)
+    if both:
+        problems["track in both validation.txt and test.txt"].extend(both)
+    held_out = {"validation": (validation - test) & good, "test": test & good}
     if problems and config.on_problem != "skip":
         lines = [f"{root}: the catalog has problems ({sum(len(v) for v in problems.values())} in all):"]
         for kind, items in sorted(problems.items()):
@@ -194,10 +205,23 @@ def read_catalog(root, config: CatalogConfig):
         raise CatalogError("\n".join(lines))
     report = {"tracks": len(kept), "problems": {k: len(v) for k, v in problems.items()},
               "dropped_tags": dict(dropped), "tag_counts": {t: counts[t] for t in vocabulary}}
-    return kept, vocabulary, validation, report
+    return kept, vocabulary, held_out, report
 
 
-def _validation(root, config, paths, problems):
+def _listed(root, filename, split, paths, problems):
+    """The paths listed in ``root/filename`` (one per line); a listed path without a file is a problem."""
+    listed = os.path.join(root, filename)
+    if not tf.io.gfile.exists(listed):
+        return set()
+    with tf.io.gfile.GFile(listed) as f:
+        names = [line.strip() for line in f if line.strip()]
+    missing = [n for n in names if n not in set(paths)]
+    if missing:
+        problems[f"{split} track without a file"].extend(missing)
+    return set(names) - set(missing)
+
+
+def _validation(root, config, paths, problems, test=frozenset()):
     if config.validation_names:
         by_name = {thesis_target.normalise(p): p for p in paths}
         chosen = set()
@@ -208,12 +232,7 @@ def _validation(root, config, paths, problems):
             else:
                 chosen.add(match)
         return chosen
-    listed = os.path.join(root, "validation.txt")
-    if tf.io.gfile.exists(listed):
-        with tf.io.gfile.GFile(listed) as f:
-            names = [line.strip() for line in f if line.strip()]
-        missing = [n for n in names if n not in set(paths)]
-        if missing:
-            problems["validation track without a file"].extend(missing)
-        return set(names) - set(missing)
-    return {p for p in paths if int(hashlib.md5(p.encode()).hexdigest(), 16) % 10 == 0}
+    if tf.io.gfile.exists(os.path.join(root, "validation.txt")):
+        return _listed(root, "validation.txt", "validation", paths, problems)
+    # every 10th track by a hash of its path, among those not held out for test
+    return {p for p in paths if p not in test and int(hashlib.md5(p.encode()).hexdigest(), 16) % 10 == 0}

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from typing import Any, Dict, Iterable
 
@@ -21,7 +22,11 @@ from absl import logging as absl_logging
 
 from tfmusictag.errors import captured_stderr
 
-__all__ = ["parse_set", "user_errors", "program", "say", "quiet_start"]
+#: Exit status of a usage error (a missing or bad flag or argument), as argparse and absl's own
+#: ``UsageError`` convention have it; 1 means "some inputs failed", 0 "all done".
+USAGE_EXIT = 2
+
+__all__ = ["parse_set", "user_errors", "program", "say", "quiet_start", "run_program", "plain_text", "USAGE_EXIT"]
 
 
 def parse_set(items: Iterable[str]) -> Dict[str, Any]:
@@ -104,6 +109,64 @@ def _stop_on_closed_pipe() -> int:
     return 141  # 128 + SIGPIPE: what a Unix tool killed by the closed pipe reports
 
 
+_ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|exc|obj|ref|doc):`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as a terminal shows it: Sphinx roles and ``literals`` as their plain text,
+    ``::`` as ``:``."""
+    text = _ROLE.sub(lambda m: m.group(1).strip(), doc or "")
+    text = re.sub(r"``([^`]*)``", r"\1", text)
+    return text.replace("::\n", ":\n")
+
+
+def _home(value):
+    """``~`` or ``~/...`` as the home folder: the shell leaves ``--model_dir=~/runs`` as it is."""
+    if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+        return os.path.expanduser(value)
+    if isinstance(value, list):
+        return [_home(v) for v in value]
+    return value
+
+
+_HELP = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+
+
+def _parse_flags(parse):
+    """absl's flag parser, but a bad flag is one ``error:`` line and exit status 2, and a path flag
+    that starts with ``~`` means the home folder (bash expands ``~`` only at the start of a word)."""
+
+    def parser(args):
+        try:
+            rest = parse(args)
+        except SystemExit as exc:  # absl exits 1 after printing the help a user asked for: that is success
+            if exc.code == 1 and any(a.split("=")[0] in _HELP for a in args[1:]):
+                sys.exit(0)
+            raise
+        except flags.Error as exc:
+            print(f"error: {exc} (--help lists the flags)", file=sys.stderr)
+            sys.exit(USAGE_EXIT)
+        for name in flags.FLAGS:
+            flag = flags.FLAGS[name]
+            if flag.present and _home(flag.value) != flag.value:
+                flag.value = _home(flag.value)
+        return rest
+
+    return parser
+
+
+def run_program(main, module_name: str, argv=None, flags_parser=None) -> None:
+    """``app.run(main, argv)`` for the program defined in ``module_name``: its ``--help`` shows its
+    own summary (the module's docstring as plain text) and its own flags, and a usage error exits
+    with :data:`USAGE_EXIT`."""
+    name = sys.argv[0]
+    for flag in flags.FLAGS.get_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(name, flag)
+    doc = plain_text(sys.modules[module_name].__doc__).strip()
+    sys.modules["__main__"].__doc__ = "\n" + doc.replace("%", "%%") + "\n"
+    app.run(main, argv, flags_parser=_parse_flags(flags_parser or (lambda args: flags.FLAGS(args))))
+
+
 def user_errors(main):
     """Turn the package's own errors (a user's mistake or data) into one ``error:`` line and exit 2."""
 
@@ -111,6 +174,9 @@ def user_errors(main):
     def wrapper(argv):
         try:
             return main(argv)
+        except app.UsageError as exc:
+            exc.exitcode = USAGE_EXIT
+            raise
         except BrokenPipeError:
             return _stop_on_closed_pipe()
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's

@@ -20,7 +20,7 @@ tags, and its CNN ``MTT_musicnn``), ``thesis`` (the thesis's sizes, grids and ro
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program, say
+from tfmusictag.cli.common import program, say, run_program
 
 FLAGS = flags.FLAGS
 
@@ -72,7 +72,7 @@ def main(argv):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program
+from tfmusictag.cli.common import program, run_program
 
 FLAGS = flags.FLAGS
 
@@ -43,7 +43,7 @@ def main(argv):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

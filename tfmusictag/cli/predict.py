@@ -11,7 +11,8 @@ is reported (stderr, and a line with an ``error`` field) and skipped; the others
 damaged file (truncated, or corrupt part-way) is tagged from the audio that can be decoded, its
 line carrying a ``warning`` (``--damaged=skip`` skips it instead). Exit status: 0 when every file
 was tagged, 1 when some files were skipped or some arguments matched no audio file (the others are
-still tagged), 2 when no argument matched an audio file or the model cannot be loaded; reading stops quietly when the output pipe closes (``| head``).
+still tagged), 2 for a usage error (no ``--model``, no paths, a bad flag), when no argument matched an
+audio file or when the model cannot be loaded; reading stops quietly when the output pipe closes (``| head``).
 
 The model is a SavedModel version folder (``saved_models/<name>/<version>``, as exported) — then
 nothing but TensorFlow runs the model — a training run's directory or a pretrained name. The
@@ -30,7 +31,7 @@ import sys
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program, say
+from tfmusictag.cli.common import program, say, run_program
 from tfmusictag.tagging import DAMAGED  # loads no TensorFlow: low_memory_process still comes first
 
 FLAGS = flags.FLAGS
@@ -141,7 +142,7 @@ def low_memory_process(argv) -> None:
 def run(argv=None):
     low_memory_process(sys.argv if argv is None else argv)
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program, say
+from tfmusictag.cli.common import program, say, run_program
 
 FLAGS = flags.FLAGS
 
@@ -80,7 +80,7 @@ def main(argv):
 def run(argv=None):
     define_flags()
     # flags this program does not define are Beam's pipeline options
-    app.run(main, argv, flags_parser=_parse_known_flags)
+    run_program(main, __name__, argv, flags_parser=_parse_known_flags)
 
 
 def _parse_known_flags(args):

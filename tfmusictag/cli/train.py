@@ -34,7 +34,7 @@ import json
 
 from absl import app, flags
 
-from tfmusictag.cli.common import parse_set, program, say
+from tfmusictag.cli.common import parse_set, program, say, run_program
 from tfmusictag.registry import flatten
 
 FLAGS = flags.FLAGS
@@ -134,7 +134,7 @@ def main(argv):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

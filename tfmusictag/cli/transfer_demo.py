@@ -25,7 +25,7 @@ import time
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program
+from tfmusictag.cli.common import program, run_program
 
 FLAGS = flags.FLAGS
 
@@ -98,7 +98,7 @@ def main(argv):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

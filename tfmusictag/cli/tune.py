@@ -28,7 +28,7 @@ import os
 
 from absl import app, flags
 
-from tfmusictag.cli.common import parse_set, program, say
+from tfmusictag.cli.common import parse_set, program, say, run_program
 
 FLAGS = flags.FLAGS
 
@@ -60,7 +60,10 @@ def parse_grid(items):
         name, sep, values = item.partition("=")
         if not sep or not values:
             raise app.UsageError(f"--grid {item!r} must look like name=v1,v2")
-        grid[name.strip()] = [json.loads(v) if v.strip()[:1] in "-0123456789." else v.strip() for v in values.split(",")]
+        choices = [json.loads(v) if v.strip()[:1] in "-0123456789." else v.strip() for v in values.split(",")]
+        if any(isinstance(c, float) for c in choices) and all(isinstance(c, (int, float)) for c in choices):
+            choices = [float(c) for c in choices]  # `0,1e-5`: one type, as KerasTuner's Choice requires
+        grid[name.strip()] = choices
     return grid
 
 
@@ -136,7 +139,7 @@ def main(argv):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from tfmusictag.cli.common import program
+from tfmusictag.cli.common import program, run_program
 
 FLAGS = flags.FLAGS
 
@@ -76,7 +76,7 @@ def _run(command, name):
 
 def run(argv=None):
     define_flags()
-    app.run(main, argv)
+    run_program(main, __name__, argv)
 
 
 if __name__ == "__main__":
