@@ -19,7 +19,8 @@ import render  # noqa: E402
 from support import ENV  # noqa: E402
 
 #: The programs (``python -m tfmusictag.<name>`` and ``tfmusictag <name>``) that take absl flags.
-PROGRAMS = ("train", "predict", "evaluate", "export", "tune", "experiments", "predict_beam", "demo", "transfer_demo")
+PROGRAMS = ("train", "predict", "evaluate", "export", "tune", "experiments", "predict_beam", "demo", "transfer_demo",
+            "library")
 PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 
 

@@ -118,7 +118,7 @@ FLOORS = (
     ("model", ("tagger", "variants", "training.config")),
     ("run directories and pretrained models", ("rundir", "pretrained")),
     ("data", ("data", "datasets")),
-    ("library", ("evaluation", "serving", "tagging", "beam", "training", "tuning")),
+    ("library", ("evaluation", "serving", "tagging", "beam", "training", "tuning", "library")),
     ("experiments", ("reproduction",)),
     ("programs", ("cli",)),
 )

@@ -2,7 +2,7 @@
 programs as ``python -m tfmusictag.<command>``.
 
 Commands: ``train``, ``evaluate``, ``export``, ``predict``, ``predict_beam``, ``tune``,
-``experiments``, ``demo``, ``transfer_demo``, ``pretrained``.
+``experiments``, ``demo``, ``transfer_demo``, ``library``, ``pretrained``.
 """
 
 import importlib
@@ -10,7 +10,8 @@ import sys
 
 #: command → the module whose ``run(argv)`` is the program
 COMMANDS = {name: f"tfmusictag.cli.{name}" for name in (
-    "train", "evaluate", "export", "predict", "predict_beam", "tune", "experiments", "demo", "transfer_demo")}
+    "train", "evaluate", "export", "predict", "predict_beam", "tune", "experiments", "demo", "transfer_demo",
+    "library")}
 COMMANDS["pretrained"] = "tfmusictag.pretrained.__main__"
 
 

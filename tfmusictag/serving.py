@@ -248,6 +248,8 @@ class InferenceModel:
 
     def __init__(self, path: str):
         path = model_path(path)  # a pretrained model's name → its converted model directory
+        #: the model's folder (a SavedModel version folder, a run directory or a converted pretrained model)
+        self.path = path
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             self.tags, info = read_assets(path)
             loaded = tf.saved_model.load(path)

@@ -93,6 +93,12 @@ def _fspath(path: PathLike) -> str:
     return os.fspath(path)
 
 
+def _sf_path(path):
+    """What soundfile opens: a path as the file system's bytes (soundfile encodes ``str`` strictly, so a
+    name that is not UTF-8 — ``os`` gives it with surrogates — would not open), a file object as it is."""
+    return os.fsencode(path) if isinstance(path, str) else path
+
+
 def _check_exists(path: str) -> None:
     if not os.path.exists(path):
         raise AudioFileNotFoundError(path, "no such file")
@@ -109,7 +115,7 @@ def _open(path, name: Optional[str] = None) -> sf.SoundFile:
     name = path if name is None else name
     try:
         with quiet():  # libsndfile probes MP3 with libmpg123, which prints to fd 2
-            return sf.SoundFile(path)
+            return sf.SoundFile(_sf_path(path))
     except sf.LibsndfileError as exc:
         # libsndfile's own wording ("File does not exist or is not a regular file") is misleading
         # for an existing file it cannot parse; state what actually happened.
@@ -360,7 +366,7 @@ def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
         source.seek(0)
     try:
         with quiet():
-            f = sf.SoundFile(source)
+            f = sf.SoundFile(_sf_path(source))
         with f:
             skip = position
             while skip > 0:  # what was already decoded, read again (seeking a damaged file is unreliable)

@@ -1,0 +1,245 @@
+"""The tagged library (:mod:`tfmusictag.library`): incremental tagging into the store, search,
+playlists — with odd file names, broken files, kills and two runs at once."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import tone, write_audio
+from support import ENV
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: tags of the tiny model and its fitted thresholds
+TAGS, THRESHOLDS = ("calm", "dark", "piano", "vocals"), (0.5, 0.45, 0.55, 0.5)
+#: names a collection really has: spaces, quotes, a newline, bytes that are not UTF-8
+ODD = ["plain.wav", "with space 'quote\".flac", "new\nline.ogg", b"latin1-\xe9t\xe9.wav", "ü.mp3"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from tfmusictag.reduction import ReductionConfig
+    from tfmusictag.rundir import write_model_dir
+    from tfmusictag.tagger import TaggerConfig, TrackTagger
+    from tfmusictag.temporal import TemporalConfig
+
+    config = TaggerConfig(tags=TAGS, reduction=ReductionConfig(type="mfcc"), temporal=TemporalConfig(type="mean"),
+                          thresholds=THRESHOLDS)
+    return write_model_dir(TrackTagger(config), str(tmp_path_factory.mktemp("libmodel") / "model"))
+
+
+def collection(folder, names=ODD, seconds=3.0):
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i, name in enumerate(names):
+        path = os.path.join(os.fsencode(folder), os.fsencode(name))
+        ext = os.path.splitext(os.fsdecode(path))[1]
+        fmt, subtype = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                        ".mp3": ("MP3", "MPEG_LAYER_III")}[ext]
+        plain = os.path.join(folder, f".writing{ext}")  # soundfile writes to a name it can encode
+        write_audio(plain, tone(200.0 + 97 * i, seconds, 16000) + 0.01 * i, 16000, fmt, subtype)
+        os.rename(plain, path)
+        paths.append(os.fsdecode(path))
+    return paths
+
+
+def test_update_tags_new_files_then_skips_unchanged_ones_and_keeps_odd_names(tmp_path, model_dir):
+    from tfmusictag.library import Store, update
+    from tfmusictag.library.store import fs_str
+
+    music = tmp_path / "music"
+    paths = collection(str(music))
+    with Store(str(tmp_path / "lib.db")) as store:
+        first = update([str(music)], model_dir, store)
+        assert (first["tagged"], first["unchanged"], first["failed"]) == (len(ODD), 0, 0)
+        stored = {fs_str(p) for (p,) in store.db.execute("SELECT path FROM tracks")}
+        assert stored == {os.path.abspath(p) for p in paths}  # every odd name, byte for byte
+        stamps = dict(store.db.execute("SELECT track, tagged FROM results"))
+        again = update([str(music)], model_dir, store)
+        assert (again["tagged"], again["unchanged"]) == (0, len(ODD))
+        assert dict(store.db.execute("SELECT track, tagged FROM results")) == stamps  # nothing tagged twice
+        # touched (same bytes): not tagged again; changed: tagged again; removed: missing, tags kept
+        os.utime(paths[0], ns=(time.time_ns(), time.time_ns() + 10 ** 9))
+        write_audio(paths[1], tone(987.0, 2.0, 16000), 16000, "FLAC", "PCM_16")
+        os.remove(paths[2])
+        third = update([str(music)], model_dir, store)
+        assert (third["tagged"], third["unchanged"], third["missing"]) == (1, len(ODD) - 2, 1), third
+        assert store.counts() == {"tagged": len(ODD) - 1, "missing": 1}
+        assert store.db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == len(ODD)
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_broken_file_is_kept_with_its_error_and_retried_only_when_it_changes(tmp_path, model_dir):
+    from tfmusictag.library import Store, update
+
+    music = tmp_path / "music"
+    collection(str(music), ["a.wav"])
+    broken = music / "b.mp3"
+    broken.write_bytes(b"not audio at all" * 100)
+    with Store(str(tmp_path / "lib.db")) as store:
+        first = update([str(music)], model_dir, store)
+        assert (first["tagged"], first["failed"]) == (1, 1)
+        row = store.track(str(broken))
+        assert row["status"] == "error" and str(broken) in row["error"]
+        again = update([str(music)], model_dir, store)
+        assert (again["tagged"], again["failed"], again["failed_before"], again["unchanged"]) == (0, 0, 1, 1)
+        write_audio(str(broken), tone(300.0, 2.0, 22050), 22050, "MP3", "MPEG_LAYER_III")  # repaired
+        fixed = update([str(music)], model_dir, store)
+        assert (fixed["tagged"], fixed["failed"]) == (1, 0) and store.track(str(broken))["status"] == "tagged"
+
+
+def test_a_new_model_version_keeps_the_old_tags_beside_its_own(tmp_path, model_dir):
+    from tfmusictag.library import Store, update
+
+    music = tmp_path / "music"
+    collection(str(music), ["a.wav", "b.wav"])
+    with Store(str(tmp_path / "lib.db")) as store:
+        update([str(music)], model_dir, store)
+        second = update([str(music)], model_dir, store, threshold=0.3)  # other decisions: another version
+        assert second["tagged"] == 2 and len(store.models()) == 2
+        assert store.db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+
+
+def test_search_decided_tags_negation_cuts_sort_and_limit_agree_with_the_stored_probabilities(tmp_path, model_dir):
+    from tfmusictag.library import Store, search, update
+
+    music = tmp_path / "music"
+    collection(str(music), [f"t{i}.wav" for i in range(8)])
+    with Store(str(tmp_path / "lib.db")) as store:
+        update([str(music)], model_dir, store)
+        every = search(store)
+        assert len(every) == 8
+        probs = {t["path"]: t["probabilities"] for t in every}
+        decided = {t["path"]: set(t["decided"]) for t in every}
+        for p, d in decided.items():  # the decisions are the model's thresholds
+            assert d == {tag for tag, cut in zip(TAGS, THRESHOLDS) if probs[p][tag] >= cut - 1e-4}
+        got = {t["path"] for t in search(store, "calm -dark")}
+        assert got == {p for p in probs if "calm" in decided[p] and "dark" not in decided[p]}
+        got = {t["path"] for t in search(store, "piano>0.5 vocals<=0.6")}
+        assert got == {p for p in probs if probs[p]["piano"] > 0.5 and probs[p]["vocals"] <= 0.6}
+        ranked = [t["probabilities"]["dark"] for t in search(store, sort="dark")]
+        assert ranked == sorted(ranked, reverse=True)
+        assert [t["path"] for t in search(store, sort="dark", limit=3)] == [t["path"] for t in search(store, sort="dark")][:3]
+
+
+def test_a_query_is_never_sql_and_an_unknown_tag_names_the_close_ones(tmp_path, model_dir):
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.library import Store, search, update
+
+    music = tmp_path / "music"
+    collection(str(music), ["a.wav"])
+    with Store(str(tmp_path / "lib.db")) as store:
+        update([str(music)], model_dir, store)
+        with pytest.raises(ParameterError, match="did you mean piano"):
+            search(store, "pian")
+        with pytest.raises(ParameterError, match="no tag"):
+            search(store, "\"x'; DROP TABLE tracks; --\"")
+        with pytest.raises(ParameterError, match="--sort"):
+            search(store, sort="nope")
+        assert store.db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0] == 1
+
+
+def test_an_m3u_playlist_leads_back_to_every_file(tmp_path, model_dir):
+    """Every path of the playlist, read as a player reads it (a line, or a file:// URI for a name a
+    line cannot hold), is the file itself."""
+    import urllib.parse
+
+    from tfmusictag.library import Store, search, update
+    from tfmusictag.library.query import render
+
+    music = tmp_path / "music"
+    paths = collection(str(music))
+    with Store(str(tmp_path / "lib.db")) as store:
+        update([str(music)], model_dir, store)
+        text = render(search(store), "m3u")
+    lines = text.split("\n")
+    assert lines[0] == "#EXTM3U"
+    entries = [line for line in lines[1:] if line and not line.startswith("#")]
+    found = set()
+    for entry in entries:
+        found.add(os.fsencode(urllib.parse.unquote_to_bytes(entry[len("file://"):])) if entry.startswith("file://")
+                  else os.fsencode(entry))
+    assert found == {os.fsencode(os.path.abspath(p)) for p in paths}
+
+
+def test_a_store_of_another_schema_or_not_a_store_is_one_clear_error(tmp_path):
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.library import Store
+
+    path = str(tmp_path / "lib.db")
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(ParameterError, match="schema 99"):
+        Store(path)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ParameterError, match="not a tfmusictag library store"):
+        Store(str(junk))
+
+
+def _run(args, tmp_path, **kwargs):
+    env = dict(ENV, TFMUSICTAG_LIBRARY=str(tmp_path / "lib.db"))
+    return subprocess.Popen([sys.executable, "-m", "tfmusictag.library", *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_killed_update_continues_with_nothing_lost_or_tagged_twice(tmp_path, model_dir):
+    music = tmp_path / "music"
+    collection(str(music), [f"t{i:02d}.wav" for i in range(14)], seconds=6.0)
+    db_path = str(tmp_path / "lib.db")
+    proc = _run(["update", str(music), f"--model={model_dir}"], tmp_path)
+    committed, deadline = 0, time.time() + 300
+    while committed < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            db = sqlite3.connect(db_path, timeout=5)
+            committed = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            pass
+    assert proc.poll() is None, "the update finished before it could be killed: make the collection longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    db = sqlite3.connect(db_path)
+    before = dict(db.execute("SELECT track, tagged FROM results"))
+    db.close()
+    assert 2 <= len(before) < 14
+    again = _run(["update", str(music), f"--model={model_dir}"], tmp_path)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert f"tagged {14 - len(before)}, unchanged {len(before)}, failed 0" in err, err[-2000:]
+    db = sqlite3.connect(db_path)
+    after = dict(db.execute("SELECT track, tagged FROM results"))
+    assert len(after) == 14 and all(after[t] == before[t] for t in before)  # the committed ones: untouched
+    assert db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0] == 14
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.slow
+def test_two_updates_of_one_store_at_once_leave_it_whole(tmp_path, model_dir):
+    music = tmp_path / "music"
+    collection(str(music), [f"t{i:02d}.wav" for i in range(6)])
+    runs = [_run(["update", str(music), f"--model={model_dir}"], tmp_path) for _ in range(2)]
+    outs = [r.communicate(timeout=600) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [e[-2000:] for _, e in outs]
+    db = sqlite3.connect(str(tmp_path / "lib.db"))
+    assert db.execute("SELECT COUNT(*) FROM tracks").fetchone()[0] == 6
+    assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
+    assert db.execute("SELECT COUNT(*) FROM tags").fetchone()[0] == 6 * len(TAGS)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    search = _run(["search", "", "--format=m3u"], tmp_path)
+    out, err = search.communicate(timeout=300)
+    assert search.returncode == 0 and out.count("#EXTINF") == 6, err[-2000:]
+    status = _run(["status"], tmp_path)
+    out, _ = status.communicate(timeout=300)
+    assert json.loads(out)["tracks"] == {"tagged": 6}

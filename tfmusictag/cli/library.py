@@ -1,0 +1,97 @@
+"""``python -m tfmusictag.library update|search|status``: your collection's tags, kept and searched.
+
+``update PATH...`` tags what is new or changed under folders, files and globs into the library
+store (one SQLite file, ``--library``, default ``~/.local/share/tfmusictag/library.db``) and skips
+what it already holds for the model's version; a killed run continues where it stopped. A file
+that cannot be tagged is kept with its error and retried once it changes.
+
+``search [QUERY]`` lists the tracks whose tags match: ``dark piano -vocals`` (decided tags; for a
+model without decisions, probability at least ``--cut``), ``dark>0.7``, quotes for a tag of
+several words. ``--sort=TAG`` orders by that tag's probability, ``--limit`` keeps the first N,
+``--format`` is jsonl, csv or m3u (a playlist players open).
+
+``status`` counts the store's tracks and lists its model versions.
+
+Examples::
+
+    python -m tfmusictag.library update ~/Music --model=MTT_musicnn
+    python -m tfmusictag.library search "piano -drums" --sort=piano --limit=50 --format=m3u > calm.m3u
+
+Exit status: 0 when every file was tagged (or was already), 1 when some files failed (kept with
+their error), 2 for a usage error or when nothing matched.
+"""
+
+import json
+import sys
+
+from absl import app, flags
+
+from tfmusictag.cli.common import program, run_program, say
+
+FLAGS = flags.FLAGS
+COMMANDS = ("update", "search", "status")
+
+
+def define_flags():
+    """Command-line flags (defined only when run as a program)."""
+    flags.DEFINE_string("library", None, "The library store (default ~/.local/share/tfmusictag/library.db, or "
+                        "$TFMUSICTAG_LIBRARY).")
+    flags.DEFINE_string("model", None, "update: the model that tags (SavedModel folder, run directory or pretrained "
+                        "name). search: which tagged model version (name or digest; default: the latest).")
+    flags.DEFINE_float("threshold", None, "update: decide every tag at this probability instead of the model's "
+                       "thresholds.")
+    flags.DEFINE_enum("format", "jsonl", ["jsonl", "csv", "m3u"], "search: output format.")
+    flags.DEFINE_string("sort", None, "search: order by this tag's probability, highest first.")
+    flags.DEFINE_integer("limit", None, "search: at most this many tracks.")
+    flags.DEFINE_float("cut", 0.5, "search: for a model without decisions, the probability a bare tag needs.")
+    flags.DEFINE_string("output", "-", "search: output file ('-': stdout).")
+
+
+@program
+def main(argv):
+    from tfmusictag.library import query
+    from tfmusictag.library.store import Store
+
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        raise app.UsageError(f"give a command: {', '.join(COMMANDS)}")
+    command, args = argv[1], argv[2:]
+    with Store(FLAGS.library) as store:
+        if command == "update":
+            from tfmusictag.library.update import update
+
+            if not args:
+                raise app.UsageError("update: give at least one folder, file or glob")
+            if not FLAGS.model:
+                raise app.UsageError("update: --model is required")
+            counts = update(args, FLAGS.model, store, threshold=FLAGS.threshold)
+            say(f"tagged {counts['tagged']}, unchanged {counts['unchanged']}, failed {counts['failed']}"
+                + (f" (and {counts['failed_before']} that failed before, unchanged)" if counts["failed_before"] else "")
+                + (f", missing {counts['missing']}" if counts["missing"] else "") + f"; store: {store.path}")
+            return 1 if counts["failed"] else 0
+        if command == "status":
+            print(json.dumps({"library": store.path, "tracks": store.counts(),
+                              "models": [{k: m[k] for k in ("name", "digest", "decides")} for m in store.models()]},
+                             indent=1))
+            return 0
+        if len(args) > 1:
+            raise app.UsageError("search: give the query as one argument (quote it)")
+        tracks = query.search(store, args[0] if args else "", model=FLAGS.model, sort=FLAGS.sort, limit=FLAGS.limit,
+                              cut=FLAGS.cut)
+        text = query.render(tracks, FLAGS.format)
+        if FLAGS.output == "-":
+            sys.stdout.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8, byte for byte
+            sys.stdout.write(text)
+        else:
+            with open(FLAGS.output, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+                f.write(text)
+        say(f"{len(tracks)} tracks")
+        return 0
+
+
+def run(argv=None):
+    define_flags()
+    run_program(main, __name__, argv)
+
+
+if __name__ == "__main__":
+    run()

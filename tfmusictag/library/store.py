@@ -1,0 +1,283 @@
+"""The library store: every track of a collection, its fingerprint, and its tags per model version.
+
+One SQLite file (``library.db``), no server and no configuration. SQLite is chosen because what
+the store must guarantee is transactional: a run killed at any moment (SIGKILL included) leaves
+every committed track whole and nothing half-written, two runs on the same store at once are
+serialised by its locks (write-ahead log, a busy timeout), and the file is readable by any tool
+that speaks SQL. Tag search is a query over an indexed ``(model, tag, probability)`` table.
+
+Tables:
+
+* ``tracks``: ``path`` (the file system's bytes, so any name round-trips), ``size``,
+  ``mtime_ns`` (the fast fingerprint), ``sha256`` (the content, to confirm a change), ``duration``,
+  ``format``, ``status`` (``tagged``, ``error``, ``missing``), ``error``;
+* ``models``: one row per model *version*, identified by the digest of its files (weights,
+  thresholds, assets): a retrained or re-thresholded model is a new version, and the tags of the
+  old one are kept beside the new ones;
+* ``results``: per track and model version the probabilities of every tag (float32), the decided
+  tags, a ``warning`` for a damaged file, when it was tagged;
+* ``tags``: the same probabilities one row per tag (indexed: search, sort by a tag).
+
+A store written by another schema version is refused with one line (:data:`SCHEMA`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from typing import Iterable, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from tfmusictag.errors import ParameterError
+
+__all__ = ["Store", "SCHEMA", "file_digest", "model_digest", "fs_bytes", "fs_str", "default_path"]
+
+#: The store's schema version; a store of another version is refused (see :class:`Store`).
+SCHEMA = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    size INTEGER, mtime_ns INTEGER, sha256 TEXT,
+    duration REAL, format TEXT,
+    status TEXT NOT NULL DEFAULT 'new',
+    error TEXT,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    decides TEXT NOT NULL,
+    added REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    track INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    model INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    probabilities BLOB NOT NULL,
+    decided TEXT,
+    warning TEXT,
+    tagged REAL NOT NULL,
+    PRIMARY KEY (track, model)
+);
+CREATE TABLE IF NOT EXISTS tags (
+    track INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    model INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    probability REAL NOT NULL,
+    decided INTEGER NOT NULL,
+    PRIMARY KEY (track, model, tag)
+);
+CREATE INDEX IF NOT EXISTS tags_by_tag ON tags (model, tag, probability);
+"""
+
+
+def default_path() -> str:
+    """``$TFMUSICTAG_HOME/library.db`` (default ``~/.local/share/tfmusictag/library.db``)."""
+    home = os.environ.get("TFMUSICTAG_LIBRARY") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share"), "tfmusictag",
+        "library.db")
+    return home
+
+
+def fs_bytes(path) -> bytes:
+    """A path as the file system's bytes (names that are not UTF-8 included)."""
+    return os.fsencode(path)
+
+
+def fs_str(path: bytes) -> str:
+    """The stored bytes of a path as ``str`` (undecodable bytes as surrogates, as ``os`` does)."""
+    return os.fsdecode(bytes(path))
+
+
+def file_digest(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_digest(folder: str) -> str:
+    """The content digest of a model folder: every file's relative path and bytes (weights,
+    thresholds, assets), in a fixed order; the same model copied elsewhere has the same digest."""
+    h = hashlib.sha256()
+    if os.path.isfile(folder):
+        files = [folder]
+        folder = os.path.dirname(folder)
+    else:
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs
+                       if not f.startswith(".") and "checkpoints" not in os.path.relpath(d, folder).split(os.sep)
+                       and not os.path.relpath(d, folder).startswith("eval_"))
+    for path in files:
+        h.update(os.path.relpath(path, folder).encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+class Store:
+    """An open library store (a SQLite file); creates it when missing.
+
+    Args:
+        path: the store's file (:func:`default_path` when ``None``).
+        timeout: seconds a write waits for another process holding the lock.
+
+    Raises:
+        ParameterError: the file is not a tfmusictag store, or one of another schema version.
+    """
+
+    def __init__(self, path: Optional[str] = None, timeout: float = 60.0):
+        self.path = os.path.expanduser(path or default_path())
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            with self.transaction():
+                for statement in _TABLES.strip().split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if row is None:
+                    self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                elif int(row[0]) != SCHEMA:
+                    raise ParameterError(f"{self.path} is a library store of schema {row[0]}; this tfmusictag "
+                                         f"reads schema {SCHEMA} (use the tfmusictag version that wrote it, or "
+                                         "start a new store with --library)")
+        except sqlite3.DatabaseError as exc:
+            raise ParameterError(f"{self.path} is not a tfmusictag library store ({exc})") from None
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One atomic write (``BEGIN IMMEDIATE``: another process's writes wait, never interleave)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- models -----------------------------------------------------------------------------------
+    def model_id(self, digest: str, name: str, tags: Sequence[str], decides: str) -> int:
+        """The id of a model version, added on first use. ``decides``: how its ``decided`` tags are
+        made (its fitted thresholds, a given cut, or none)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM models WHERE digest = ?", (digest,)).fetchone()
+            if row:
+                return row[0]
+            return db.execute("INSERT INTO models (digest, name, tags, decides, added) VALUES (?, ?, ?, ?, ?)",
+                              (digest, name, json.dumps(list(tags)), decides, time.time())).lastrowid
+
+    def models(self) -> List[dict]:
+        rows = self.db.execute("SELECT id, digest, name, tags, decides, added FROM models ORDER BY id").fetchall()
+        return [{"id": r[0], "digest": r[1], "name": r[2], "tags": json.loads(r[3]), "decides": r[4], "added": r[5]}
+                for r in rows]
+
+    def latest_model(self) -> Optional[dict]:
+        """The model version added last (what search uses unless told otherwise)."""
+        found = self.models()
+        return found[-1] if found else None
+
+    # -- tracks -----------------------------------------------------------------------------------
+    def track(self, path) -> Optional[dict]:
+        row = self.db.execute("SELECT id, size, mtime_ns, sha256, status, error FROM tracks WHERE path = ?",
+                              (fs_bytes(path),)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "size", "mtime_ns", "sha256", "status", "error"), row))
+
+    def has_result(self, track_id: int, model_id: int, sha256: str) -> bool:
+        return self.db.execute("SELECT 1 FROM results WHERE track = ? AND model = ? AND sha256 = ?",
+                               (track_id, model_id, sha256)).fetchone() is not None
+
+    def upsert_track(self, db, path, size, mtime_ns, sha256, status, error=None, duration=None, fmt=None) -> int:
+        now = time.time()
+        db.execute("INSERT INTO tracks (path, size, mtime_ns, sha256, status, error, duration, format, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+                   "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, status = excluded.status, "
+                   "error = excluded.error, duration = COALESCE(excluded.duration, tracks.duration), "
+                   "format = COALESCE(excluded.format, tracks.format), updated = excluded.updated",
+                   (fs_bytes(path), size, mtime_ns, sha256, status, error, duration, fmt, now))
+        return db.execute("SELECT id FROM tracks WHERE path = ?", (fs_bytes(path),)).fetchone()[0]
+
+    def record(self, path, stat, sha256: str, model_id: int, tags: Sequence[str], record: dict,
+               probabilities: Optional[np.ndarray]) -> None:
+        """Keep one tagged (or failed) track: its fingerprint and, when tagged, its result for the
+        model — in one transaction (all of it, or nothing)."""
+        error = record.get("error")
+        fmt = os.path.splitext(os.fsdecode(path))[1].lstrip(".").lower() or None
+        with self.transaction() as db:
+            track = self.upsert_track(db, path, stat.st_size, stat.st_mtime_ns, sha256, "error" if error else "tagged",
+                                      error, record.get("duration_seconds"), fmt)
+            if error:
+                return
+            probs = np.asarray(probabilities, np.float32)
+            decided = record.get("decided")
+            db.execute("INSERT OR REPLACE INTO results (track, model, sha256, probabilities, decided, warning, tagged) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (track, model_id, sha256, probs.tobytes(), None if decided is None else json.dumps(decided),
+                        record.get("warning"), time.time()))
+            chosen = set(decided or ())
+            db.execute("DELETE FROM tags WHERE track = ? AND model = ?", (track, model_id))
+            db.executemany("INSERT INTO tags (track, model, tag, probability, decided) VALUES (?, ?, ?, ?, ?)",
+                           [(track, model_id, t, float(p), int(t in chosen)) for t, p in zip(tags, probs)])
+
+    def touch(self, path, stat) -> None:
+        """A file whose size or time changed but whose content did not: its new fingerprint."""
+        with self.transaction() as db:
+            db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, updated = ? WHERE path = ?",
+                       (stat.st_size, stat.st_mtime_ns, time.time(), fs_bytes(path)))
+
+    def mark_missing(self, roots: Iterable[str], seen: set) -> int:
+        """Tracks under ``roots`` that were not seen in this scan become ``missing`` (their tags are
+        kept: a disk that was not mounted loses nothing). Returns how many."""
+        prefixes = [fs_bytes(os.path.join(os.path.abspath(r), "")) for r in roots if os.path.isdir(r)]
+        gone = []
+        for track_id, path in self.db.execute("SELECT id, path FROM tracks WHERE status != 'missing'"):
+            p = bytes(path)
+            if p not in seen and any(p.startswith(prefix) for prefix in prefixes):
+                gone.append(track_id)
+        if gone:
+            with self.transaction() as db:
+                db.executemany("UPDATE tracks SET status = 'missing', updated = ? WHERE id = ?",
+                               [(time.time(), i) for i in gone])
+        return len(gone)
+
+    def counts(self) -> dict:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM tracks GROUP BY status").fetchall())
+
+    def results(self, model_id: int) -> Iterator[dict]:
+        """Every tagged, present track's result for a model version: ``path``, ``duration_seconds``,
+        ``probabilities`` (tag → probability), ``decided``, ``warning``."""
+        tags = json.loads(self.db.execute("SELECT tags FROM models WHERE id = ?", (model_id,)).fetchone()[0])
+        query = ("SELECT t.path, t.duration, r.probabilities, r.decided, r.warning FROM results r JOIN tracks t "
+                 "ON t.id = r.track WHERE r.model = ? AND t.status = 'tagged' AND r.sha256 = t.sha256 ORDER BY t.path")
+        for path, duration, probs, decided, warning in self.db.execute(query, (model_id,)):
+            p = np.frombuffer(probs, np.float32)
+            yield {"path": fs_str(path), "duration_seconds": duration,
+                   "probabilities": {t: float(v) for t, v in zip(tags, p)},
+                   "decided": None if decided is None else json.loads(decided), "warning": warning}
