@@ -113,5 +113,32 @@ def test_beam_writes_parquet_and_refuses_an_input_that_matches_nothing(model_and
     assert beam.counts(result) == {"tagged": 1, "skipped": 1}
     assert f"error: --input {str(tmp_path / 'empty.mp3')!r} matched no file" in err.getvalue()
     errors = [json.loads(line) for f in glob.glob(str(tmp_path / "some-errors-*.jsonl")) for line in open(f)]
-    assert errors == [{"path": str(tmp_path / "empty.mp3"),
+    assert errors == [{"path": str(tmp_path / "empty.mp3"), "decided": None, "tags": {},
                        "error": f"ParameterError: --input {str(tmp_path / 'empty.mp3')!r} matched no file"}]
+
+
+def test_an_unexpected_error_of_one_file_is_its_error_record_not_the_pipeline_s_end(model_and_music, monkeypatch):
+    """On a real runner a DoFn that raises fails the job after its retries: one file's failure of any
+    kind (here the decoder's own IndexError) is that file's error record instead."""
+    import apache_beam as beam_sdk
+
+    from tfmusictag import audio, beam
+
+    model, music = model_and_music
+    fn = beam.TagFile(model)
+    fn.setup()
+    real = audio.decode
+
+    def decode(data, name, *args, **kwargs):
+        if name.endswith("track0.flac"):
+            raise IndexError("tuple index out of range")
+        return real(data, name, *args, **kwargs)
+
+    monkeypatch.setattr(audio, "decode", decode)
+    broken = os.path.join(music, "track0.flac")
+    out = list(fn.process(broken))
+    assert len(out) == 1 and isinstance(out[0], beam_sdk.pvalue.TaggedOutput) and out[0].tag == beam.ERRORS
+    assert out[0].value == {"path": broken, "decided": None, "tags": {},
+                            "error": f"IndexError: {broken}: tuple index out of range"}
+    good = list(fn.process(os.path.join(music, "track1.mp3")))
+    assert len(good) == 1 and good[0]["tags"] and "error" not in good[0]

@@ -243,3 +243,97 @@ def test_two_updates_of_one_store_at_once_leave_it_whole(tmp_path, model_dir):
     status = _run(["status"], tmp_path)
     out, _ = status.communicate(timeout=300)
     assert json.loads(out)["tracks"] == {"tagged": 6}
+
+
+# -- tags into the files --------------------------------------------------------------------------
+
+FILE_FORMATS = ["a.mp3", "b.flac", "c.ogg", "d.opus", "e.wav", "f.aiff"]
+
+
+def _formats(folder):
+    """One short track per format a file tag is written in, each with a title of its own."""
+    import mutagen
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i, name in enumerate(FILE_FORMATS):
+        ext = os.path.splitext(name)[1]
+        fmt, subtype = {".mp3": ("MP3", "MPEG_LAYER_III"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                        ".opus": ("OGG", "OPUS"), ".wav": ("WAV", "PCM_16"), ".aiff": ("AIFF", "PCM_16")}[ext]
+        rate = 48000 if ext == ".opus" else 16000
+        path = os.path.join(folder, name)
+        write_audio(path, tone(300.0 + 50 * i, 2.0, rate, 2), rate, fmt, subtype)
+        f = mutagen.File(path)
+        f.add_tags() if f.tags is None else None
+        from mutagen.id3 import TIT2
+
+        if hasattr(f.tags, "add"):
+            f.tags.add(TIT2(encoding=3, text=["Title " + name]))
+        else:
+            f.tags["TITLE"] = ["Title " + name]
+        f.save()
+        paths.append(path)
+    return paths
+
+
+def _title(path):
+    import mutagen
+
+    tags = mutagen.File(path).tags
+    return str(tags["TIT2"].text[0]) if "TIT2" in tags else tags["TITLE"][0]
+
+
+def test_tags_are_written_into_every_format_without_changing_a_sample_and_undone(tmp_path, model_dir):
+    from tfmusictag.library import Store, search, update
+    from tfmusictag.library.filetags import audio_digest, read_fields, undo, write_tags
+
+    paths = _formats(str(tmp_path / "music"))
+    sound = {p: audio_digest(p) for p in paths}
+    with Store(str(tmp_path / "lib.db")) as store:
+        assert update([str(tmp_path / "music")], model_dir, store)["tagged"] == len(paths)
+        tracks = search(store)
+        assert any(t["decided"] for t in tracks)  # some tag fields hold tags
+        raw = {p: open(p, "rb").read() for p in paths}
+        dry = write_tags(store, tracks, dry_run=True, probabilities=True)
+        assert all(set(r["changes"]) == {"TFMUSICTAG_TAGS", "TFMUSICTAG_PROBS", "TFMUSICTAG_MODEL"} for r in dry), dry
+        assert all(open(p, "rb").read() == raw[p] for p in paths)  # a dry run writes nothing
+        reports = write_tags(store, tracks, probabilities=True)
+        assert not [r for r in reports if "error" in r], reports
+        for track in tracks:
+            fields = read_fields(track["path"])
+            assert fields["TFMUSICTAG_TAGS"] == ("; ".join(track["decided"]) or None)
+            assert fields["TFMUSICTAG_PROBS"].count("=") == len(TAGS)
+            assert audio_digest(track["path"]) == sound[track["path"]], track["path"]  # not one sample changed
+            assert _title(track["path"]) == "Title " + os.path.basename(track["path"])  # other tags kept
+        again = update([str(tmp_path / "music")], model_dir, store)  # the new bytes are known: not tagged again
+        assert (again["tagged"], again["unchanged"]) == (0, len(paths)), again
+        assert all(not r["changes"] for r in write_tags(store, search(store), probabilities=True))
+        restored = undo(store)
+        assert len(restored) == len(paths) and not [r for r in restored if "error" in r]
+        for p in paths:
+            assert read_fields(p) == {"TFMUSICTAG_TAGS": None, "TFMUSICTAG_PROBS": None, "TFMUSICTAG_MODEL": None}
+            assert audio_digest(p) == sound[p] and _title(p) == "Title " + os.path.basename(p)
+        assert update([str(tmp_path / "music")], model_dir, store)["tagged"] == 0
+
+
+def test_a_read_only_file_is_reported_the_others_written_and_a_failed_write_leaves_the_file(tmp_path, model_dir,
+                                                                                           monkeypatch):
+    from tfmusictag.library import Store, search, update
+    from tfmusictag.library import filetags
+
+    paths = _formats(str(tmp_path / "music"))[:3]
+    for p in _formats(str(tmp_path / "music"))[3:]:
+        os.remove(p)
+    os.chmod(paths[0], 0o444)
+    with Store(str(tmp_path / "lib.db")) as store:
+        update([str(tmp_path / "music")], model_dir, store)
+        reports = {r["path"]: r for r in filetags.write_tags(store, search(store))}
+        assert "read-only" in reports[paths[0]]["error"]  # by its mode, also for root
+        assert all("error" not in reports[p] for p in paths[1:])
+        # a write that dies before its rename leaves the file as it was, and no copy beside it
+        before = open(paths[1], "rb").read()
+        monkeypatch.setattr(filetags.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+        report = filetags.write_tags(store, search(store), probabilities=True)
+        assert "killed" in {r["path"]: r for r in report}[paths[1]]["error"]
+        assert open(paths[1], "rb").read() == before
+        assert [f for f in os.listdir(tmp_path / "music") if "tfmusictag-" in f] == []

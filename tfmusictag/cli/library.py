@@ -10,6 +10,11 @@ model without decisions, probability at least ``--cut``), ``dark>0.7``, quotes f
 several words. ``--sort=TAG`` orders by that tag's probability, ``--limit`` keeps the first N,
 ``--format`` is jsonl, csv or m3u (a playlist players open).
 
+``write [QUERY]`` writes the decided tags of the matching tracks into their files (fields that
+players, Picard and beets read; ``--probabilities`` adds every tag's probability): ``--dry_run``
+shows what would change; no audio sample changes, a kill leaves every file whole, and ``undo
+[PATH...]`` writes back what the files held before.
+
 ``status`` counts the store's tracks and lists its model versions.
 
 Examples::
@@ -29,7 +34,7 @@ from absl import app, flags
 from tfmusictag.cli.common import program, run_program, say
 
 FLAGS = flags.FLAGS
-COMMANDS = ("update", "search", "status")
+COMMANDS = ("update", "search", "write", "undo", "status")
 
 
 def define_flags():
@@ -45,6 +50,8 @@ def define_flags():
     flags.DEFINE_integer("limit", None, "search: at most this many tracks.")
     flags.DEFINE_float("cut", 0.5, "search: for a model without decisions, the probability a bare tag needs.")
     flags.DEFINE_string("output", "-", "search: output file ('-': stdout).")
+    flags.DEFINE_bool("probabilities", False, "write: also every tag's probability (TFMUSICTAG_PROBS).")
+    flags.DEFINE_bool("dry_run", False, "write: show what would change, write nothing.")
 
 
 @program
@@ -73,8 +80,35 @@ def main(argv):
                               "models": [{k: m[k] for k in ("name", "digest", "decides")} for m in store.models()]},
                              indent=1))
             return 0
+        if command == "undo":
+            from tfmusictag.library.filetags import undo
+
+            reports = undo(store, args or None)
+            failed = [r for r in reports if "error" in r]
+            for r in failed:
+                print(f"error: {r['error']}", file=sys.stderr)
+            say(f"restored {len(reports) - len(failed)} files" + (f", {len(failed)} could not be" if failed else ""))
+            return 1 if failed else 0
         if len(args) > 1:
-            raise app.UsageError("search: give the query as one argument (quote it)")
+            raise app.UsageError(f"{command}: give the query as one argument (quote it)")
+        if command == "write":
+            from tfmusictag.library.filetags import write_tags
+
+            chosen = query.model_version(store, FLAGS.model)
+            tracks = query.search(store, args[0] if args else "", model=FLAGS.model, cut=FLAGS.cut)
+            reports = write_tags(store, tracks, probabilities=FLAGS.probabilities, dry_run=FLAGS.dry_run,
+                                 cut=FLAGS.cut, model=chosen)
+            failed = [r for r in reports if "error" in r]
+            for r in reports:
+                if "error" in r:
+                    print(f"error: {r['error']}", file=sys.stderr)
+                elif r["changes"] and FLAGS.dry_run:
+                    for field, (old, new) in r["changes"].items():
+                        print(json.dumps({"path": r["path"], "field": field, "before": old, "after": new}))
+            changed = sum(1 for r in reports if r["changes"] and "error" not in r)
+            say(f"{'would change' if FLAGS.dry_run else 'wrote'} {changed} files, {len(reports) - changed - len(failed)} "
+                f"unchanged" + (f", {len(failed)} could not be written" if failed else ""))
+            return 1 if failed else 0
         tracks = query.search(store, args[0] if args else "", model=FLAGS.model, sort=FLAGS.sort, limit=FLAGS.limit,
                               cut=FLAGS.cut)
         text = query.render(tracks, FLAGS.format)

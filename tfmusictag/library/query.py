@@ -78,7 +78,7 @@ def search(store: Store, query: str = "", *, model: Optional[str] = None, sort: 
     Returns:
         ``[{"path", "duration_seconds", "decided", "probabilities", "warning"}]``.
     """
-    chosen = _model(store, model)
+    chosen = model_version(store, model)
     tags = chosen["tags"]
     decides = not chosen["decides"].startswith("no decisions")
     where, params = ["r.model = ?", "t.status = 'tagged'", "r.sha256 = t.sha256"], [chosen["id"]]
@@ -113,7 +113,9 @@ def search(store: Store, query: str = "", *, model: Optional[str] = None, sort: 
     return out
 
 
-def _model(store: Store, model: Optional[str]) -> dict:
+def model_version(store: Store, model: Optional[str]) -> dict:
+    """The model version called ``model`` (its name or the start of its digest) in ``store``; ``None``:
+    the one added last."""
     versions = store.models()
     if not versions:
         raise ParameterError(f"{store.path} holds no tagged tracks yet: run `python -m tfmusictag.library update "
