@@ -30,6 +30,7 @@ PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, 
 NOT_RUN = {
     "make demo": "the demo at a tiny scale: test_product.py::test_the_demo_runs_end_to_end_at_a_tiny_scale",
     "make test": "this suite",
+    "beet ": "beets's own command with the plugin configured: tests/test_beets.py runs these in a real beets library",
     "docker run": "TF Serving's container (only PyPI, Debian and npm are reachable); a SavedModel loaded by "
                   "TensorFlow alone: test_product.py::test_saved_model_runs_in_a_process_that_imports_only_tensorflow",
     "localhost:850": "a client of a running TF Serving (see docker run)",
