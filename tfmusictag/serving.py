@@ -49,6 +49,7 @@ from tfmusictag.errors import CorruptAudioFileError, ParameterError, TruncatedAu
 from tfmusictag.frontend import CHUNK_FRAMES, LogMelSpectrogram, get_front_end, iter_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
+from tfmusictag.temporal import combine_chunks
 
 __all__ = ["export_saved_model", "next_version", "InferenceModel"]
 
@@ -312,10 +313,12 @@ class InferenceModel:
         self.chunk_frames = max(1, self.CHUNK_FRAMES // segment_frames) * segment_frames
         self._partial, self._from_embedding = partial, from_embedding
 
-    def tag_chunks(self, chunks, timeline=False):
+    def tag_chunks(self, chunks, timeline=False, embedding=False):
         """Tag one track given as consecutive log-mel chunks (:func:`tfmusictag.frontend.iter_log_mel`
         with ``chunk_frames=self.chunk_frames``). Returns ``(probabilities (L,), timeline dict or
-        None, frames)``; the result equals :meth:`tag` on the whole spectrogram.
+        None, frames)``; the result equals :meth:`tag` on the whole spectrogram. With ``embedding``
+        a fourth item: the track's embedding (its chunks' embeddings combined by the model's rule,
+        for late-fusion models too), or ``None`` for a model that tags the track whole.
 
         With a model whose chunks combine (:attr:`chunk_frames` set), only one chunk's features and
         activations are in memory at a time, whatever the track's length; otherwise the chunks are
@@ -324,7 +327,7 @@ class InferenceModel:
         if not self.chunk_frames:
             log_mel = np.concatenate(list(chunks))
             probs, tl = self.tag(log_mel, timeline)
-            return probs, tl, len(log_mel)
+            return (probs, tl, len(log_mel)) + ((None,) if embedding else ())
         partials, parts, frames = [], [], 0
         seconds_per_frame = self.front_end.hop_length / self.sample_rate
         for chunk in chunks:
@@ -343,15 +346,21 @@ class InferenceModel:
                 partial = self._partial(x, n)
             partials.append({k: v[0].numpy() for k, v in partial.items()})
             frames += len(chunk)
-        embedding, probs = combine_partials(partials, self.chunk_combine, self.late_fusion)
+        combined, probs = combine_partials(partials, self.chunk_combine, self.late_fusion)
         if probs is None:
-            probs = np.asarray(self._from_embedding(tf.constant(embedding[None], tf.float32)))[0]
+            probs = np.asarray(self._from_embedding(tf.constant(combined[None], tf.float32)))[0]
         tl = None
         if timeline:
             tl = {"probabilities": probs[None], "segment_probabilities": np.concatenate([p[0] for p in parts])[None],
                   "segment_mask": np.concatenate([p[1] for p in parts])[None],
                   "segment_start_seconds": np.concatenate([p[2] for p in parts])}
-        return probs, tl, frames
+        if not embedding:
+            return probs, tl, frames
+        if combined is None:  # a late-fusion model combined its chunks' tags: combine their embeddings too
+            kept = [p for p in partials if float(p["weight"]) > 0] or partials
+            combined = combine_chunks(self.chunk_combine, np.stack([p["embedding"] for p in kept]),
+                                      [float(p["weight"]) for p in kept])
+        return probs, tl, frames, np.asarray(combined, np.float32)
 
     def log_mel_chunks(self, make_blocks):
         """Log-mel chunks of a track, sized for :meth:`tag_chunks`.

@@ -124,7 +124,8 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
 
 
 def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = False,
-              stream_above_minutes: float = 10.0, damaged: str = "tag", threshold=None) -> Iterator[dict]:
+              stream_above_minutes: float = 10.0, damaged: str = "tag", threshold=None,
+              embedding: bool = False) -> Iterator[dict]:
     """Tag every audio file under ``paths`` with ``model``: one record per track, in order.
 
     Args:
@@ -140,6 +141,8 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
             decoded, its record carrying a ``warning``; ``'skip'``: it gets an ``error`` record.
         threshold: one probability cut for every tag, in place of the model's own thresholds
             (fitted on the validation split when it was trained); ``None``: the model's.
+        embedding: also the track's ``embedding`` (a list of floats; ``None`` for a model that
+            tags tracks whole, such as the LSTM variants): what similar tracks are found by.
 
     Yields:
         One dict per file, in order, every one with ``path``, ``decided`` (a list, or ``None``
@@ -201,14 +204,18 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
                     damage += [problem] if problem is not None else []
                     blocks = lambda: [y]  # noqa: E731
                 # the front end and the model run chunk by chunk (bounded memory for any length)
-                probs, tl, frames = tagger.tag_chunks(until_stopped(tagger.log_mel_chunks(blocks)), timeline)
+                probs, tl, frames, emb = tagger.tag_chunks(until_stopped(tagger.log_mel_chunks(blocks)), timeline,
+                                                           embedding=True)
         except _Stopped:
             return None
         except AudioFileError as exc:
             return error_record(path, exc)
         except Exception as exc:  # noqa: BLE001 - one track's failure, whatever it is, is its record
             return error_record(path, exc)
-        return track_record(tagger, path, probs, tl, frames, damage, top_k, threshold, notes)
+        record = track_record(tagger, path, probs, tl, frames, damage, top_k, threshold, notes)
+        if embedding:
+            record["embedding"] = None if emb is None else [float(v) for v in emb]
+        return record
 
     def ready(record):
         done = Future()

@@ -15,6 +15,9 @@ players, Picard and beets read; ``--probabilities`` adds every tag's probability
 shows what would change; no audio sample changes, a kill leaves every file whole, and ``undo
 [PATH...]`` writes back what the files held before.
 
+``similar FILE`` lists the tracks nearest to a track of the store, or to a file not in it (tagged
+now, not stored), by their embeddings (``--limit``, default 10).
+
 ``status`` counts the store's tracks and lists its model versions.
 
 Examples::
@@ -34,7 +37,7 @@ from absl import app, flags
 from tfmusictag.cli.common import program, run_program, say
 
 FLAGS = flags.FLAGS
-COMMANDS = ("update", "search", "write", "undo", "status")
+COMMANDS = ("update", "search", "similar", "write", "undo", "status")
 
 
 def define_flags():
@@ -89,6 +92,15 @@ def main(argv):
                 print(f"error: {r['error']}", file=sys.stderr)
             say(f"restored {len(reports) - len(failed)} files" + (f", {len(failed)} could not be" if failed else ""))
             return 1 if failed else 0
+        if command == "similar":
+            from tfmusictag.library.similar import similar
+
+            if len(args) != 1:
+                raise app.UsageError("similar: give one file")
+            sys.stdout.reconfigure(errors="surrogateescape")
+            for row in similar(store, args[0], FLAGS.limit or 10, model=FLAGS.model):
+                print(json.dumps(row))
+            return 0
         if len(args) > 1:
             raise app.UsageError(f"{command}: give the query as one argument (quote it)")
         if command == "write":

@@ -14,8 +14,9 @@ Tables:
 * ``models``: one row per model *version*, identified by the digest of its files (weights,
   thresholds, assets): a retrained or re-thresholded model is a new version, and the tags of the
   old one are kept beside the new ones;
-* ``results``: per track and model version the probabilities of every tag (float32), the decided
-  tags, a ``warning`` for a damaged file, when it was tagged;
+* ``results``: per track and model version the probabilities of every tag (float32), the track's
+  embedding (float32, what similar tracks are found by), the decided tags, a ``warning`` for a
+  damaged file, when it was tagged;
 * ``tags``: the same probabilities one row per tag (indexed: search, sort by a tag).
 
 A store written by another schema version is refused with one line (:data:`SCHEMA`).
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS models (
     id INTEGER PRIMARY KEY,
     digest TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
+    source TEXT,
     tags TEXT NOT NULL,
     decides TEXT NOT NULL,
     added REAL NOT NULL
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS results (
     model INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL,
     probabilities BLOB NOT NULL,
+    embedding BLOB,
     decided TEXT,
     warning TEXT,
     tagged REAL NOT NULL,
@@ -182,20 +185,31 @@ class Store:
         self.db.execute("COMMIT")
 
     # -- models -----------------------------------------------------------------------------------
-    def model_id(self, digest: str, name: str, tags: Sequence[str], decides: str) -> int:
+    def model_id(self, digest: str, name: str, tags: Sequence[str], decides: str, source: Optional[str] = None) -> int:
         """The id of a model version, added on first use. ``decides``: how its ``decided`` tags are
-        made (its fitted thresholds, a given cut, or none)."""
+        made (its fitted thresholds, a given cut, or none); ``source``: what loads it (a folder or a
+        pretrained name: similar tracks of a file not in the store are found with it)."""
         with self.transaction() as db:
             row = db.execute("SELECT id FROM models WHERE digest = ?", (digest,)).fetchone()
             if row:
                 return row[0]
-            return db.execute("INSERT INTO models (digest, name, tags, decides, added) VALUES (?, ?, ?, ?, ?)",
-                              (digest, name, json.dumps(list(tags)), decides, time.time())).lastrowid
+            return db.execute("INSERT INTO models (digest, name, source, tags, decides, added) VALUES (?, ?, ?, ?, ?, ?)",
+                              (digest, name, source, json.dumps(list(tags)), decides, time.time())).lastrowid
 
     def models(self) -> List[dict]:
-        rows = self.db.execute("SELECT id, digest, name, tags, decides, added FROM models ORDER BY id").fetchall()
-        return [{"id": r[0], "digest": r[1], "name": r[2], "tags": json.loads(r[3]), "decides": r[4], "added": r[5]}
-                for r in rows]
+        rows = self.db.execute("SELECT id, digest, name, tags, decides, added, source FROM models ORDER BY id").fetchall()
+        return [{"id": r[0], "digest": r[1], "name": r[2], "tags": json.loads(r[3]), "decides": r[4], "added": r[5],
+                 "source": r[6]} for r in rows]
+
+    def revision(self) -> int:
+        """A number that changes with every write (caches of the store's contents compare it)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(db) -> None:
+        db.execute("INSERT INTO meta VALUES ('revision', '1') ON CONFLICT(key) DO UPDATE SET "
+                   "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
 
     def latest_model(self) -> Optional[dict]:
         """The model version added last (what search uses unless told otherwise)."""
@@ -225,21 +239,23 @@ class Store:
         return db.execute("SELECT id FROM tracks WHERE path = ?", (fs_bytes(path),)).fetchone()[0]
 
     def record(self, path, stat, sha256: str, model_id: int, tags: Sequence[str], record: dict,
-               probabilities: Optional[np.ndarray]) -> None:
+               probabilities: Optional[np.ndarray], embedding: Optional[np.ndarray] = None) -> None:
         """Keep one tagged (or failed) track: its fingerprint and, when tagged, its result for the
         model — in one transaction (all of it, or nothing)."""
         error = record.get("error")
         fmt = os.path.splitext(os.fsdecode(path))[1].lstrip(".").lower() or None
         with self.transaction() as db:
+            self._bump(db)
             track = self.upsert_track(db, path, stat.st_size, stat.st_mtime_ns, sha256, "error" if error else "tagged",
                                       error, record.get("duration_seconds"), fmt)
             if error:
                 return
             probs = np.asarray(probabilities, np.float32)
+            emb = None if embedding is None else np.asarray(embedding, np.float32).tobytes()
             decided = record.get("decided")
-            db.execute("INSERT OR REPLACE INTO results (track, model, sha256, probabilities, decided, warning, tagged) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (track, model_id, sha256, probs.tobytes(), None if decided is None else json.dumps(decided),
+            db.execute("INSERT OR REPLACE INTO results (track, model, sha256, probabilities, embedding, decided, warning, "
+                       "tagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (track, model_id, sha256, probs.tobytes(), emb, None if decided is None else json.dumps(decided),
                         record.get("warning"), time.time()))
             chosen = set(decided or ())
             db.execute("DELETE FROM tags WHERE track = ? AND model = ?", (track, model_id))
@@ -263,6 +279,7 @@ class Store:
                 gone.append(track_id)
         if gone:
             with self.transaction() as db:
+                self._bump(db)
                 db.executemany("UPDATE tracks SET status = 'missing', updated = ? WHERE id = ?",
                                [(time.time(), i) for i in gone])
         return len(gone)

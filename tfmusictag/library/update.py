@@ -82,7 +82,8 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
                "thresholds fitted in training" if tagger.thresholds is not None else "no decisions (probabilities only)")
     if threshold is not None:
         digest = f"{digest}:cut={float(threshold)}"
-    model_id = store.model_id(digest, os.path.basename(os.path.normpath(str(source))), tagger.tags, decides)
+    model_id = store.model_id(digest, os.path.basename(os.path.normpath(str(source))), tagger.tags, decides,
+                              source=tagger.path)
 
     counts = {"tagged": 0, "unchanged": 0, "failed": 0, "failed_before": 0, "missing": 0, "model": model_id}
     todo, seen = [], set()
@@ -115,7 +116,8 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
     by_path = {f: (stat, sha) for f, stat, sha in todo}
     try:
         if todo:
-            for record in tag_files([f for f, _, _ in todo], tagger, top_k=0, threshold=threshold, damaged=damaged):
+            for record in tag_files([f for f, _, _ in todo], tagger, top_k=0, threshold=threshold, damaged=damaged,
+                                    embedding=True):
                 path = record["path"]
                 stat, sha = by_path.get(path, (None, ""))
                 if stat is None:  # unreadable before it could be stat'ed: nothing to fingerprint
@@ -128,7 +130,7 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
                 else:
                     probs = np.array([record["tags"][t] for t in tagger.tags], np.float32)
                     counts["tagged"] += 1
-                store.record(path, stat, sha, model_id, tagger.tags, record, probs)
+                store.record(path, stat, sha, model_id, tagger.tags, record, probs, record.pop("embedding", None))
                 progress.step(path)
     finally:
         progress.close()
