@@ -51,8 +51,18 @@ def machine():
     gpus = []
     if "tensorflow" in sys.modules:
         gpus = [d.name for d in sys.modules["tensorflow"].config.list_physical_devices("GPU")]
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": None if memory is None else round(memory, 1),
-            "gpus": gpus, "python": platform.python_version()}
+    flags = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next(line for line in f if line.startswith("flags"))
+        wanted = ("avx", "fma", "amx", "vnni", "bf16", "fp16")
+        flags = sorted(x for x in line.split(":", 1)[1].split() if x.startswith(wanted) or "avx512" in x)
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(),
+            "memory_gib": None if memory is None else round(memory, 1), "gpus": gpus,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
+            "python": platform.python_version()}
 
 
 def save_result(path, result):

@@ -54,7 +54,9 @@ def measured(name, r):
     else the date of its last commit."""
     m = r.get("measured", {})
     if m:
-        machine = f"{m.get('cpu')}, {m.get('cores')} cores" + (f", {', '.join(m['gpus'])}" if m.get("gpus") else ", no GPU")
+        flags = f" ({' '.join(m['cpu_flags'])})" if m.get("cpu_flags") else ""
+        machine = f"{m.get('cpu')}{flags}, {m.get('cores')} cores" + (f", {', '.join(m['gpus'])}" if m.get("gpus")
+                                                                       else ", no GPU")
         return f"{machine}; {m.get('date')}"
     machine = r.get("machine") or (f"{r['machine_cores']} cores" if "machine_cores" in r else "machine not recorded")
     date = r.get("date") or _committed(name) or "date not recorded"
@@ -212,6 +214,33 @@ def _generic(r):
     return _table(["field", "value"], [[f"`{k}`", v] for k, v in list(flat.items())[:40]])
 
 
+def _library(r):
+    f, rescan, s, big, w = r["first_tagging"], r["rescan"], r["search_100k"], r["similar_1m"], r["file_tags"]
+    rows = [["first tagging of a collection: `library update` against `predict` (medians of "
+             f"{len(f['predict_seconds'])} alternating runs, {f['tracks']} tracks of {f['seconds_each']:.0f} s)",
+             f"{statistics_median(f['library_update_seconds']):.1f} s against {statistics_median(f['predict_seconds']):.1f} s: "
+             f"{100 * f['overhead']:+.1f} %"],
+            [f"rescan of {rescan['files']:,} unchanged files (the model's loading apart: "
+             f"{rescan['model_load_seconds']} s)", f"{rescan['seconds_per_1000_files']} s per 1,000 files"]]
+    for key, value in s.items():
+        if key.startswith("search: "):
+            rows.append([f"{key} at {s['tracks']:,} tracks", f"{value['median_seconds'] * 1000:.1f} ms ({value['found']} found)"])
+    rows.append([f"similar tracks at {s['tracks']:,} tracks ({s['embedding_dim']}-d)",
+                 f"{s['similar: median seconds per query'] * 1000:.1f} ms a query; "
+                 f"{s['similar: matrix rebuild seconds']} s to rebuild the matrix after a change"])
+    rows.append([f"similar tracks at {big['tracks']:,} tracks ({big['embedding_dim']}-d)",
+                 f"{big['median_seconds_per_query'] * 1000:.0f} ms a query (median; slowest {big['max_seconds_per_query'] * 1000:.0f} ms)"])
+    rows.append([f"tags into {w['files']} files (MP3, FLAC, Ogg, WAV; audio checked before each rename)",
+                 f"{w['files_per_second']} files per second"])
+    return _table(["what", "figure"], rows)
+
+
+def statistics_median(values):
+    import statistics
+
+    return statistics.median(values)
+
+
 #: results file → (title, script, renderer); files not listed here render with :func:`_generic`.
 PAGES = {
     "musicnn": ("Tagging against musicnn and Essentia", "bench_musicnn.py", _musicnn),
@@ -231,6 +260,7 @@ PAGES = {
     "small_catalog_ablations_real": ("Small catalogs, real recordings: what else was tried",
                                      "small_catalog_ablations.py --catalog=real", _ablations),
     "lstm_diagnostics": ("How far back the frame LSTM learns", "lstm_diagnostics.py", _lstm),
+    "library": ("The tagged library: store, rescan, search, similar tracks, file tags", "bench_library.py", _library),
 }
 
 

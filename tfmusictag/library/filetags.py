@@ -136,14 +136,17 @@ def audio_digest(path) -> str:
     """SHA-256 of a file's decoded samples (libsndfile): equal before and after a tag change."""
     import soundfile as sf
 
+    from tfmusictag.audio import quiet
+
     h = hashlib.sha256()
-    with sf.SoundFile(os.fsencode(path)) as f:
-        h.update(f"{f.samplerate}:{f.channels}".encode())
-        while True:
-            block = f.read(1 << 16, dtype="float32")
-            if not len(block):
-                break
-            h.update(np.ascontiguousarray(block).tobytes())
+    with quiet.quiet():  # libmpg123's notes on a damaged MP3 stay out of the terminal
+        with sf.SoundFile(os.fsencode(path)) as f:
+            h.update(f"{f.samplerate}:{f.channels}".encode())
+            while True:
+                block = f.read(1 << 16, dtype="float32")
+                if not len(block):
+                    break
+                h.update(np.ascontiguousarray(block).tobytes())
     return h.hexdigest()
 
 
