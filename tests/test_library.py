@@ -379,3 +379,31 @@ def test_similar_tracks_are_the_nearest_embeddings_for_a_stored_track_and_a_new_
         assert embedding_matrix(store, store.latest_model()["id"])[1].shape[0] == 7
         with pytest.raises(ParameterError, match="neither a track"):
             similar(store, str(tmp_path / "nowhere.wav"))
+
+
+@pytest.mark.slow
+def test_a_catalog_tagged_by_predict_beam_is_imported_and_then_known(tmp_path, model_dir):
+    """predict_beam's records (--top_k=0) go into the store as update's would: searched, and an
+    update over the same files tags nothing again; an error record is kept as the file's error."""
+    import glob
+
+    from tfmusictag import beam
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.library import Store, search, update
+    from tfmusictag.library.update import import_records
+
+    music = tmp_path / "music"
+    collection(str(music), ["a.wav", "b.flac", "c.ogg"])
+    (music / "broken.mp3").write_bytes(b"no audio here" * 50)
+    beam.run([str(music)], model_dir, str(tmp_path / "out" / "tags"), top_k=0)
+    records = sorted(glob.glob(str(tmp_path / "out" / "tags-*.jsonl")))
+    assert len(records) == 2  # the tags and the errors
+    with Store(str(tmp_path / "lib.db")) as store:
+        counts = import_records(records, model_dir, store)
+        assert (counts["imported"], counts["failed"]) == (3, 1), counts
+        assert len(search(store)) == 3
+        again = update([str(music)], model_dir, store)
+        assert (again["tagged"], again["unchanged"], again["failed_before"]) == (0, 3, 1), again
+        beam.run([str(music / "a.wav")], model_dir, str(tmp_path / "out2" / "tags"), top_k=2)
+        with pytest.raises(ParameterError, match="--top_k=0"):
+            import_records(sorted(glob.glob(str(tmp_path / "out2" / "tags-0*.jsonl"))), model_dir, store)

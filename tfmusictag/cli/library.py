@@ -18,6 +18,9 @@ shows what would change; no audio sample changes, a kill leaves every file whole
 ``similar FILE`` lists the tracks nearest to a track of the store, or to a file not in it (tagged
 now, not stored), by their embeddings (``--limit``, default 10).
 
+``import RECORDS.jsonl... --model=M`` keeps records written by ``predict --top_k=0`` or
+``predict_beam --top_k=0`` (a catalog tagged on a Beam runner) as if ``update`` had tagged them.
+
 ``status`` counts the store's tracks and lists its model versions.
 
 Examples::
@@ -37,7 +40,7 @@ from absl import app, flags
 from tfmusictag.cli.common import program, run_program, say
 
 FLAGS = flags.FLAGS
-COMMANDS = ("update", "search", "similar", "write", "undo", "status")
+COMMANDS = ("update", "import", "search", "similar", "write", "undo", "status")
 
 
 def define_flags():
@@ -78,6 +81,16 @@ def main(argv):
                 + (f" (and {counts['failed_before']} that failed before, unchanged)" if counts["failed_before"] else "")
                 + (f", missing {counts['missing']}" if counts["missing"] else "") + f"; store: {store.path}")
             return 1 if counts["failed"] else 0
+        if command == "import":
+            from tfmusictag.library.update import import_records
+
+            if not args or not FLAGS.model:
+                raise app.UsageError("import: give the records' files and --model (the model that wrote them)")
+            counts = import_records(args, FLAGS.model, store)
+            say(f"imported {counts['imported']}, failed {counts['failed']}"
+                + (f", {counts['unreachable']} not reachable from here" if counts["unreachable"] else "")
+                + f"; store: {store.path}")
+            return 0
         if command == "status":
             print(json.dumps({"library": store.path, "tracks": store.counts(),
                               "models": [{k: m[k] for k in ("name", "digest", "decides")} for m in store.models()]},

@@ -23,7 +23,7 @@ import numpy as np
 from tfmusictag.library.store import Store, file_digest, fs_bytes, model_digest
 from tfmusictag.tagging import expand_paths, tag_files
 
-__all__ = ["update", "Progress"]
+__all__ = ["update", "import_records", "Progress"]
 
 
 class Progress:
@@ -135,4 +135,64 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
     finally:
         progress.close()
     counts["missing"] = store.mark_missing(roots, seen)
+    return counts
+
+
+def import_records(files: Sequence[str], model, store: Store) -> dict:
+    """Records written elsewhere — by ``python -m tfmusictag.predict --top_k=0`` or
+    ``python -m tfmusictag.predict_beam --top_k=0`` (its tags and its errors outputs) — into the
+    store, as if :func:`update` had tagged them: a catalog tagged on a Beam runner is then searched,
+    turned into playlists and written into files the same way.
+
+    Args:
+        files: JSON-lines files of records.
+        model: the model that wrote them (its version and its tags' order).
+        store: an open store.
+
+    Returns:
+        Counts: ``imported``, ``failed`` (error records kept), ``unreachable`` (a path this machine
+        cannot read, e.g. ``gs://``: it needs the file to fingerprint it), ``model``.
+
+    Raises:
+        ParameterError: a record without every tag of the model (written without ``--top_k=0``), or
+            a file that is not JSON lines.
+    """
+    import json
+
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.serving import InferenceModel
+
+    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
+    source = tagger.path if isinstance(model, InferenceModel) else model
+    decides = ("thresholds fitted in training" if tagger.thresholds is not None else
+               "no decisions (probabilities only)")
+    model_id = store.model_id(model_digest(tagger.path), os.path.basename(os.path.normpath(str(source))), tagger.tags,
+                              decides, source=tagger.path)
+    counts = {"imported": 0, "failed": 0, "unreachable": 0, "model": model_id}
+    for name in files:
+        with open(name) as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    path = os.path.abspath(record["path"])
+                except (ValueError, KeyError, TypeError):
+                    raise ParameterError(f"{name} line {number}: not a tfmusictag record") from None
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    counts["unreachable"] += 1
+                    continue
+                if "error" in record:
+                    store.record(path, stat, file_digest(path), model_id, tagger.tags, record, None)
+                    counts["failed"] += 1
+                    continue
+                missing = [t for t in tagger.tags if t not in record.get("tags", {})]
+                if missing:
+                    raise ParameterError(f"{name} line {number}: the record holds {len(record.get('tags', {}))} of the "
+                                         f"model's {len(tagger.tags)} tags; write the records with --top_k=0")
+                probs = np.array([record["tags"][t] for t in tagger.tags], np.float32)
+                store.record(path, stat, file_digest(path), model_id, tagger.tags, record, probs)
+                counts["imported"] += 1
     return counts
