@@ -23,11 +23,13 @@ tagger → stages → frontend/audio):
 * :mod:`tfmusictag.data`, :mod:`tfmusictag.training`, :mod:`tfmusictag.evaluation`,
   :mod:`tfmusictag.serving`, :mod:`tfmusictag.metrics` — data, training, evaluation, export.
 * :mod:`tfmusictag.datasets` (TFDS builders), :mod:`tfmusictag.tuning` (KerasTuner hypermodels).
+* :mod:`tfmusictag.library` — a collection's tags kept in a store, tagged incrementally, searched,
+  made into playlists, written into the files (and into beets: ``beetsplug/tfmusictag.py``).
 * :mod:`tfmusictag.reproduction` — the thesis's Tables 4.3–4.10, their presets and runner.
 * :mod:`tfmusictag.errors` — the error types.
 
 Programs (:mod:`tfmusictag.cli`): ``python -m tfmusictag.train | evaluate | export | predict | tune |
-demo | transfer_demo | experiments | pretrained``.
+demo | transfer_demo | experiments | library | pretrained``.
 """
 
 import importlib

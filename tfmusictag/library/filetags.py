@@ -136,10 +136,10 @@ def audio_digest(path) -> str:
     """SHA-256 of a file's decoded samples (libsndfile): equal before and after a tag change."""
     import soundfile as sf
 
-    from tfmusictag.audio import quiet
+    from tfmusictag.audio.quiet import quiet
 
     h = hashlib.sha256()
-    with quiet.quiet():  # libmpg123's notes on a damaged MP3 stay out of the terminal
+    with quiet():  # libmpg123's notes on a damaged MP3 stay out of the terminal
         with sf.SoundFile(os.fsencode(path)) as f:
             h.update(f"{f.samplerate}:{f.channels}".encode())
             while True:
