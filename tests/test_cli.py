@@ -18,7 +18,7 @@ TFDS = os.path.join(os.path.dirname(sys.executable), "tfds")
 @pytest.mark.slow
 @pytest.mark.parametrize("folder,args,prepared", [
     ("demo_catalog", ["--config=tiny"], "demo_catalog/tiny/1.2.0"),
-    ("tagged_catalog", ["--config=default", "--manual_dir=datasets/tagged_catalog/dummy_data"], "tagged_catalog/default/1.0.0"),
+    ("tagged_catalog", ["--config=default", "--manual_dir=datasets/tagged_catalog/dummy_data"], "tagged_catalog/default/1.1.0"),
     ("magnatagatune", ["--config=songs", "--manual_dir=datasets/magnatagatune/dummy_data"],
      "magnatagatune/songs/1.0.0"),
 ])

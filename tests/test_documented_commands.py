@@ -99,6 +99,8 @@ def _tiny(command, number=0):
         extra.append(f"--model_dir=runs/doc{number}")
     if program == "train" and "bof" in command:
         extra.append("--set model.temporal.bof.num_clusters=8")  # a codebook the tiny catalog can fill
+    if program == "train" and "finetuned_cnn" in command:
+        extra += ["--set max_seconds=6", "--batch_size=2"]  # fine-tuning a CNN over whole tracks: a short excerpt
     if program in SHORT and "--steps" not in command and "--resume" not in command:
         extra.append(SHORT[program])
     if " ..." in command:

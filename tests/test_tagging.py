@@ -38,7 +38,10 @@ def test_tag_files_gives_one_record_per_input_in_order(tmp_path):
     records = list(tag_files([EXCERPT, str(tmp_path / "nothing"), str(broken)], tagger, top_k=0, timeline=True))
     assert [os.path.basename(r["path"]) for r in records] == ["demo_excerpt_22k.flac", "nothing", "broken.mp3"]
     good, unmatched, bad = records
-    assert unmatched["error"].startswith(UNMATCHED) and "broken.mp3" in bad["error"] and "tags" not in bad
+    assert unmatched["error"].startswith(UNMATCHED) and "broken.mp3" in bad["error"]
+    for record in records:  # every record has the same fields; one that failed has no tags
+        assert {"path", "decided", "tags"} <= set(record)
+    assert bad["tags"] == {} == unmatched["tags"] and bad["decided"] is None and good["decided"] is None
     # the record's tags are the whole track's, tagged at once
     probs, _ = tagger.tag(tagger.log_mel(audio.load(EXCERPT, tagger.sample_rate)[None])[0])
     assert list(good["tags"]) == [tagger.tags[i] for i in np.argsort(-probs)]
