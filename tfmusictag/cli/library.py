@@ -148,6 +148,9 @@ def main(argv):
 
 
 def run(argv=None):
+    from tfmusictag.cli.predict import low_memory_process
+
+    low_memory_process(sys.argv if argv is None else argv)  # tagging as predict tags: the same kernels, as lean
     define_flags()
     run_program(main, __name__, argv)
 

@@ -90,17 +90,17 @@ def search(store: Store, query: str = "", *, model: Optional[str] = None, sort: 
             condition, args, inside = f"probability {op} ?", [value], "IN"
         where.append(f"t.id {inside} (SELECT track FROM tags WHERE model = ? AND tag = ? AND {condition})")
         params += [chosen["id"], tag, *args]
-    order = "t.path"
+    order, join = "t.path", ""
     if sort is not None:
         if sort not in tags:
             close = difflib.get_close_matches(sort, tags, n=3)
             raise ParameterError(f"--sort={sort!r}: the model has no such tag"
                                  + (f"; did you mean {', '.join(close)}?" if close else ""))
-        order = "(SELECT probability FROM tags s WHERE s.track = t.id AND s.model = r.model AND s.tag = ?) DESC, t.path"
+        # the tag's rows in the (model, tag, probability) index, walked from the top: a limit stops early
+        join, order = "JOIN tags s ON s.track = r.track AND s.model = r.model AND s.tag = ? ", "s.probability DESC, t.path"
+        params.insert(0, sort)
     sql = (f"SELECT t.path, t.duration, r.probabilities, r.decided, r.warning FROM results r JOIN tracks t "
-           f"ON t.id = r.track WHERE {' AND '.join(where)} ORDER BY {order}")
-    if sort is not None:
-        params.append(sort)
+           f"ON t.id = r.track {join}WHERE {' AND '.join(where)} ORDER BY {order}")
     if limit is not None:
         sql += " LIMIT ?"
         params.append(int(limit))

@@ -4,9 +4,9 @@ Every tagged track's embedding (its chunks' embeddings combined as the model com
 kept in the store. For a query the embeddings of the model version are read into one unit-norm
 float32 matrix, cached beside the store as a ``.npy`` file and memory-mapped (rebuilt when the
 store's :meth:`~tfmusictag.library.store.Store.revision` changes), and ranked by one matrix-vector
-product. Exact search by brute force serves a personal or label catalog well: a million tracks
-of a 753-dimensional embedding are one 3 GB pass of the CPU's vector units per query, without an
-index that could miss a neighbour (``benchmarks/bench_library.py`` measures it).
+product. Exact search by brute force serves a personal or label catalog: the cost is one pass
+over the matrix per query, and no approximate index can miss a neighbour
+(``benchmarks/bench_library.py`` measures it at a million tracks).
 """
 
 from __future__ import annotations
