@@ -57,8 +57,6 @@ class TfmusictagPlugin(BeetsPlugin):
     def run(self, lib, opts, args):
         from tfmusictag.errors import ParameterError
         from tfmusictag.library import Store, update
-        from tfmusictag.library.query import model_version
-        from tfmusictag.library.store import fs_str
 
         items = list(lib.items(args))
         if not items:
@@ -89,5 +87,5 @@ class TfmusictagPlugin(BeetsPlugin):
                 item[attribute(tag)] = round(float(p), 4)
             item.store()
             tagged += 1
-        self._log.info("tagged {} items ({} newly by the model {}, {} already in the store)", tagged, counts["tagged"],
-                       version["name"], counts["unchanged"])
+        ui.print_(f"tagged {tagged} items ({counts['tagged']} newly by the model {version['name']}, "
+                  f"{counts['unchanged']} already in the store)")

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from tfmusictag import audio
-from tfmusictag.errors import AudioFileError, ParameterError
+from tfmusictag.errors import ParameterError
 
 __all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths"]
 
@@ -208,9 +208,7 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
                                                            embedding=True)
         except _Stopped:
             return None
-        except AudioFileError as exc:
-            return error_record(path, exc)
-        except Exception as exc:  # noqa: BLE001 - one track's failure, whatever it is, is its record
+        except Exception as exc:  # noqa: BLE001 - one track's failure (an AudioFileError or anything else) is its record
             return error_record(path, exc)
         record = track_record(tagger, path, probs, tl, frames, damage, top_k, threshold, notes)
         if embedding:
