@@ -151,10 +151,10 @@ def test_an_unexpected_error_of_one_track_is_its_record_and_the_rest_are_tagged(
     shutil.copy(before, broken)
     current, real = _track_of_thread(monkeypatch), model.tag_chunks
 
-    def tag_chunks(chunks, timeline=False):
+    def tag_chunks(chunks, timeline=False, **kwargs):
         if current() == broken:
             raise IndexError("tuple index out of range")
-        return real(chunks, timeline)
+        return real(chunks, timeline, **kwargs)
 
     monkeypatch.setattr(model, "tag_chunks", tag_chunks)
     records = list(tagging.tag_files([before, broken, after], model))
