@@ -51,9 +51,14 @@ def quiet():
     with _LOCK:
         try:
             sys.stderr.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
-        saved, sink = os.dup(2), tempfile.TemporaryFile()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no standard error to keep clean (a closed descriptor): nothing to capture
+            yield
+            return
+        sink = tempfile.TemporaryFile()
         os.dup2(sink.fileno(), 2)
         try:
             yield
