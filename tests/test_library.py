@@ -50,7 +50,7 @@ def collection(folder, names=ODD, seconds=3.0):
 
 
 def test_update_tags_new_files_then_skips_unchanged_ones_and_keeps_odd_names(tmp_path, model_dir):
-    from tfmusictag.library import Store, update
+    from tfmusictag.library import Store, search, update
     from tfmusictag.library.store import fs_str
 
     music = tmp_path / "music"
@@ -73,6 +73,13 @@ def test_update_tags_new_files_then_skips_unchanged_ones_and_keeps_odd_names(tmp
         assert store.counts() == {"tagged": len(ODD) - 1, "missing": 1}
         assert store.db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == len(ODD)
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # a file moved away and back unchanged (a disk unmounted, then mounted): found again, not re-tagged
+        os.rename(paths[3], str(tmp_path / "away"))
+        assert update([str(music)], model_dir, store)["missing"] == 1
+        os.rename(str(tmp_path / "away"), paths[3])
+        back = update([str(music)], model_dir, store)
+        assert (back["tagged"], back["missing"]) == (0, 0) and store.counts() == {"tagged": len(ODD) - 1, "missing": 1}
+        assert len(search(store)) == len(ODD) - 1
 
 
 def test_a_broken_file_is_kept_with_its_error_and_retried_only_when_it_changes(tmp_path, model_dir):

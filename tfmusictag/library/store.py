@@ -268,6 +268,15 @@ class Store:
             db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, updated = ? WHERE path = ?",
                        (stat.st_size, stat.st_mtime_ns, time.time(), fs_bytes(path)))
 
+    def revive(self, path) -> str:
+        """A ``missing`` track found again, unchanged: ``tagged`` again, or ``error`` if it had failed.
+        Returns the new status."""
+        with self.transaction() as db:
+            self._bump(db)
+            db.execute("UPDATE tracks SET status = CASE WHEN error IS NULL THEN 'tagged' ELSE 'error' END, "
+                       "updated = ? WHERE path = ?", (time.time(), fs_bytes(path)))
+            return db.execute("SELECT status FROM tracks WHERE path = ?", (fs_bytes(path),)).fetchone()[0]
+
     def mark_missing(self, roots: Iterable[str], seen: set) -> int:
         """Tracks under ``roots`` that were not seen in this scan become ``missing`` (their tags are
         kept: a disk that was not mounted loses nothing). Returns how many."""

@@ -105,6 +105,8 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
         elif row is None:
             todo.append((f, stat, file_digest(f)))
             continue
+        if row["status"] == "missing":  # back (a disk mounted again), unchanged: as it was before it went
+            row["status"] = store.revive(f)
         if row["status"] == "error":
             counts["failed_before"] += 1
         elif store.has_result(row["id"], model_id, row["sha256"]):
