@@ -32,7 +32,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from tfmusictag.library.store import Store, file_digest, fs_bytes
+from tfmusictag.library.store import Store, fs_bytes
 
 __all__ = ["FIELDS", "write_tags", "undo", "read_fields", "audio_digest", "UnsupportedFile"]
 
@@ -215,16 +215,9 @@ def write_tags(store: Store, tracks: Iterable[dict], *, probabilities: bool = Fa
                 if not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222:  # root too respects the mode
                     raise UnsupportedFile("the file is read-only")
                 _replace_safely(path, after)
-                stat = os.stat(path)
-                with store.transaction() as db:
-                    sha = file_digest(path)
-                    db.execute("UPDATE results SET sha256 = ? WHERE track = (SELECT id FROM tracks WHERE path = ?) "
-                               "AND sha256 = (SELECT sha256 FROM tracks WHERE path = ?)",
-                               (sha, fs_bytes(path), fs_bytes(path)))
-                    db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, sha256 = ?, updated = ? WHERE path = ?",
-                               (stat.st_size, stat.st_mtime_ns, sha, time.time(), fs_bytes(path)))
-                    db.execute("INSERT INTO file_tags (path, written, before, after) VALUES (?, ?, ?, ?)",
-                               (fs_bytes(path), time.time(), json.dumps(before), json.dumps(after)))
+                store.rewritten(path)
+                store.db.execute("INSERT INTO file_tags (path, written, before, after) VALUES (?, ?, ?, ?)",
+                                 (fs_bytes(path), time.time(), json.dumps(before), json.dumps(after)))
         except (UnsupportedFile, OSError) as exc:
             report["error"] = f"{path}: {exc}"
         reports.append(report)
@@ -245,14 +238,8 @@ def undo(store: Store, paths: Optional[Iterable[str]] = None) -> List[dict]:
         report = {"path": path}
         try:
             _replace_safely(path, json.loads(before))
-            stat = os.stat(path)
-            with store.transaction() as db:
-                sha = file_digest(path)
-                db.execute("UPDATE results SET sha256 = ? WHERE track = (SELECT id FROM tracks WHERE path = ?) "
-                           "AND sha256 = (SELECT sha256 FROM tracks WHERE path = ?)", (sha, raw, raw))
-                db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, sha256 = ?, updated = ? WHERE path = ?",
-                           (stat.st_size, stat.st_mtime_ns, sha, time.time(), raw))
-                db.execute("DELETE FROM file_tags WHERE path = ?", (raw,))
+            store.rewritten(path)
+            store.db.execute("DELETE FROM file_tags WHERE path = ?", (raw,))
         except (UnsupportedFile, OSError) as exc:
             report["error"] = f"{path}: {exc}"
         reports.append(report)

@@ -268,6 +268,17 @@ class Store:
             db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, updated = ? WHERE path = ?",
                        (stat.st_size, stat.st_mtime_ns, time.time(), fs_bytes(path)))
 
+    def rewritten(self, path) -> None:
+        """A file whose bytes changed but whose audio did not (its tags were written): its new
+        fingerprint, and its current results follow it (it is not tagged again)."""
+        stat, sha = os.stat(path), file_digest(path)
+        with self.transaction() as db:
+            db.execute("UPDATE results SET sha256 = ? WHERE track = (SELECT id FROM tracks WHERE path = ?) "
+                       "AND sha256 = (SELECT sha256 FROM tracks WHERE path = ?)",
+                       (sha, fs_bytes(path), fs_bytes(path)))
+            db.execute("UPDATE tracks SET size = ?, mtime_ns = ?, sha256 = ?, updated = ? WHERE path = ?",
+                       (stat.st_size, stat.st_mtime_ns, sha, time.time(), fs_bytes(path)))
+
     def revive(self, path) -> str:
         """A ``missing`` track found again, unchanged: ``tagged`` again, or ``error`` if it had failed.
         Returns the new status."""

@@ -51,6 +51,22 @@ class Progress:
             self.stream.flush()
 
 
+def _version(model, store: Store, threshold: Optional[float] = None):
+    """``(InferenceModel, its version's id in the store)``: the version is the digest of the model's
+    files, and of the cut when one ``threshold`` decides every tag."""
+    from tfmusictag.serving import InferenceModel
+
+    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
+    source = tagger.path if isinstance(model, InferenceModel) else model
+    digest = model_digest(tagger.path)
+    decides = (f"every tag at {threshold}" if threshold is not None else
+               "thresholds fitted in training" if tagger.thresholds is not None else "no decisions (probabilities only)")
+    if threshold is not None:
+        digest = f"{digest}:cut={float(threshold)}"
+    return tagger, store.model_id(digest, os.path.basename(os.path.normpath(str(source))), tagger.tags, decides,
+                                  source=tagger.path)
+
+
 def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[float] = None, damaged: str = "tag",
            progress_stream=None) -> dict:
     """Tag what is new or changed under ``roots`` with ``model`` into ``store``.
@@ -75,15 +91,7 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
     from tfmusictag.serving import InferenceModel
 
     files, _ = expand_paths(roots)
-    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
-    source = tagger.path if isinstance(model, InferenceModel) else model
-    digest = model_digest(tagger.path)
-    decides = (f"every tag at {threshold}" if threshold is not None else
-               "thresholds fitted in training" if tagger.thresholds is not None else "no decisions (probabilities only)")
-    if threshold is not None:
-        digest = f"{digest}:cut={float(threshold)}"
-    model_id = store.model_id(digest, os.path.basename(os.path.normpath(str(source))), tagger.tags, decides,
-                              source=tagger.path)
+    tagger, model_id = _version(model, store, threshold)
 
     counts = {"tagged": 0, "unchanged": 0, "failed": 0, "failed_before": 0, "missing": 0, "model": model_id}
     todo, seen = [], set()
@@ -162,14 +170,8 @@ def import_records(files: Sequence[str], model, store: Store) -> dict:
     import json
 
     from tfmusictag.errors import ParameterError
-    from tfmusictag.serving import InferenceModel
 
-    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
-    source = tagger.path if isinstance(model, InferenceModel) else model
-    decides = ("thresholds fitted in training" if tagger.thresholds is not None else
-               "no decisions (probabilities only)")
-    model_id = store.model_id(model_digest(tagger.path), os.path.basename(os.path.normpath(str(source))), tagger.tags,
-                              decides, source=tagger.path)
+    tagger, model_id = _version(model, store)
     counts = {"imported": 0, "failed": 0, "unreachable": 0, "model": model_id}
     for name in files:
         with open(name) as f:
