@@ -1,4 +1,4 @@
-"""``python -m tfmusictag.library update|search|status``: your collection's tags, kept and searched.
+"""``python -m tfmusictag.library update|import|search|similar|write|undo|status``: your collection's tags, kept and searched.
 
 ``update PATH...`` tags what is new or changed under folders, files and globs into the library
 store (one SQLite file, ``--library``, default ``~/.local/share/tfmusictag/library.db``) and skips
