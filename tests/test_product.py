@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tfmusictag import metrics
+from tfmusictag.calibration import reliability
 from tfmusictag.datasets.demo_catalog import compose
 from support import ENV, HELPERS  # noqa: E402
 
@@ -134,7 +135,7 @@ def test_saved_model_cli_shows_all_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     out = subprocess.run([cli, "show", "--all", "--dir", exported], env=ENV, capture_output=True, text=True,
                          check=True).stdout
-    for name in ("serving_default", "top_k", "timeline", "embedding"):
+    for name in ("serving_default", "top_k", "timeline", "embedding", "decided", "calibrate"):
         assert f"signature_def['{name}']" in out
     assert "inputs['waveform']" in out and "outputs['probabilities']" in out
 
@@ -163,8 +164,10 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
                                     check=True).stdout.strip().splitlines()[-1])
     from tfmusictag.pretrained import load_model as load_trained
 
+    from tfmusictag.calibration import calibrate
+
     model = load_trained(model_dir)
-    expected = model(wav[None]).numpy()
+    expected = calibrate(model(wav[None]).numpy(), model.tagger_config.calibration)  # what it shows: calibrated
     np.testing.assert_allclose(out["serving_default"]["probabilities"], expected, atol=1e-5)
     order = np.argsort(-expected[0])[:3]
     assert out["top_k"]["tags"][0] == [compose.TAGS[i] for i in order]
@@ -175,22 +178,26 @@ def test_saved_model_runs_in_a_process_that_imports_only_tensorflow(exported, tr
 
 @pytest.mark.slow
 def test_decision_thresholds_come_from_the_validation_split_and_travel_with_the_model(trained, exported, demo_tiny):
-    """Training fits one threshold per tag on the validation split's predictions (never the test
-    split's); ``model.keras`` carries them, the SavedModel's ``decided`` signature decides as the
-    Keras model does, ``predict`` lists the decided tags, and ``evaluate`` scores them on test."""
+    """Training fits a calibration and one threshold per tag on the validation split's predictions
+    (never the test split's); ``model.keras`` carries them, the SavedModel's answering signatures
+    give the calibrated probabilities and decide as the Keras model's calibrated output does,
+    ``predict`` lists the decided tags and says how, and ``evaluate`` scores them on test beside
+    the calibration error."""
     import tensorflow as tf
 
     from tfmusictag import data
+    from tfmusictag.calibration import calibrate
+    from tfmusictag.decisions import fit_decisions
     from tfmusictag.evaluation import evaluate_model
     from tfmusictag.pretrained import load_model as load_trained
     from tfmusictag.rundir import RunDir
-    from tfmusictag.thresholds import fit_thresholds
 
     model_dir, _ = trained
     data_dir, _ = demo_tiny
     model = load_trained(model_dir)
     stored = RunDir(model_dir).read_thresholds()
-    assert stored["split"] == "validation" and len(model.tagger_config.thresholds) == len(model.tags)
+    cfg = model.tagger_config
+    assert stored["split"] == "validation" and len(cfg.thresholds) == len(cfg.calibration) == len(model.tags)
 
     def predictions(split):
         ds, tags = data.load_split("demo_catalog/tiny", split, data_dir)
@@ -199,29 +206,55 @@ def test_decision_thresholds_come_from_the_validation_split_and_travel_with_the_
                                     model.tags)
         return y, p
 
-    refit = fit_thresholds(*predictions("validation"), model.tags)["thresholds"]
-    np.testing.assert_allclose([refit[t] for t in model.tags], model.tagger_config.thresholds, atol=2e-4)
-    assert fit_thresholds(*predictions("test"), model.tags)["thresholds"] != refit  # the test split did not choose
-    # the SavedModel decides as the Keras model does
+    refit = fit_decisions(*predictions("validation"), model.tags)
+    np.testing.assert_allclose([refit["thresholds"][t] for t in model.tags], cfg.thresholds, atol=2e-4)
+    np.testing.assert_allclose([refit["calibration"]["maps"][t] for t in model.tags], cfg.calibration, atol=2e-3)
+    assert fit_decisions(*predictions("test"), model.tags)["thresholds"] != refit["thresholds"]  # test did not choose
+    # the SavedModel shows calibrated probabilities and decides on them, as the Keras model's calibrated output
     track = compose.make_track(seed=4243, seconds=35.0, style="house")
     from tfmusictag import audio
 
     wav = audio.decode(compose.encode(track.audio, track.sample_rate, "flac"), "t")[None]
-    served = tf.saved_model.load(exported).signatures["decided"](waveform=tf.constant(wav))
-    keras_probs = model(wav).numpy()
-    assert served["decided"].numpy().tolist() == (keras_probs >= np.array(model.tagger_config.thresholds)).tolist()
-    # predict lists them; evaluate reports precision/recall/F1 at them, saying where they came from
+    signatures = tf.saved_model.load(exported).signatures
+    served = signatures["decided"](waveform=tf.constant(wav))
+    network = model(wav).numpy()
+    probs = calibrate(network, cfg.calibration)
+    np.testing.assert_allclose(served["probabilities"].numpy(), probs, atol=1e-5)
+    np.testing.assert_allclose(signatures["serving_default"](waveform=tf.constant(wav))["probabilities"].numpy(), probs,
+                               atol=1e-5)
+    np.testing.assert_allclose(signatures["calibrate"](probabilities=tf.constant(network))["probabilities"].numpy(),
+                               probs, atol=1e-6)
+    np.testing.assert_allclose(signatures["tags_from_log_mel"](
+        log_mel=model.front_end(wav), num_frames=tf.constant([model.front_end(wav).shape[1]]))["probabilities"].numpy(),
+        network, atol=1e-5)  # a building block: the network's own
+    assert served["decided"].numpy().tolist() == (probs >= np.array(cfg.thresholds)).tolist()
+    # predict lists them (calibrated), saying how they were decided; evaluate reports them and the calibration
     row = json.loads(run_module("tfmusictag.predict", "--top_k=3", f"--model={exported}",
                                 _write_track(track)).stdout.splitlines()[-1])
-    assert row["decided"] == [t for t in sorted(model.tags, key=lambda t: -keras_probs[0][model.tags.index(t)])
-                              if keras_probs[0][model.tags.index(t)] >= model.tagger_config.thresholds[
-                                  model.tags.index(t)]]
+    p = probs[0]
+    assert row["decided"] == [t for t in sorted(model.tags, key=lambda t: -p[model.tags.index(t)])
+                              if p[model.tags.index(t)] >= cfg.thresholds[model.tags.index(t)]]
+    assert row["decided_by"] == (f"thresholds fitted on demo_catalog/tiny (validation split, held-out split, "
+                                 f"rule {stored['rule']})")
+    top = sorted(model.tags, key=lambda t: -p[model.tags.index(t)])[:3]
+    assert row["tags"] == pytest.approx({t: p[model.tags.index(t)] for t in top}, abs=1e-4)
     report = json.loads(run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=test",
                                    f"--out_dir={os.path.dirname(exported)}/eval").stdout)
     assert report["thresholds_from"] == {"dataset": "demo_catalog/tiny", "split": "validation",
                                          "tracks": stored["tracks"], "criterion": "f1", "rule": stored["rule"],
                                          "method": "held-out split", "fitted_on_the_evaluated_split": False}
-    assert set(report["decisions"]) == {"micro", "macro"} and 0 <= report["decisions"]["micro"]["f1"] <= 1
+    d = report["decisions"]
+    assert set(d) == {"micro", "macro", "flat_0.5", "empty_fraction", "all_fraction", "decided_by"}
+    assert d["decided_by"] == row["decided_by"] and 0 <= d["empty_fraction"] <= 1
+    y, network_test = predictions("test")
+    q = calibrate(network_test, cfg.calibration)
+    decided = q >= np.array(cfg.thresholds)
+    tp, fp, fn = (decided & (y > 0)).sum(), (decided & (y == 0)).sum(), (~decided & (y > 0)).sum()
+    assert d["micro"]["f1"] == pytest.approx(2 * tp / max(2 * tp + fp + fn, 1), abs=1e-3)
+    assert d["empty_fraction"] == pytest.approx((decided.sum(1) == 0).mean(), abs=1e-3)
+    assert report["calibration"]["ece"] == pytest.approx(reliability(y, q)["ece"], abs=1e-3)
+    assert report["calibration"]["network_ece"] == pytest.approx(reliability(y, network_test)["ece"], abs=1e-3)
+    assert os.path.exists(os.path.join(os.path.dirname(exported), "eval", "reliability.png"))
 
 
 def _write_track(track):

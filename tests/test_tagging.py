@@ -10,6 +10,7 @@ from tfmusictag import audio
 from tfmusictag.errors import ParameterError
 from tfmusictag.serving import InferenceModel
 from tfmusictag.tagging import UNMATCHED, expand_paths, tag_files
+from tfmusictag.thresholds import decide_expected_f1
 
 from conftest import require_musicnn_weights
 
@@ -41,11 +42,16 @@ def test_tag_files_gives_one_record_per_input_in_order(tmp_path):
     assert unmatched["error"].startswith(UNMATCHED) and "broken.mp3" in bad["error"]
     for record in records:  # every record has the same fields; one that failed has no tags
         assert {"path", "decided", "tags"} <= set(record)
-    assert bad["tags"] == {} == unmatched["tags"] and bad["decided"] is None and good["decided"] is None
+    assert bad["tags"] == {} == unmatched["tags"] and bad["decided"] is None is unmatched["decided"]
+    assert "decided_by" not in bad
     # the record's tags are the whole track's, tagged at once
     probs, _ = tagger.tag(tagger.log_mel(audio.load(EXCERPT, tagger.sample_rate)[None])[0])
     assert list(good["tags"]) == [tagger.tags[i] for i in np.argsort(-probs)]
     np.testing.assert_allclose([good["tags"][t] for t in tagger.tags], probs, atol=5e-5)
+    # a pretrained model decides by the expected-F1 rule, and says so
+    assert good["decided_by"].startswith("expected F1 per track") and tagger.decision == "expected_f1"
+    assert good["decided"] == [tagger.tags[i] for i in np.argsort(-probs) if decide_expected_f1(probs)[i]]
+    assert 1 <= len(good["decided"]) < 10
     assert len(good["timeline"]) == 4 and good["duration_seconds"] == pytest.approx(12.0, abs=0.5)
 
 

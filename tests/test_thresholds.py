@@ -1,4 +1,4 @@
-"""tfmusictag.thresholds: per-tag decision thresholds (F1 per tag, pooled fallback) and the
+"""tfmusictag.thresholds: per-tag decision thresholds (F1 per tag, shrunk toward a prior) and the
 precision / recall / F1 of decided tags — by hand, and against scikit-learn."""
 
 import os
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfmusictag.errors import ParameterError
+from tfmusictag.decisions import fit_decisions
 from tfmusictag.thresholds import decide, decision_report, fit_thresholds
 
 
@@ -15,22 +16,44 @@ def test_each_tag_gets_the_cut_that_maximises_its_f1():
     # P=2/3 R=2/3; below .4 (keep 4) P=3/4 R=1 → F1 .857, the best; the cut is midway to .3
     y = np.array([[1], [0], [1], [1], [0], [0]])
     s = np.array([[.9], [.8], [.7], [.4], [.3], [.2]])
-    fitted = fit_thresholds(y, s, ["a"], min_positives=1)
+    fitted = fit_thresholds(y, s, ["a"], min_positives=1, rule="per_tag")
     assert fitted["thresholds"]["a"] == pytest.approx(0.35)
     assert decide(s, [0.35])[:, 0].tolist() == [True, True, True, True, False, False]
     assert fitted["fallback"] == [] and fitted["criterion"] == "f1" and fitted["tracks"] == 6
 
 
-def test_rare_and_unseen_tags_take_the_pooled_threshold_and_fitting_is_pure():
+def test_rare_and_unseen_tags_take_their_prior_and_fitting_is_pure():
     rng = np.random.default_rng(0)
     y = (rng.random((40, 4)) < [0.5, 0.4, 0.05, 0.0]).astype(int)  # tag c: 2 positives, d: none
     y[:2, 2], y[2:, 2] = 1, 0
     s = np.clip(0.6 * y + rng.normal(0.2, 0.15, y.shape), 0, 1)
-    a = fit_thresholds(y, s, ["a", "b", "c", "d"])
-    assert a == fit_thresholds(y.copy(), s.copy(), ["a", "b", "c", "d"])  # a pure function of the data
-    assert a["fallback"] == ["c", "d"] and a["thresholds"]["c"] == a["thresholds"]["d"] == a["pooled"]
-    assert 0 < a["pooled"] < 1 and a["thresholds"]["a"] != a["pooled"]
+    prior = [0.3, 0.4, 0.6, 0.7]
+    a = fit_thresholds(y, s, ["a", "b", "c", "d"], prior=prior)
+    assert a == fit_thresholds(y.copy(), s.copy(), ["a", "b", "c", "d"], prior=prior)  # a pure function of the data
+    assert a["fallback"] == ["c", "d"] and (a["thresholds"]["c"], a["thresholds"]["d"]) == (0.6, 0.7)
+    assert a["thresholds"]["a"] != 0.3 and a["prior"] == dict(zip("abcd", prior))
     assert fit_thresholds(y, s, list("abcd"), min_positives=2)["fallback"] == ["d"]
+
+
+def test_a_cut_is_shrunk_toward_its_prior_by_the_tags_evidence():
+    """``logit t = (n·logit c + m·logit t⁰) / (n + m)``: with few positives the cut stays near the
+    prior, with many it follows the data; every cut lies within BOUNDS."""
+    from tfmusictag.thresholds import BOUNDS, _smoothed_cut
+
+    rng = np.random.default_rng(5)
+    logit = lambda t: np.log(t / (1 - t))  # noqa: E731
+    for n in (4, 40):
+        y = np.zeros((200, 1))
+        y[:n] = 1
+        s = np.where(y > 0, 0.15, 0.02) + rng.uniform(0, 0.01, y.shape)  # a gap between 0.03 and 0.15
+        c = _smoothed_cut(y[:, 0], s[:, 0], 1.0)
+        t = fit_thresholds(y, s, ["a"], prior=[0.5], rule="smoothed_1_shrunk_10")["thresholds"]["a"]
+        assert logit(t) == pytest.approx((n * logit(c) + 10 * logit(0.5)) / (n + 10), abs=1e-4)
+    # an always-present tag's own cut is at the bottom of the range: it stays at the bound
+    y = np.ones((50, 1))
+    t = fit_thresholds(y, rng.random((50, 1)), ["a"], prior=[0.5], rule="smoothed_1_shrunk_10")["thresholds"]["a"]
+    assert t >= BOUNDS[0]
+    assert fit_thresholds(y, rng.random((50, 1)), ["a"], rule="per_tag")["thresholds"]["a"] >= BOUNDS[0]
 
 
 def test_decision_report_matches_scikit_learn():
@@ -74,9 +97,10 @@ def _stats_run(data_dir, run_dir, **kw):
 
 
 def test_out_of_fold_thresholds_come_from_the_training_tracks_alone(demo_tiny, tmp_path):
-    """A model that caches track embeddings gets thresholds fitted on out-of-fold predictions over
-    its training tracks: the same seed gives the same thresholds, whichever split is evaluated, and
-    they equal F1-optimal cuts of the out-of-fold scores computed afresh."""
+    """A model that caches track embeddings gets its calibration and thresholds fitted on
+    out-of-fold predictions over its training tracks: the same seed gives the same ones, whichever
+    split is evaluated; the run keeps those predictions (``decision_data.npz``), they equal the
+    out-of-fold scores computed afresh, and refitting them gives the model's own decisions."""
     from tfmusictag import data
     from tfmusictag.rundir import RunDir, load_model
     from tfmusictag.training.out_of_fold import out_of_fold_scores
@@ -88,9 +112,13 @@ def test_out_of_fold_thresholds_come_from_the_training_tracks_alone(demo_tiny, t
     a, b = RunDir(str(tmp_path / "a")).read_thresholds(), RunDir(str(tmp_path / "b")).read_thresholds()
     assert a["split"] == "train" and a["method"].startswith("out of fold") and a["tracks"] == b["tracks"]
     assert a["thresholds"] == b["thresholds"]  # the evaluated split never enters
-    assert any(line.startswith("decision thresholds fitted on train, out of fold") for line in said)
+    assert a["calibration"] == b["calibration"]
+    assert any(line.startswith("calibration (") and "decision thresholds fitted on train, out of fold" in line
+               for line in said)
     model = load_model(str(tmp_path / "a"))
     assert model.tagger_config.thresholds == tuple(a["thresholds"][t] for t in model.tags)
+    assert model.tagger_config.calibration == tuple(tuple(a["calibration"]["maps"][t]) for t in model.tags)
+    assert model.tagger_config.decision == "thresholds"
     # afresh, from the training split alone
     ds, tags = data.load_split("demo_catalog/tiny", "train", data_dir)
     pipe = data.PipelineConfig(batch_size=2, shuffle_buffer=0, cache=None, max_seconds=20.0)
@@ -98,7 +126,11 @@ def test_out_of_fold_thresholds_come_from_the_training_tracks_alone(demo_tiny, t
                                 views=1, seed=config.seed)
     y, p = out_of_fold_scores(model, features, config, views=1)
     assert y.shape == p.shape == (a["tracks"], len(model.tags))
-    assert fit_thresholds(y, p, model.tags)["thresholds"] == pytest.approx(a["thresholds"], abs=1e-5)
+    kept_y, kept_p = RunDir(str(tmp_path / "a")).read_decision_data()
+    np.testing.assert_array_equal(kept_y, y)
+    np.testing.assert_allclose(kept_p, p, atol=1e-6)
+    refit = fit_decisions(kept_y, kept_p, model.tags)
+    assert refit["thresholds"] == a["thresholds"] and refit["calibration"] == a["calibration"]
 
 
 def test_out_of_fold_thresholds_need_cached_embeddings(demo_tiny, tmp_path):
@@ -116,9 +148,9 @@ def test_out_of_fold_thresholds_need_cached_embeddings(demo_tiny, tmp_path):
 
 
 def test_the_rule_is_chosen_on_held_out_folds_of_the_fitting_data():
-    """Per-tag cuts win where each tag's probabilities have their own scale (0.5 decides nothing
-    there); the choice is a pure function of the data."""
-    from tfmusictag.thresholds import RULES, choose_rule
+    """Per-tag cuts win where each tag's probabilities have their own scale (the prior 0.5 decides
+    nothing there); the choice is a pure function of the data."""
+    from tfmusictag.thresholds import DEFAULT_RULE, RULES, choose_rule
 
     rng = np.random.default_rng(3)
     y = (rng.random((200, 4)) < 0.3).astype(int)
@@ -126,14 +158,17 @@ def test_the_rule_is_chosen_on_held_out_folds_of_the_fitting_data():
     level = np.array([0.1, 0.2, 0.3, 0.4])
     s = np.clip(np.where(y > 0, level, level / 4) + rng.normal(0, 0.02, y.shape), 0, 1)
     chosen = choose_rule(y, s)
-    assert chosen["rule"] != "global_0.5" and chosen["scores"][chosen["rule"]] > chosen["scores"]["global_0.5"] + 0.3
+    assert chosen["rule"] != "prior" and chosen["scores"][chosen["rule"]] > chosen["scores"]["prior"] + 0.3
     assert set(chosen["scores"]) == set(RULES) and chosen == choose_rule(y.copy(), s.copy())
     fitted = fit_thresholds(y, s, list("abcd"))
     assert fitted["rule"] == chosen["rule"] and all(0 < t < 0.5 for t in fitted["thresholds"].values())
-    # fewer than 2 × RULE_FOLDS tracks: no folds to choose on, the exact per-tag cut
+    # where the prior is right (a class-balanced network's 0.5), shrinking toward it wins
+    s = np.clip(np.where(y > 0, 0.7, 0.3) + rng.normal(0, 0.15, y.shape), 0, 1)
+    assert choose_rule(y, s)["scores"]["prior"] >= max(choose_rule(y, s)["scores"].values()) - 0.02
+    # fewer than 2 × RULE_FOLDS tracks: no folds to choose on, the default rule
     p = rng.random((60, 6))
     y = (rng.random((60, 6)) < p).astype(int)
-    assert choose_rule(y[:9], p[:9]) == {"rule": "per_tag", "scores": {}}
+    assert choose_rule(y[:9], p[:9]) == {"rule": DEFAULT_RULE, "scores": {}}
     with pytest.raises(ParameterError, match="rule="):
         fit_thresholds(y, p, list("abcdef"), rule="median")
-    assert fit_thresholds(y, p, list("abcdef"), rule="global_0.5")["thresholds"] == dict.fromkeys("abcdef", 0.5)
+    assert fit_thresholds(y, p, list("abcdef"), rule="prior")["thresholds"] == dict.fromkeys("abcdef", 0.5)

@@ -1,8 +1,17 @@
 """Evaluation: tag every track of a split whole, then the thesis's metrics (Sec. 4.2) and a report.
 
-:func:`evaluate_model` predicts a batched split; :func:`evaluate_dir` evaluates a run directory
-(or a pretrained model) and writes ``report.json``, ``report.md``, ``predictions.npz`` and two
-plots (``roc_curves.png`` for the most frequent tags, ``per_tag_auc.png``).
+:func:`evaluate_model` predicts a batched split (the network's own probabilities);
+:func:`evaluate_dir` evaluates a run directory (or a pretrained model) and writes
+``report.json``, ``report.md``, ``predictions.npz`` and three plots (``roc_curves.png`` for the
+most frequent tags, ``per_tag_auc.png``, ``reliability.png``).
+
+Beside the ranking metrics (weighted ROC-AUC, which the calibration cannot change: its maps are
+monotone), the report says whether the probabilities mean what they say — expected calibration
+error and Brier score of the network's probabilities and of the calibrated ones that every output
+shows (:func:`tfmusictag.calibration.reliability`), with a reliability diagram — and how the
+model's decided tags score: precision, recall and F1 (micro and macro) against a flat 0.5 on the
+same probabilities, and how often a track's decided set is empty or holds every tag (a sign that
+the decisions do not fit this data).
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import load_model
 from tfmusictag.rundir import THRESHOLDS, RunDir, atomic_write
 from tfmusictag.tagger import TrackTagger
-from tfmusictag.thresholds import decision_report
+from tfmusictag.calibration import calibrate, reliability
+from tfmusictag.thresholds import decide_tags, decision_report, describe_decision
 
 __all__ = ["evaluate_model", "evaluate_dir", "markdown_report"]
 
@@ -80,17 +90,24 @@ def markdown_report(report, title):
     if report["excluded"]:
         lines += ["", "Excluded (no ROC-AUC defined): " +
                   ", ".join(f"{t} ({why})" for t, why in sorted(report["excluded"].items()))]
+    if "calibration" in report:
+        c = report["calibration"]
+        lines += ["", f"Calibration ({c['method']}; ten equal-width bins, every track × tag pooled):", "",
+                  "| probabilities | ECE | Brier | below 0.02 or above 0.98 |", "|---|---|---|---|",
+                  *(f"| {name} | {c[k]['ece']:.4f} | {c[k]['brier']:.4f} | {c[k]['extreme_fraction']:.1%} |"
+                    for name, k in (("the network's", "before"), ("shown (calibrated)", "after")))]
     if "decisions" in report:
         d, origin = report["decisions"], report.get("thresholds_from", {})
-        where = (f"fitted on {origin.get('dataset')} ({origin.get('split')}, {origin.get('tracks')} tracks, "
-                 f"{origin.get('method') or 'held-out split'}, {origin.get('criterion')} per tag, rule "
-                 f"{origin.get('rule')})" if origin.get("split") else "stored with the model")
+        where = report.get("decided_by", "stored with the model")
         if origin.get("fitted_on_the_evaluated_split"):
             where += " — the split evaluated here: these decision scores are optimistic"
-        lines += ["", f"Decided tags at the model's thresholds ({where}):", "",
-                  "| | precision | recall | F1 |", "|---|---|---|---|",
-                  *(f"| {k} | {d[k]['precision']:.3f} | {d[k]['recall']:.3f} | {d[k]['f1']:.3f} |"
-                    for k in ("micro", "macro")), "",
+        flat = d.get("flat_0.5", {})
+        lines += ["", f"Decided tags ({where}):", "",
+                  "| | precision | recall | F1 | F1 of a flat 0.5 |", "|---|---|---|---|---|",
+                  *(f"| {k} | {d[k]['precision']:.3f} | {d[k]['recall']:.3f} | {d[k]['f1']:.3f} | "
+                    f"{flat.get(k, {}).get('f1', float('nan')):.3f} |" for k in ("micro", "macro")), "",
+                  f"Tracks with no decided tag: {d['empty_fraction']:.1%}; with every tag decided: "
+                  f"{d['all_fraction']:.1%}.", "",
                   "| tag | positives | decided | precision | recall | F1 |", "|---|---|---|---|---|---|"]
         for tag, m in sorted(d["per_tag"].items(), key=lambda kv: -kv[1]["positives"]):
             lines.append(f"| {tag} | {m['positives']} | {m['decided']} | {m['precision']:.3f} | {m['recall']:.3f} | "
@@ -128,6 +145,20 @@ def plot(report, y, p, tags, out_dir, n_roc):
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "per_tag_auc.png"), dpi=110)
     plt.close(fig)
+    if "calibration" in report:  # the reliability diagram: mean probability against frequency, per bin
+        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        ax.plot([0, 1], [0, 1], "k:", lw=1, label="calibrated")
+        for name, key, style in (("network", "before", "o--"), ("shown", "after", "s-")):
+            rel = report["calibration"][key]
+            kept = [b for b in rel["bins"] if b["count"]]
+            ax.plot([b["mean_probability"] for b in kept], [b["frequency"] for b in kept], style,
+                    label=f"{name} (ECE {rel['ece']:.3f})")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean probability in bin", ylabel="fraction of positives",
+               title="Reliability (every track × tag)")
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "reliability.png"), dpi=110)
+        plt.close(fig)
 
 
 def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=None, batch_size=4, roc_tags=8,
@@ -147,20 +178,29 @@ def evaluate_dir(model_dir, dataset=None, data_dir=None, split="test", out_dir=N
     pipe = data.PipelineConfig(batch_size=batch_size, shuffle_buffer=0, cache=None, max_seconds=max_seconds)
     batches = data.track_pipeline(ds, dataset_tags, model.tags, model.front_end_config, pipe)
     report, y, p, ids = evaluate_model(model, batches, model.tags)
-    if model.tagger_config.thresholds:  # the decided tags, at the thresholds training fitted
-        report["decisions"] = decision_report(y, p, model.tagger_config.thresholds, model.tags)
+    cfg = model.tagger_config
+    q = calibrate(p, cfg.calibration)  # what every output shows
+    report["calibration"] = {"method": "Platt maps fitted with the model" if cfg.calibration else "none",
+                             "before": reliability(y, p), "after": reliability(y, q)}
+    fitted = run.read_thresholds() if run is not None and os.path.exists(run.file(THRESHOLDS)) else None
+    decided = decide_tags(q, cfg.decision, cfg.thresholds or None)
+    if decided is not None:  # the decided tags, by the model's rule
+        report["decisions"] = decision_report(y, decided.astype(float), [0.5] * len(model.tags), model.tags)
+        flat = decision_report(y, q, [0.5] * len(model.tags), model.tags)
+        report["decisions"]["flat_0.5"] = {"micro": flat["micro"], "macro": flat["macro"]}
+        report["decisions"]["empty_fraction"] = round(float((decided.sum(1) == 0).mean()), 4)
+        report["decisions"]["all_fraction"] = round(float((decided.sum(1) == decided.shape[1]).mean()), 4)
+        report["decided_by"] = describe_decision(cfg.decision, cfg.thresholds or None, fitted)
         origin = {}
-        if run is not None and os.path.exists(run.file(THRESHOLDS)):
-            fitted = run.read_thresholds()
-            origin = {"dataset": fitted.get("dataset"), "split": fitted.get("split"), "tracks": fitted.get("tracks"),
-                      "criterion": fitted.get("criterion"), "rule": fitted.get("rule"), "method": fitted.get("method")}
+        if fitted:
+            origin = {k: fitted.get(k) for k in ("dataset", "split", "tracks", "criterion", "rule", "method")}
         origin["fitted_on_the_evaluated_split"] = (origin.get("split") == split and origin.get("dataset") == dataset)
         report["thresholds_from"] = origin
     out_dir = out_dir or (RunDir(model_dir).eval_dir(split) if os.path.isdir(model_dir) else f"eval_{split}")
     os.makedirs(out_dir, exist_ok=True)
     # report.json last: a report on disk means the evaluation finished (reproduction reuses it)
-    np.savez(os.path.join(out_dir, ".predictions.tmp.npz"), labels=y, scores=p, track_ids=np.array(ids),
-             tags=model.tags)
+    np.savez(os.path.join(out_dir, ".predictions.tmp.npz"), labels=y, scores=q, network_scores=p,
+             track_ids=np.array(ids), tags=model.tags)
     os.replace(os.path.join(out_dir, ".predictions.tmp.npz"), os.path.join(out_dir, "predictions.npz"))
     plot(report, y, p, list(model.tags), out_dir, roc_tags)
     atomic_write(os.path.join(out_dir, "report.md"), markdown_report(report, f"{model.name} on {dataset} ({split})"))

@@ -10,7 +10,9 @@ Every file a run consists of is named, written and read here, and nowhere else:
 ``logs/``                   TensorBoard events
 ``model.keras``             the final model (written last, atomically)
 ``metrics.json``            the final evaluation, the step, and the steps it was resumed at
-``thresholds.json``         how the decision thresholds (in ``model.keras``'s config) were chosen
+``thresholds.json``         how the calibration and decision thresholds (in ``model.keras``'s config)
+                            were chosen
+``decision_data.npz``       the labels and uncalibrated probabilities they were fitted on (to refit)
 ``source.json``             pretrained models only: where the weights came from
 ==========================  ====================================================================
 
@@ -28,6 +30,7 @@ import tempfile
 from typing import Any, Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmusictag.errors import ParameterError
@@ -37,7 +40,7 @@ __all__ = ["RunDir", "load_model", "write_model_dir", "atomic_write"]
 
 TRAIN_CONFIG, MODEL_CONFIG, TAGS = "train_config.json", "model_config.json", "tags.txt"
 MODEL, METRICS, SOURCE, THRESHOLDS = "model.keras", "metrics.json", "source.json", "thresholds.json"
-BEST = "best.json"
+BEST, DECISION_DATA = "best.json", "decision_data.npz"
 CHECKPOINTS, LOGS = "checkpoints", "logs"
 
 
@@ -144,6 +147,28 @@ class RunDir:
     def read_thresholds(self) -> Dict[str, Any]:
         return self._read_json(THRESHOLDS, "thresholds (thresholds.json)")
 
+    def write_decision_data(self, labels, scores) -> None:
+        """The labels and uncalibrated probabilities ``(tracks, tags)`` that the calibration and the
+        thresholds were fitted on (out-of-fold predictions or the validation split): what
+        :func:`tfmusictag.decisions.fit_decisions` needs to refit them without training again."""
+        os.makedirs(self.path, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".decision_data-", suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, labels=np.asarray(labels, np.float32), scores=np.asarray(scores, np.float32))
+            os.replace(tmp, self.file(DECISION_DATA))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def read_decision_data(self):
+        """``(labels, scores)`` written by :meth:`write_decision_data`."""
+        if not os.path.exists(self.file(DECISION_DATA)):
+            raise ParameterError(f"{self.path} has no {DECISION_DATA}: the run ended before its decisions were fitted")
+        with np.load(self.file(DECISION_DATA)) as d:
+            return d["labels"], d["scores"]
+
     @property
     def best_checkpoints(self) -> str:
         """Where ``keep_best``/``patience`` keep the weights of the best evaluation so far."""
@@ -178,7 +203,9 @@ class RunDir:
         if os.path.exists(self.file(THRESHOLDS)):
             fitted = self.read_thresholds()
             out["thresholds"] = {k: fitted.get(k) for k in ("dataset", "split", "method", "criterion", "rule",
-                                                            "tracks", "pooled", "fallback")}
+                                                            "tracks", "fallback")}
+            if "calibration" in fitted:
+                out["thresholds"]["calibration"] = fitted["calibration"].get("method")
         return out
 
     def write_source(self, source: Dict[str, Any]) -> None:

@@ -15,8 +15,14 @@ every row a whole track of any length — usually one track per request):
 * ``top_k`` → ``tags`` (string) and ``scores`` ``[batch, k]`` (``k`` fixed at export, default 10)
 * ``timeline`` → ``segment_probabilities`` ``[batch, S, L]``, ``segment_start_seconds`` ``[S]``,
   ``segment_mask`` ``[batch, S]`` (each 29.12 s segment tagged on its own)
-* ``decided`` (a trained model: it has decision thresholds) → ``decided`` (bool), ``probabilities``
-  and ``thresholds`` ``[batch, L]``: the tags the model decides for, as ``predict`` lists them
+* ``decided`` (a model that decides: fitted thresholds, or the expected-F1 rule of a pretrained
+  model) → ``decided`` (bool) and ``probabilities`` ``[batch, L]`` (and ``thresholds``, where the
+  model has them): the tags the model decides for, as ``predict`` lists them
+
+These answering signatures give *calibrated* probabilities (the model's Platt maps,
+:mod:`tfmusictag.calibration`); the building blocks below give the network's own, and
+``calibrate`` (input ``probabilities`` ``[batch, L]``) maps a client's combined result:
+
 * ``embedding`` → ``embedding`` ``[batch, Z]`` (the track feature ``f``)
 * ``front_end`` → ``log_mel`` ``[batch, frames, n_mels]``; ``tags_from_log_mel`` and
   ``timeline_from_log_mel`` (inputs ``log_mel``, ``num_frames``): the same model in two steps,
@@ -45,11 +51,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfmusictag import audio
+from tfmusictag.calibration import calibrate, calibrate_tensor
 from tfmusictag.errors import CorruptAudioFileError, ParameterError, TruncatedAudioFileError
 from tfmusictag.frontend import CHUNK_FRAMES, LogMelSpectrogram, get_front_end, iter_log_mel
 from tfmusictag.pretrained import load_model, model_path
 from tfmusictag.tagger import combine_partials
 from tfmusictag.temporal import combine_chunks
+from tfmusictag.thresholds import decide_expected_f1_tensor, decide_tags, describe_decision
 
 __all__ = ["export_saved_model", "next_version", "InferenceModel"]
 
@@ -162,20 +170,29 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
         def starts_of(segment_tags):
             return model.segmenter.start_seconds(tf.shape(segment_tags)[1], seconds_per_frame)
 
+        maps = model.tagger_config.calibration
+
+        def answer(probabilities):  # the calibrated probabilities every answering signature gives
+            return calibrate_tensor(probabilities, maps)
+
         @tf.function(input_signature=[wave])
         def serving_default(waveform):
-            return {"probabilities": tags_core(*whole(waveform))}
+            return {"probabilities": answer(tags_core(*whole(waveform)))}
 
         @tf.function(input_signature=[wave])
         def top(waveform):
-            scores, idx = tf.math.top_k(tags_core(*whole(waveform)), k=k)
+            scores, idx = tf.math.top_k(answer(tags_core(*whole(waveform))), k=k)
             return {"tags": tf.gather(module.tag_names, idx), "scores": scores}
 
         @tf.function(input_signature=[wave])
         def timeline(waveform):
             out = analyze_core(*whole(waveform))
-            return {"segment_probabilities": out["segment_tags"], "segment_start_seconds": starts_of(out["segment_tags"]),
-                    "segment_mask": out["segment_mask"]}
+            return {"segment_probabilities": answer(out["segment_tags"]),
+                    "segment_start_seconds": starts_of(out["segment_tags"]), "segment_mask": out["segment_mask"]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, len(tags)], tf.float32, name="probabilities")])
+        def calibrate_signature(probabilities):
+            return {"probabilities": answer(probabilities)}
 
         @tf.function(input_signature=[wave])
         def embedding(waveform):
@@ -211,17 +228,27 @@ def export_saved_model(model, base_dir: str, name: str, version: int = None, top
             return {"probabilities": model.tags_from_embedding(embedding)}
 
         extra = {}
-        if model.tagger_config.thresholds:  # the decided tags, at the thresholds fitted in training
-            cut = tf.constant(model.tagger_config.thresholds, tf.float32)
+        config = model.tagger_config
+        if config.decision == "expected_f1":  # per track, the set with the highest expected F1
 
             @tf.function(input_signature=[wave])
             def decided(waveform):
-                probabilities = tags_core(*whole(waveform))
+                probabilities = answer(tags_core(*whole(waveform)))
+                return {"decided": decide_expected_f1_tensor(probabilities), "probabilities": probabilities}
+
+            extra["decided"] = decided
+        elif config.thresholds:  # the decided tags, at the thresholds fitted in training
+            cut = tf.constant(config.thresholds, tf.float32)
+
+            @tf.function(input_signature=[wave])
+            def decided(waveform):
+                probabilities = answer(tags_core(*whole(waveform)))
                 return {"decided": probabilities >= cut, "probabilities": probabilities,
                         "thresholds": tf.broadcast_to(cut, tf.shape(probabilities))}
 
             extra["decided"] = decided
-        signatures = {**extra, "serving_default": serving_default, "top_k": top, "timeline": timeline, "embedding": embedding,
+        signatures = {**extra, "serving_default": serving_default, "top_k": top, "timeline": timeline,
+                      "calibrate": calibrate_signature, "embedding": embedding,
                       "front_end": front_end, "tags_from_log_mel": tags_from_log_mel,
                       "timeline_from_log_mel": timeline_from_log_mel, "partial_from_log_mel": partial_from_log_mel,
                       "tags_from_embedding": tags_from_embedding}
@@ -254,7 +281,8 @@ class InferenceModel:
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             self.tags, info = read_assets(path)
             loaded = tf.saved_model.load(path)
-            thresholds = info["model"].get("thresholds") or None
+            config = info["model"]
+            fitted = (info.get("run") or {}).get("thresholds")
             self._loaded = loaded
             self.front_end = get_front_end(info["model"]["front_end"])
             sig = loaded.signatures
@@ -269,7 +297,8 @@ class InferenceModel:
         else:
             model = load_model(path)
             self.tags, self.front_end = list(model.tags), model.front_end_config
-            thresholds = model.tagger_config.thresholds or None
+            config = model.tagger_config.to_dict()
+            fitted = _run_thresholds(path)
             seconds_per_frame = self.front_end.hop_length / self.front_end.sample_rate
             # One trace for all lengths (like the SavedModel's signatures); the model's code
             # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
@@ -299,8 +328,34 @@ class InferenceModel:
                 self._chunking(model.chunk_combine, model.temporal.late_fusion, model.segmenter.segment_frames,
                                model.segmenter.tail, partial, from_embedding)
         self.sample_rate = self.front_end.sample_rate
-        #: the model's decision threshold per tag (:mod:`tfmusictag.thresholds`), or ``None``
+        thresholds = config.get("thresholds") or None
+        #: the model's decision threshold per tag (:mod:`tfmusictag.thresholds`), on the calibrated
+        #: probabilities, or ``None``
         self.thresholds = None if thresholds is None else np.asarray(thresholds, np.float64)
+        #: the Platt map ``[a, b]`` of every tag (:mod:`tfmusictag.calibration`), or ``None``
+        self.calibration = np.asarray(config["calibration"], np.float64) if config.get("calibration") else None
+        #: how the model decides its tags (:data:`tfmusictag.tagger.DECISIONS`)
+        self.decision = config.get("decision", "thresholds")
+        #: one line saying how the tags are decided (:func:`tfmusictag.thresholds.describe_decision`)
+        self.decided_by = describe_decision(self.decision, thresholds, fitted)
+        #: whether the model decides tags by its own rule (else: probabilities only)
+        self.decides = self.decision == "expected_f1" or self.thresholds is not None
+
+    def decide(self, probabilities, threshold=None):
+        """The decided tags (bool ``(..., L)``) of calibrated ``probabilities`` by the model's rule,
+        or by one ``threshold`` for every tag; ``None`` for a model that decides nothing."""
+        return decide_tags(probabilities, self.decision, self.thresholds, threshold)
+
+    def _calibrated(self, probabilities, tl=None):
+        """``probabilities`` (and a timeline's segment probabilities) mapped by the model's calibration."""
+        if self.calibration is None:
+            return probabilities, tl
+        probs = calibrate(probabilities, self.calibration).astype(np.float32)
+        if tl is not None:
+            tl = {**tl, "probabilities": probs[None],
+                  "segment_probabilities": calibrate(np.asarray(tl["segment_probabilities"]),
+                                                     self.calibration).astype(np.float32)}
+        return probs, tl
 
     #: Frames per chunk aimed at when a track is tagged chunk by chunk (rounded down to whole
     #: segments, at least one): :data:`tfmusictag.frontend.CHUNK_FRAMES`.
@@ -326,7 +381,7 @@ class InferenceModel:
         """
         if not self.chunk_frames:
             log_mel = np.concatenate(list(chunks))
-            probs, tl = self.tag(log_mel, timeline)
+            probs, tl = self.tag(log_mel, timeline)  # calibrated
             return (probs, tl, len(log_mel)) + ((None,) if embedding else ())
         partials, parts, frames = [], [], 0
         seconds_per_frame = self.front_end.hop_length / self.sample_rate
@@ -354,6 +409,7 @@ class InferenceModel:
             tl = {"probabilities": probs[None], "segment_probabilities": np.concatenate([p[0] for p in parts])[None],
                   "segment_mask": np.concatenate([p[1] for p in parts])[None],
                   "segment_start_seconds": np.concatenate([p[2] for p in parts])}
+        probs, tl = self._calibrated(np.asarray(probs), tl)
         if not embedding:
             return probs, tl, frames
         if combined is None:  # a late-fusion model combined its chunks' tags: combine their embeddings too
@@ -406,13 +462,24 @@ class InferenceModel:
 
     def tag(self, log_mel, timeline=False):
         """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
-        (a tensor or an array)."""
+        (a tensor or an array); the probabilities (and the timeline's) are calibrated."""
         x = tf.convert_to_tensor(log_mel)[None]
         n = tf.shape(x)[1:2]
         if timeline:
-            out = self._timeline(x, n)
-            return out["probabilities"][0].numpy(), out
-        return self._tags(x, n)["probabilities"][0].numpy(), None
+            out = {k: v.numpy() for k, v in self._timeline(x, n).items()}
+            return self._calibrated(out["probabilities"][0], out)
+        return self._calibrated(self._tags(x, n)["probabilities"][0].numpy())
+
+
+def _run_thresholds(path: str):
+    """Where a run directory's thresholds were fitted (its ``thresholds.json``), or ``None``."""
+    from tfmusictag.rundir import RunDir
+
+    run = RunDir(path)
+    try:
+        return run.read_thresholds() if os.path.exists(run.file("thresholds.json")) else None
+    except ParameterError:
+        return None
 
 
 def _until_damage(blocks, damage: list):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Dict, Tuple
 
 import keras
@@ -29,7 +30,10 @@ from tfmusictag.shapes import merge_dims
 from tfmusictag.stages import ReductionStage, TemporalStage
 from tfmusictag.temporal import TemporalConfig, build_temporal, combine_chunks
 
-__all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS", "combine_partials"]
+__all__ = ["SegmentConfig", "TaggerConfig", "TrackTagger", "LAYER_GROUPS", "DECISIONS", "combine_partials"]
+
+#: How a model decides its tags (``TaggerConfig.decision``).
+DECISIONS = ("thresholds", "expected_f1")
 
 #: Groups of layers that training can freeze or give their own learning rate (Tables 4.5–4.8).
 LAYER_GROUPS = ("cnn_low", "cnn_high", "reduction", "temporal", "classifier")
@@ -54,9 +58,21 @@ class TaggerConfig:
         segments, reduction, temporal, classifier: the stage configs.
         freeze: layer groups whose weights stay fixed ("black-box", Sec. 3.2.2): any of
             ``cnn_low``, ``cnn_high``, ``reduction``, ``temporal``, ``classifier``.
-        thresholds: one probability per tag above which the tag is *decided*
-            (:mod:`tfmusictag.thresholds`): fitted on the validation split when training ends;
-            ``()`` for a model without them (a pretrained one), which gives probabilities only.
+        thresholds: one calibrated probability per tag above which the tag is *decided*
+            (:mod:`tfmusictag.thresholds`), fitted when training ends; ``()`` for a model without
+            them.
+        calibration: per tag ``[a, b]``, the Platt map ``σ(a·logit(p) + b)`` that turns the
+            network's probability into the calibrated one every output shows
+            (:mod:`tfmusictag.calibration`), fitted when training ends; ``()``: none (the
+            network's probabilities are shown as they are).
+        decision: how tags are decided (:data:`DECISIONS`): ``"thresholds"`` (at ``thresholds``;
+            none without them) or ``"expected_f1"`` (per track, the set of tags with the highest
+            expected F1, :func:`tfmusictag.thresholds.decide_expected_f1`: a pretrained model's
+            rule, which needs no labels).
+
+    The network itself outputs the uncalibrated probabilities (what training's loss sees);
+    :class:`~tfmusictag.serving.InferenceModel` and the SavedModel's answering signatures apply
+    ``calibration`` and ``decision``.
     """
 
     tags: Tuple[str, ...] = ()
@@ -67,6 +83,8 @@ class TaggerConfig:
     classifier: ClassifierConfig = dataclasses.field(default_factory=ClassifierConfig)
     freeze: Tuple[str, ...] = ()
     thresholds: Tuple[float, ...] = ()
+    calibration: Tuple[Tuple[float, float], ...] = ()
+    decision: str = "thresholds"
 
     def validate(self) -> "TaggerConfig":
         if not self.tags:
@@ -102,6 +120,12 @@ class TaggerConfig:
                                 or not all(isinstance(t, (int, float)) and 0 <= t <= 1 for t in self.thresholds)):
             raise ParameterError(f"thresholds must be one probability in [0, 1] per tag ({len(self.tags)}), or () "
                                  f"for none; received {list(self.thresholds)}")
+        if self.calibration and (len(self.calibration) != len(self.tags) or not all(
+                len(m) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in m) for m in self.calibration)):
+            raise ParameterError(f"calibration must be one finite [a, b] per tag ({len(self.tags)}), or () for none; "
+                                 f"received {list(self.calibration)[:3]}...")
+        if self.decision not in DECISIONS:
+            raise ParameterError(f"decision={self.decision!r} must be one of {DECISIONS}")
         if self.classifier.heads not in HEADS:
             raise ParameterError(f"classifier.heads={self.classifier.heads!r} must be one of {HEADS}")
         get_front_end(self.front_end)

@@ -26,6 +26,7 @@ import numpy as np
 
 from tfmusictag import audio
 from tfmusictag.errors import ParameterError
+from tfmusictag.thresholds import describe_decision
 
 __all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths"]
 
@@ -91,15 +92,16 @@ def decoder_warning(notes) -> str:
 
 def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, threshold=None, notes=()) -> dict:
     """The record of one tagged track: ``path``, ``duration_seconds``, ``decided`` (the tags the
-    model decides for, best first: its probability reaches the tag's threshold), ``tags`` (the
-    ``top_k`` best, tag → probability, best first; 0: all), ``warning`` for a damaged file tagged
-    from its decodable part, and ``timeline`` (``start_seconds`` and ``tags`` of every segment)
-    when asked for.
+    model decides for, best first, by its rule: :meth:`~tfmusictag.serving.InferenceModel.decide`),
+    ``decided_by`` (one line saying how: fitted where, or which rule), ``tags`` (the ``top_k`` best,
+    tag → calibrated probability, best first; 0: all), ``warning`` for a damaged file tagged from
+    its decodable part, and ``timeline`` (``start_seconds`` and ``tags`` of every segment) when
+    asked for.
 
     ``probs``, ``timeline`` and ``frames`` are :meth:`~tfmusictag.serving.InferenceModel.tag_chunks`'s
     result; ``damage``: the error of a damaged file (a one-element sequence, or empty);
-    ``threshold``: one cut for every tag instead of the model's thresholds. Without either (a
-    pretrained model) ``decided`` is ``None``. ``notes``: the decoder's messages on damaged data
+    ``threshold``: one cut for every tag instead of the model's rule. A model that decides
+    nothing gives ``decided`` ``None`` and no ``decided_by``. ``notes``: the decoder's messages on damaged data
     (a ``warning`` too).
 
     Every record has ``path``, ``decided`` and ``tags``; a tagged track also ``duration_seconds``,
@@ -107,9 +109,12 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
     """
     duration = (frames - 1) * tagger.front_end.hop_length / tagger.sample_rate
     result = {"path": path, "duration_seconds": round(duration, 2)}
-    cut = tagger.thresholds if threshold is None else np.full(len(tagger.tags), float(threshold))
-    result["decided"] = None if cut is None else [
-        tagger.tags[i] for i in np.argsort(-np.asarray(probs), kind="stable") if probs[i] >= cut[i]]
+    mask = tagger.decide(probs, threshold)
+    result["decided"] = None if mask is None else [
+        tagger.tags[i] for i in np.argsort(-np.asarray(probs), kind="stable") if mask[i]]
+    if mask is not None:
+        result["decided_by"] = describe_decision(tagger.decision, tagger.thresholds, None, threshold) if (
+            threshold is not None) else tagger.decided_by
     result["tags"] = _top(tagger.tags, probs, top_k)
     if damage:
         result["warning"] = f"{type(damage[0]).__name__}: {damage[0]}; tagged the {duration:.2f} s that could be decoded"

@@ -1,29 +1,37 @@
 """Decided tags: one probability threshold per tag, chosen on data the model did not train on.
 
 A musician describes a track with a set of tags ("house, kick, female vocals, dark"), not with
-fifty probabilities. A tagger's probabilities are not calibrated alike across tags — a rare tag
-may be right at 0.2 and a frequent one wrong at 0.6 — so one global cut (0.5, or the ``k`` best)
-can decide badly, and a threshold per tag can do better. :func:`fit_thresholds` chooses each tag's
-threshold to maximise its F1 (the harmonic mean of precision and recall: a tag said when it is
-there, not said when it is not) on labelled predictions for tracks the model did not train on:
-out-of-fold predictions over the training tracks, or the validation split
-(:func:`tfmusictag.training.train`), never the test split. The thresholds are stored in the
-model's config (``TaggerConfig.thresholds``), so they travel into ``model.keras`` and every
-SavedModel.
+fifty probabilities. :func:`fit_thresholds` chooses one threshold per tag on labelled
+predictions for tracks the model did not train on — out-of-fold predictions over the training
+tracks, or the validation split (:func:`tfmusictag.training.train`), never the test split — after
+those predictions have been calibrated (:mod:`tfmusictag.calibration`), so a threshold is a
+probability that means what it says. The thresholds are stored in the model's config
+(``TaggerConfig.thresholds``), so they travel into ``model.keras`` and every SavedModel.
 
-**Which rule.** On a small catalog a tag's positives and negatives are often separated by a wide
-gap in the fitting data, and the exact F1-optimal cut can land anywhere in it; it may not carry over
-to new tracks. So the rule is itself chosen by cross-validation on the fitting data
-(:func:`choose_rule`, :data:`RULES`): the exact per-tag cut; the per-tag cut that maximises F1
-when each score's logit is blurred by logistic noise of scale σ (a cut in the middle of a gap,
-away from single tracks); or one threshold of 0.5 for every tag (a model trained with a
-class-balanced loss puts its natural cut there). The rule with the best macro F1 on the held-out
-folds of the fitting data wins; the test split never enters.
+**A tag's cut, shrunk toward a prior.** The cut that maximises a tag's F1 on a small catalog is
+noisy: positives and negatives are often separated by a wide gap, and the exact F1-optimal cut can
+land anywhere in it (at 6e-06 or at 0.999) and not carry over to new tracks. So each tag's cut is
 
-**Fallback.** A tag with fewer than ``min_positives`` positive tracks in the fitting data (a rare
-tag on a small split; a tag never seen) gets the *pooled* threshold instead: the one cut that
-maximises F1 over all tags' predictions together, by the same rule. One lucky or unlucky track
-should not set a tag's threshold.
+* *smoothed*: the cut that maximises F1 when every probability's logit is blurred by logistic noise
+  of scale σ (a cut in the middle of a gap, away from single tracks), and
+* *shrunk* toward a prior cut by the tag's evidence, in logit space:
+  ``logit t_j = (n_j · logit c_j + m · logit t⁰_j) / (n_j + m)``, ``n_j`` the tag's positive
+  tracks in the fitting data, ``m`` the prior's weight in positives.
+
+The prior ``t⁰_j`` is the network's own cut — 0.5 of its uncalibrated probability, where a
+class-balanced loss (the small-catalog recipe's) puts the boundary between a tag's positives and
+negatives — mapped by the tag's calibration (:func:`tfmusictag.decisions.fit_decisions`); without
+one it is 0.5. A tag with fewer than ``min_positives`` positives takes the prior.
+
+**Which rule.** σ ∈ {0.5, 1, 2} and ``m`` ∈ {10, 30}, and the prior alone (``m = ∞``) are the
+candidates (:data:`RULES`); the one whose thresholds, fitted
+on all but one fold of the fitting data, decide the held-out folds best — the mean of micro and
+macro F1, the folds' decisions pooled — is used (:func:`choose_rule`). The test split never
+enters. Every cut is kept within ``[0.01, 0.99]`` (:data:`BOUNDS`): a threshold at the edge says a
+tag always or never, which no catalog of a hundred tracks can show.
+
+A model without fitted thresholds (a pretrained one) can still decide by a rule that needs no
+labels: :func:`decide_expected_f1` (per track, the set of tags of highest expected F1).
 
 :func:`decision_report` scores decided tags against labels: precision, recall and F1 per tag, and
 their micro and macro averages over tags.
@@ -37,16 +45,32 @@ import numpy as np
 
 from tfmusictag.errors import ParameterError
 
-__all__ = ["fit_thresholds", "choose_rule", "decide", "decision_report", "MIN_POSITIVES", "RULES"]
+__all__ = ["fit_thresholds", "choose_rule", "decide", "decide_expected_f1", "decide_expected_f1_tensor", "decide_tags",
+           "describe_decision", "decision_report", "MIN_POSITIVES", "RULES", "NAMED_RULES", "BOUNDS"]
 
-#: Positive tracks a tag needs in the fitting data to get a threshold of its own.
+#: Positive tracks a tag needs in the fitting data to get a threshold of its own (fewer: the prior).
 MIN_POSITIVES = 3
-#: The candidate rules, in order of preference when they score alike: the exact F1-optimal cut per
-#: tag, the per-tag cut under logistic logit noise of scale 0.5, 1 or 2, and 0.5 for every tag.
-RULES = ("per_tag", "smoothed_0.5", "smoothed_1", "smoothed_2", "global_0.5")
-#: Folds of the fitting data that choose the rule; fewer tracks than twice this: ``per_tag``.
+#: Smoothing scales σ and prior weights m (positives) of the candidate rules.
+SIGMAS, PRIOR_WEIGHTS = (0.5, 1.0, 2.0), (10, 30)
+#: The candidate rules of ``rule='auto'``, in order of preference when they score alike: the prior
+#: cut alone, and the smoothed cut (``smoothed_<σ>``) shrunk toward it with weight ``m``
+#: (``_shrunk_<m>``), more shrinkage and smoothing first.
+RULES = ("prior",) + tuple(f"smoothed_{sg:g}_shrunk_{m}" for m in PRIOR_WEIGHTS[::-1] for sg in SIGMAS[::-1])
+#: Rules that may be asked for by name but are not candidates: ``per_tag``, the exact F1-optimal
+#: cut of each tag (no smoothing, no prior) — on a catalog of a hundred tracks it follows single
+#: tracks to the edges of the probability range (``benchmarks/bench_decisions.py``).
+NAMED_RULES = RULES + ("per_tag",)
+#: Folds of the fitting data that choose the rule; fewer tracks than twice this: :data:`DEFAULT_RULE`.
 RULE_FOLDS = 5
+DEFAULT_RULE = "smoothed_1_shrunk_10"
+#: Every threshold lies within these bounds.
+BOUNDS = (0.01, 0.99)
 _GRID = np.linspace(-12.0, 12.0, 961)  # candidate cuts in logit space, 0.025 apart
+
+
+def _logit(t):
+    t = np.clip(np.asarray(t, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(t) - np.log1p(-t)
 
 
 def _best_cut(y: np.ndarray, s: np.ndarray) -> float:
@@ -74,36 +98,49 @@ def _smoothed_cut(y: np.ndarray, s: np.ndarray, sigma: float) -> float:
     cuts, the middle one."""
     if y.sum() == 0:
         return 1.0
-    z = np.log(np.clip(s, 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(s, 1e-7, 1 - 1e-7))
+    z = _logit(s)
     d = 1.0 / (1.0 + np.exp(-(z[None, :] - _GRID[:, None]) / sigma))
     f1 = 2 * (d @ y) / (d.sum(axis=1) + y.sum())
     best = np.flatnonzero(f1 >= f1.max() - 1e-12)
     return float(1.0 / (1.0 + np.exp(-_GRID[best[len(best) // 2]])))
 
 
-def _cut(y: np.ndarray, s: np.ndarray, rule: str) -> float:
-    if rule == "global_0.5":
-        return 0.5
-    if rule == "per_tag":
-        return _best_cut(y, s)
-    return _smoothed_cut(y, s, float(rule.split("_")[1]))
+def _fit(y: np.ndarray, s: np.ndarray, rule: str, prior: np.ndarray, min_positives: int):
+    """``(thresholds per column, prior columns)`` of one rule."""
+    n = y.sum(0)
+    fallback = [j for j in range(y.shape[1]) if n[j] < min_positives]
+    if rule == "prior":
+        cuts = prior.copy()
+    elif rule == "per_tag":
+        cuts = np.array([prior[j] if j in fallback else _best_cut(y[:, j], s[:, j]) for j in range(y.shape[1])])
+    else:
+        _, sigma, _, m = rule.split("_")
+        own = np.array([prior[j] if j in fallback else _smoothed_cut(y[:, j], s[:, j], float(sigma))
+                        for j in range(y.shape[1])])
+        m = float(m)
+        cuts = 1.0 / (1.0 + np.exp(-(n * _logit(own) + m * _logit(prior)) / (n + m)))
+        cuts[fallback] = prior[fallback]
+    return np.clip(cuts, *BOUNDS), fallback
 
 
-def _fit(y: np.ndarray, s: np.ndarray, rule: str, min_positives: int):
-    """``(thresholds per column, pooled, fallback columns)`` of one rule."""
-    pooled = _cut(y.ravel(), s.ravel(), rule)
-    fallback = [j for j in range(y.shape[1]) if y[:, j].sum() < min_positives]
-    cuts = np.array([pooled if j in fallback else _cut(y[:, j], s[:, j], rule) for j in range(y.shape[1])])
-    return cuts, pooled, fallback
+def _f1_scores(tp, fp, fn) -> float:
+    """The mean of micro and macro F1 (macro over tags with a positive) of pooled counts per tag."""
+    scored = (tp + fn) > 0
+    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    macro = float(f1[scored].mean()) if scored.any() else 0.0
+    micro = float(2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1))
+    return (micro + macro) / 2
 
 
-def choose_rule(labels, scores, min_positives: int = MIN_POSITIVES, folds: int = RULE_FOLDS, seed: int = 0) -> Dict:
+def choose_rule(labels, scores, prior=None, min_positives: int = MIN_POSITIVES, folds: int = RULE_FOLDS,
+                seed: int = 0) -> Dict:
     """The rule of :data:`RULES` whose thresholds, fitted on all but one fold of the tracks, decide
-    the held-out fold best (macro F1 over tags, the folds' decisions pooled); a pure function of
-    its inputs. Returns ``{"rule", "scores": {rule: macro F1}}``."""
+    the held-out folds best (the mean of micro and macro F1 over tags, the folds' decisions
+    pooled); a pure function of its inputs. Returns ``{"rule", "scores": {rule: score}}``."""
     y, s = np.asarray(labels, np.float64), np.asarray(scores, np.float64)
+    prior = np.full(y.shape[1], 0.5) if prior is None else np.asarray(prior, np.float64)
     if len(y) < 2 * folds:
-        return {"rule": "per_tag", "scores": {}}
+        return {"rule": DEFAULT_RULE, "scores": {}}
     fold_of = np.empty(len(y), int)
     fold_of[np.random.default_rng(seed).permutation(len(y))] = np.arange(len(y)) % folds
     scores_by_rule = {}
@@ -111,33 +148,32 @@ def choose_rule(labels, scores, min_positives: int = MIN_POSITIVES, folds: int =
         tp = fp = fn = np.zeros(y.shape[1])
         for f in range(folds):
             fit, held = fold_of != f, fold_of == f
-            cuts, _, _ = _fit(y[fit], s[fit], rule, min_positives)
+            cuts, _ = _fit(y[fit], s[fit], rule, prior, min_positives)
             d, t = s[held] >= cuts, y[held] > 0
             tp, fp, fn = tp + (d & t).sum(0), fp + (d & ~t).sum(0), fn + (~d & t).sum(0)
-        scored = (tp + fn) > 0
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-        scores_by_rule[rule] = round(float(f1[scored].mean()) if scored.any() else 0.0, 4)
+        scores_by_rule[rule] = round(_f1_scores(tp, fp, fn), 4)
     best = max(RULES, key=lambda r: (scores_by_rule[r], -RULES.index(r)))
     return {"rule": best, "scores": scores_by_rule}
 
 
-def fit_thresholds(labels, scores, tags: Sequence[str], min_positives: int = MIN_POSITIVES,
+def fit_thresholds(labels, scores, tags: Sequence[str], prior=None, min_positives: int = MIN_POSITIVES,
                    rule: str = "auto", seed: int = 0) -> Dict:
-    """Per-tag thresholds that maximise each tag's F1 on ``labels`` ``(tracks, tags)`` and ``scores``
-    (the model's probabilities for the same tracks); see the module docstring.
+    """Per-tag thresholds for ``labels`` ``(tracks, tags)`` and ``scores`` (the model's calibrated
+    probabilities for the same tracks); see the module docstring.
 
     Args:
         labels: 0/1 ``(tracks, tags)``.
         scores: probabilities ``(tracks, tags)``.
         tags: the tag names, in column order.
-        min_positives: positive tracks a tag needs for a threshold of its own; fewer: the pooled one.
-        rule: one of :data:`RULES`, or ``"auto"``: chosen by :func:`choose_rule` on these data.
+        prior: the prior cut of every tag (default 0.5 each).
+        min_positives: positive tracks a tag needs for a threshold of its own; fewer: its prior.
+        rule: one of :data:`NAMED_RULES`, or ``"auto"``: chosen by :func:`choose_rule` on these data.
         seed: the folds of :func:`choose_rule`.
 
     Returns:
-        ``{"thresholds": {tag: float}, "pooled": float, "fallback": [tags given the pooled
-        threshold], "criterion": "f1", "rule": str, "rule_scores": {rule: macro F1},
-        "tracks": n}``; a pure function of its inputs.
+        ``{"thresholds": {tag: float}, "prior": {tag: float}, "fallback": [tags given their
+        prior], "criterion": "f1", "rule": str, "rule_scores": {rule: score}, "min_positives",
+        "tracks"}``; a pure function of its inputs.
     """
     y = np.asarray(labels, np.float64)
     s = np.asarray(scores, np.float64)
@@ -147,13 +183,87 @@ def fit_thresholds(labels, scores, tags: Sequence[str], min_positives: int = MIN
         raise ParameterError("fitting thresholds needs at least one labelled track")
     if int(min_positives) < 1:
         raise ParameterError(f"min_positives={min_positives!r} must be a positive integer")
-    if rule != "auto" and rule not in RULES:
-        raise ParameterError(f"rule={rule!r} must be 'auto' or one of {RULES}")
-    chosen = choose_rule(y, s, int(min_positives), seed=seed) if rule == "auto" else {"rule": rule, "scores": {}}
-    cuts, pooled, fallback = _fit(y, s, chosen["rule"], int(min_positives))
-    return {"thresholds": {tag: round(float(c), 6) for tag, c in zip(tags, cuts)}, "pooled": round(pooled, 6),
+    if rule != "auto" and rule not in NAMED_RULES:
+        raise ParameterError(f"rule={rule!r} must be 'auto' or one of {NAMED_RULES}")
+    prior = np.full(y.shape[1], 0.5) if prior is None else np.clip(np.asarray(prior, np.float64), *BOUNDS)
+    if prior.shape != (y.shape[1],):
+        raise ParameterError(f"prior {prior.shape} must hold one cut per tag ({y.shape[1]})")
+    chosen = (choose_rule(y, s, prior, int(min_positives), seed=seed) if rule == "auto"
+              else {"rule": rule, "scores": {}})
+    cuts, fallback = _fit(y, s, chosen["rule"], prior, int(min_positives))
+    return {"thresholds": {tag: round(float(c), 6) for tag, c in zip(tags, cuts)},
+            "prior": {tag: round(float(c), 6) for tag, c in zip(tags, prior)},
             "fallback": [tags[j] for j in fallback], "criterion": "f1", "rule": chosen["rule"],
             "rule_scores": chosen["scores"], "min_positives": int(min_positives), "tracks": int(len(y))}
+
+
+def decide_expected_f1(probabilities) -> np.ndarray:
+    """Per track, the tags whose set maximises the track's *expected* F1 if ``probabilities`` are
+    calibrated and the tags independent: among the empty set and the ``k`` most probable tags
+    (``k = 1 … L``), the one with the highest ``E[F1] ≈ 2·Σ_{i≤k} p_(i) / (k + Σ_i p_i)`` (the ratio
+    of expectations, Jansche 2007; Nan et al. 2012), the empty set scoring ``Π_i (1 − p_i)`` (the
+    chance that the track has no tag). Needs no labels and no thresholds: a decision rule for a
+    model whose probabilities are taken at their word. ``probabilities`` ``(..., L)`` → bool mask."""
+    p = np.asarray(probabilities, np.float64)
+    order = np.argsort(-p, axis=-1, kind="stable")
+    ranked = np.take_along_axis(p, order, -1)
+    k = np.arange(1, p.shape[-1] + 1)
+    total = ranked.sum(-1, keepdims=True)
+    gain = 2 * np.cumsum(ranked, -1) / (k + total)
+    best = gain.argmax(-1)
+    empty = np.exp(np.log1p(-np.clip(p, 0, 1 - 1e-12)).sum(-1))
+    keep = np.where(empty >= np.take_along_axis(gain, best[..., None], -1)[..., 0], 0, best + 1)
+    mask = np.zeros(p.shape, bool)
+    np.put_along_axis(mask, order, k <= keep[..., None], -1)
+    return mask
+
+
+def decide_expected_f1_tensor(probabilities):
+    """:func:`decide_expected_f1` as TensorFlow ops on ``(batch, L)`` float32 (the SavedModel's
+    ``decided`` signature)."""
+    import tensorflow as tf
+
+    p = tf.convert_to_tensor(probabilities, tf.float32)
+    ranked = tf.sort(p, axis=-1, direction="DESCENDING")
+    k = tf.cast(tf.range(1, tf.shape(p)[-1] + 1), tf.float32)
+    total = tf.reduce_sum(ranked, -1, keepdims=True)
+    gain = 2 * tf.cumsum(ranked, axis=-1) / (k + total)
+    best = tf.argmax(gain, -1, output_type=tf.int32)
+    best_gain = tf.reduce_max(gain, -1)
+    empty = tf.exp(tf.reduce_sum(tf.math.log1p(-tf.minimum(p, 1 - 1e-7)), -1))
+    cut = tf.gather(ranked, best, batch_dims=1)  # the k-th best probability
+    return tf.logical_and(p >= cut[:, None], (empty < best_gain)[:, None])
+
+
+def decide_tags(probabilities, decision: str = "thresholds", thresholds=None, threshold=None):
+    """The decided tags (bool, the shape of ``probabilities``) by a model's rule, or ``None`` when it
+    decides nothing: one ``threshold`` for every tag when given; else ``decision='expected_f1'``
+    (:func:`decide_expected_f1`) or the per-tag ``thresholds`` (none: ``None``)."""
+    p = np.asarray(probabilities, np.float64)
+    if threshold is not None:
+        return p >= float(threshold)
+    if decision == "expected_f1":
+        return decide_expected_f1(p)
+    if thresholds is None or len(thresholds) == 0:
+        return None
+    return decide(p, thresholds)
+
+
+def describe_decision(decision: str = "thresholds", thresholds=None, fitted=None, threshold=None) -> str:
+    """One line saying how a model's tags are decided, for every output that shows decided tags:
+    ``fitted`` is where the thresholds came from (``thresholds.json``: ``dataset``, ``split``,
+    ``method``, ``rule``)."""
+    if threshold is not None:
+        return f"every tag at probability {float(threshold):g} (given)"
+    if decision == "expected_f1":
+        return "expected F1 per track (a label-free rule: no fitted thresholds)"
+    if thresholds is None or len(thresholds) == 0:
+        return "no decisions (probabilities only: the model has no decision thresholds)"
+    if not fitted:
+        return "per-tag thresholds stored with the model"
+    rule = f", rule {fitted['rule']}" if fitted.get("rule") else ""
+    return (f"thresholds fitted on {fitted.get('dataset', 'its training data')} "
+            f"({fitted.get('split', '?')} split, {fitted.get('method', '?')}{rule})")
 
 
 def decide(scores, thresholds) -> np.ndarray:

@@ -1,6 +1,6 @@
 """``python -m tfmusictag.evaluate``: per-tag ROC-AUC, the thesis's weighted AUC, macro ROC/PR-AUC.
 
-Writes ``report.json``, ``report.md``, ``predictions.npz`` and two plots to ``--out_dir`` (default
+Writes ``report.json``, ``report.md``, ``predictions.npz`` and three plots to ``--out_dir`` (default
 ``<model_dir>/eval_<split>``); see :mod:`tfmusictag.evaluation`.
 
 Example::
@@ -38,8 +38,13 @@ def main(argv):
     report = evaluate_dir(FLAGS.model_dir, FLAGS.dataset, FLAGS.data_dir, FLAGS.split, FLAGS.out_dir,
                           FLAGS.batch_size, FLAGS.roc_tags)
     summary = {k: report[k] for k in ("weighted_roc_auc", "macro_roc_auc", "macro_pr_auc", "tracks")}
-    if "decisions" in report:  # decided tags at the model's thresholds, and where those came from
-        summary["decisions"] = {k: report["decisions"][k] for k in ("micro", "macro")}
+    c = report["calibration"]
+    summary["calibration"] = {"ece": c["after"]["ece"], "brier": c["after"]["brier"],
+                              "network_ece": c["before"]["ece"], "network_brier": c["before"]["brier"]}
+    if "decisions" in report:  # decided tags by the model's rule, and how it decides
+        d = report["decisions"]
+        summary["decisions"] = {**{k: d[k] for k in ("micro", "macro", "flat_0.5", "empty_fraction", "all_fraction")},
+                                "decided_by": report["decided_by"]}
         summary["thresholds_from"] = report["thresholds_from"]
     print(json.dumps(summary))
     return 0

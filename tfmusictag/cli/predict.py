@@ -43,8 +43,9 @@ def define_flags():
                         "model name (MTT_musicnn, MTT_vgg, MSD_musicnn, MSD_vgg, choi2016_cnn, choi2016_crnn).")
     flags.DEFINE_enum("format", "jsonl", ["jsonl", "csv"], "Output format.")
     flags.DEFINE_integer("top_k", 10, "Tag probabilities per track, best first (0: all tags).")
-    flags.DEFINE_float("threshold", None, "Decide every tag at this probability, in place of the model's own "
-                       "thresholds (fitted on the validation split when it was trained).")
+    flags.DEFINE_float("threshold", None, "Decide every tag at this (calibrated) probability, in place of the "
+                       "model's own rule (thresholds fitted when it was trained; a pretrained model: the "
+                       "tags of highest expected F1).")
     flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 10.0, "Decode longer files block by block as they are tagged "
@@ -60,18 +61,18 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     """Write :func:`tfmusictag.tagging.tag_files`'s records to ``out`` (JSON lines or CSV) as they
     come, and one line on ``err`` per input that gave no tags or a warning. Returns ``(tagged,
     skipped)``: an argument that matched no audio file counts among the skipped. A model without
-    decision thresholds (a pretrained one), when no ``threshold`` is given, is said once on ``err``."""
+    decision rule, when no ``threshold`` is given, is said once on ``err``."""
     from tfmusictag.serving import InferenceModel
     from tfmusictag.tagging import UNMATCHED, expand_paths, tag_files
 
     expand_paths(paths)  # nothing to tag: one error before the model is loaded
     tagger = InferenceModel(model_path)
-    if tagger.thresholds is None and threshold is None:
-        print(f"note: {model_path} has no decision thresholds (it was not trained here): probabilities only; "
+    if not tagger.decides and threshold is None:
+        print(f"note: {model_path} has no decision thresholds: probabilities only; "
               "--threshold=P decides every tag at P", file=err)
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
-        writer.writerow(["path", "duration_seconds", "decided", "tags", "error", "warning"])
+        writer.writerow(["path", "duration_seconds", "decided", "tags", "error", "warning", "decided_by"])
     ok = failed = 0
     for record in tag_files(paths, tagger, top_k=top_k, timeline=timeline, stream_above_minutes=stream_above_minutes,
                             damaged=damaged, threshold=threshold):
@@ -86,7 +87,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         if writer:
             tags = ";".join(f"{t}:{p:.3f}" for t, p in record.get("tags", {}).items())
             writer.writerow([record["path"], record.get("duration_seconds", ""), ";".join(record.get("decided") or []),
-                             tags, record.get("error", ""), record.get("warning", "")])
+                             tags, record.get("error", ""), record.get("warning", ""), record.get("decided_by", "")])
         else:
             out.write(json.dumps(record) + "\n")
         out.flush()

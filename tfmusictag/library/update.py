@@ -22,6 +22,7 @@ import numpy as np
 
 from tfmusictag.library.store import Store, file_digest, fs_bytes, model_digest
 from tfmusictag.tagging import expand_paths, tag_files
+from tfmusictag.thresholds import describe_decision
 
 __all__ = ["update", "import_records", "Progress"]
 
@@ -59,8 +60,7 @@ def _version(model, store: Store, threshold: Optional[float] = None):
     tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
     source = tagger.path if isinstance(model, InferenceModel) else model
     digest = model_digest(tagger.path)
-    decides = (f"every tag at {threshold}" if threshold is not None else
-               "thresholds fitted in training" if tagger.thresholds is not None else "no decisions (probabilities only)")
+    decides = tagger.decided_by if threshold is None else describe_decision(threshold=threshold)
     if threshold is not None:
         digest = f"{digest}:cut={float(threshold)}"
     return tagger, store.model_id(digest, os.path.basename(os.path.normpath(str(source))), tagger.tags, decides,

@@ -26,10 +26,17 @@ command that takes a model directory takes a pretrained name as well::
 
     python -m tfmusictag.predict --model=MTT_musicnn song.mp3
     python -m tfmusictag.train --variant=blackbox_cnn_bof --init_from=MTT_musicnn ...
+
+**Decided tags.** The source datasets' labels are not at hand to fit thresholds on, so a pretrained
+model decides by a rule that needs none (``TaggerConfig.decision='expected_f1'``): per track, the
+set of tags with the highest expected F1 if its probabilities are taken at their word
+(:func:`tfmusictag.thresholds.decide_expected_f1`) — a few tags for a track the model is sure of,
+none for one it is not. Every record says so (``decided_by``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from tfmusictag.errors import ParameterError
@@ -40,7 +47,7 @@ __all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "conve
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
 #: Version of the conversion: a converted model made by another version is converted again.
-CONVERSION = 3
+CONVERSION = 4
 
 
 def names():
@@ -85,6 +92,10 @@ def convert(name: str, force: bool = False) -> str:
     if force or _converted_version(target) != CONVERSION:
         module = _source(name)
         model = module.convert(name)
+        # No labels of the source datasets are reachable to fit thresholds on, so a pretrained model
+        # decides by a rule that needs none: per track, the tags with the highest expected F1 if its
+        # probabilities (trained with plain cross-entropy) are taken at their word.
+        model.tagger_config = dataclasses.replace(model.tagger_config, decision="expected_f1").validate()
         # what inference skips (musicnn's dead filters), recorded with the source; loading folds again
         folded = {layer: f"{live} of {total} filters live" for layer, (live, total) in model.fold().items()}
         rundir.write_model_dir(model, target, {**module.source_info(name), "conversion": CONVERSION,

@@ -25,7 +25,7 @@ from tfmusictag.evaluation import evaluate_model
 from tfmusictag.registry import flatten
 from tfmusictag.rundir import RunDir, restore_checkpoint
 from tfmusictag.tagger import TrackTagger
-from tfmusictag.thresholds import decision_report, fit_thresholds
+from tfmusictag.decisions import fit_decisions
 from tfmusictag.training import distribute
 from tfmusictag.training.config import TrainConfig, resume_config
 from tfmusictag.training.out_of_fold import FOLDS as OOF_FOLDS
@@ -313,15 +313,17 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     else:
         fit_y, fit_p = eval_y, eval_p
         where = {"split": config.eval_split, "method": "held-out split"}
-    fitted = fit_thresholds(fit_y, fit_p, model.tags)
-    thresholds = tuple(fitted["thresholds"][t] for t in model.tags)
-    model.tagger_config = dataclasses.replace(model.tagger_config, thresholds=thresholds).validate()
-    decisions = decision_report(fit_y, fit_p, thresholds, model.tags)
-    run.write_thresholds({**fitted, "dataset": config.dataset, **where,
-                          "decisions_on_that_split": {"micro": decisions["micro"], "macro": decisions["macro"]}})
-    log(f"decision thresholds fitted on {where['split']}, {where['method']} ({fitted['tracks']} tracks, F1 per "
-        f"tag, rule {fitted['rule']} chosen on its folds; {len(fitted['fallback'])} tags with fewer than "
-        f"{fitted['min_positives']} positives take the pooled {fitted['pooled']:.3f})")
+    run.write_decision_data(fit_y, fit_p)
+    fitted = fit_decisions(fit_y, fit_p, model.tags)
+    model.tagger_config = dataclasses.replace(
+        model.tagger_config, decision="thresholds", thresholds=tuple(fitted["thresholds"][t] for t in model.tags),
+        calibration=tuple(tuple(fitted["calibration"]["maps"][t]) for t in model.tags)).validate()
+    run.write_thresholds({**fitted, "dataset": config.dataset, **where})
+    log(f"calibration ({fitted['calibration']['method']}) and decision thresholds fitted on {where['split']}, "
+        f"{where['method']} ({fitted['tracks']} tracks, rule {fitted['rule']} chosen on its folds; "
+        f"{len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take their prior); "
+        f"calibration error {fitted['reliability_before']['ece']:.3f} → "
+        f"{fitted['reliability_after']['ece']:.3f} on that data")
     run.save_model(model)
     # throughput after the first step (which traces the step function), in training tracks per second
     speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
