@@ -313,13 +313,21 @@ def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_pat
     script = (
         "import sys, numpy as np, tensorflow as tf\n"
         "m = tf.saved_model.load(sys.argv[1])\n"
-        "out = m.signatures['timeline'](waveform=tf.constant(np.load(sys.argv[2])[None]))\n"
+        "w = tf.constant(np.load(sys.argv[2])[None])\n"
+        "out = m.signatures['timeline'](waveform=w)\n"
         "np.save(sys.argv[3], out['segment_probabilities'][0].numpy())\n"
+        "d = m.signatures['decided'](waveform=w)\n"
+        "np.save(sys.argv[3] + '.decided.npy', np.stack([d['probabilities'][0].numpy(), d['decided'][0].numpy()]))\n"
         "assert not [k for k in sys.modules if k.split('.')[0] == 'tfmusictag']\n")
     subprocess.run([sys.executable, "-c", script, path, str(tmp_path / "wave.npy"), str(tmp_path / "out.npy")],
                    check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     served = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(served, reference["demo_excerpt_22k/MTT_musicnn/taggram"], atol=TAGGRAM_ATOL)
+    # a pretrained model decides by the expected-F1 rule in the SavedModel too (no labels, no thresholds)
+    from tfmusictag.thresholds import decide_expected_f1
+
+    probs, decided = np.load(str(tmp_path / "out.npy") + ".decided.npy")
+    assert decided.astype(bool).tolist() == decide_expected_f1(probs).tolist() and 0 < decided.sum() < 10
 
     # predict's way: chunks of whole 3 s patches (here 2 patches a chunk, then a tail shorter than a
     # patch, which musicnn drops), tags and taggram as the whole excerpt gives them, through the

@@ -23,7 +23,7 @@ class-balanced loss (the small-catalog recipe's) puts the boundary between a tag
 negatives — mapped by the tag's calibration (:func:`tfmusictag.decisions.fit_decisions`); without
 one it is 0.5. A tag with fewer than ``min_positives`` positives takes the prior.
 
-**Which rule.** σ ∈ {0.5, 1, 2} and ``m`` ∈ {10, 30}, and the prior alone (``m = ∞``) are the
+**Which rule.** σ ∈ {0.5, 1} and ``m`` ∈ {10, 30}, and the prior alone (``m = ∞``) are the
 candidates (:data:`RULES`); the one whose thresholds, fitted
 on all but one fold of the fitting data, decide the held-out folds best — the mean of micro and
 macro F1, the folds' decisions pooled — is used (:func:`choose_rule`). The test split never
@@ -51,7 +51,7 @@ __all__ = ["fit_thresholds", "choose_rule", "decide", "decide_expected_f1", "dec
 #: Positive tracks a tag needs in the fitting data to get a threshold of its own (fewer: the prior).
 MIN_POSITIVES = 3
 #: Smoothing scales σ and prior weights m (positives) of the candidate rules.
-SIGMAS, PRIOR_WEIGHTS = (0.5, 1.0, 2.0), (10, 30)
+SIGMAS, PRIOR_WEIGHTS = (0.5, 1.0), (10, 30)
 #: The candidate rules of ``rule='auto'``, in order of preference when they score alike: the prior
 #: cut alone, and the smoothed cut (``smoothed_<σ>``) shrunk toward it with weight ``m``
 #: (``_shrunk_<m>``), more shrinkage and smoothing first.
