@@ -13,7 +13,7 @@ import pytest
 from tfmusictag import metrics
 from tfmusictag.calibration import reliability
 from tfmusictag.datasets.demo_catalog import compose
-from support import ENV, HELPERS  # noqa: E402
+from support import ENV, HELPERS, run_module  # noqa: E402
 
 TINY = {"model.temporal.bof.num_clusters": 16, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 16}
 
@@ -48,11 +48,6 @@ def test_ties_count_half_and_metrics_match_sklearn():
 
 
 # ---- end to end -----------------------------------------------------------------------------
-
-def run_module(module, *args, check=True, timeout=600):
-    return subprocess.run([sys.executable, "-m", module, *args], env=ENV, capture_output=True, text=True,
-                          check=check, timeout=timeout)
-
 
 def train_args(data_dir, model_dir, steps, extra=()):
     sets = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]

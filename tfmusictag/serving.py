@@ -283,6 +283,7 @@ class InferenceModel:
             loaded = tf.saved_model.load(path)
             config = info["model"]
             fitted = (info.get("run") or {}).get("thresholds")
+            segment_seconds = float(info["segment_seconds"])
             self._loaded = loaded
             self.front_end = get_front_end(info["model"]["front_end"])
             sig = loaded.signatures
@@ -300,6 +301,7 @@ class InferenceModel:
             config = model.tagger_config.to_dict()
             fitted = _run_thresholds(path)
             seconds_per_frame = self.front_end.hop_length / self.front_end.sample_rate
+            segment_seconds = model.segmenter.segment_frames * seconds_per_frame
             # One trace for all lengths (like the SavedModel's signatures); the model's code
             # uses explicit tf.cond/while_loop, so autograph's source conversion (seconds) is skipped.
             wave = [tf.TensorSpec([None, None], tf.float32)]
@@ -328,6 +330,8 @@ class InferenceModel:
                 self._chunking(model.chunk_combine, model.temporal.late_fusion, model.segmenter.segment_frames,
                                model.segmenter.tail, partial, from_embedding)
         self.sample_rate = self.front_end.sample_rate
+        #: a segment's length in seconds (29.12 for the thesis's models, 3 for musicnn's)
+        self.segment_seconds = segment_seconds
         thresholds = config.get("thresholds") or None
         #: the model's decision threshold per tag (:mod:`tfmusictag.thresholds`), on the calibrated
         #: probabilities, or ``None``

@@ -20,12 +20,13 @@ import collections
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable, Iterator, List, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from tfmusictag import audio
 from tfmusictag.errors import ParameterError
+from tfmusictag.taggram import FORMATS
 from tfmusictag.thresholds import describe_decision
 
 __all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths"]
@@ -130,7 +131,7 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
 
 def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = False,
               stream_above_minutes: float = 10.0, damaged: str = "tag", threshold=None,
-              embedding: bool = False) -> Iterator[dict]:
+              embedding: bool = False, plot: Optional[str] = None, plot_format: str = "png") -> Iterator[dict]:
     """Tag every audio file under ``paths`` with ``model``: one record per track, in order.
 
     Args:
@@ -144,10 +145,14 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
             goes, alone (the output is the same; memory stays bounded for any length).
         damaged: ``'tag'``: a truncated or part-corrupt file is tagged from the audio that can be
             decoded, its record carrying a ``warning``; ``'skip'``: it gets an ``error`` record.
-        threshold: one probability cut for every tag, in place of the model's own thresholds
-            (fitted on the validation split when it was trained); ``None``: the model's.
+        threshold: one probability cut for every tag, in place of the model's own rule;
+            ``None``: the model's.
         embedding: also the track's ``embedding`` (a list of floats; ``None`` for a model that
             tags tracks whole, such as the LSTM variants): what similar tracks are found by.
+        plot: a folder to draw every tagged track's taggram into (:mod:`tfmusictag.taggram`:
+            ``<file name>.png``, ``-2``, ``-3``… added where names repeat); the record's
+            ``taggram`` is its path. ``None``: none drawn.
+        plot_format: ``'png'`` or ``'svg'``.
 
     Yields:
         One dict per file, in order, every one with ``path``, ``decided`` (a list, or ``None``
@@ -170,7 +175,10 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
         raise ParameterError(f"damaged={damaged!r} must be one of {DAMAGED}")
     if threshold is not None and not 0 <= float(threshold) <= 1:
         raise ParameterError(f"threshold={threshold!r} must be a probability in [0, 1]")
+    if plot is not None and plot_format not in FORMATS:
+        raise ParameterError(f"plot_format={plot_format!r} must be one of {FORMATS}")
     files, unmatched = expand_paths(paths)
+    pictures = _picture_paths(files, plot, plot_format) if plot is not None else {}
     tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
     stream = {}
     for f in files:
@@ -209,15 +217,17 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
                     damage += [problem] if problem is not None else []
                     blocks = lambda: [y]  # noqa: E731
                 # the front end and the model run chunk by chunk (bounded memory for any length)
-                probs, tl, frames, emb = tagger.tag_chunks(until_stopped(tagger.log_mel_chunks(blocks)), timeline,
-                                                           embedding=True)
+                probs, tl, frames, emb = tagger.tag_chunks(until_stopped(tagger.log_mel_chunks(blocks)),
+                                                           timeline or plot is not None, embedding=True)
         except _Stopped:
             return None
         except Exception as exc:  # noqa: BLE001 - one track's failure (an AudioFileError or anything else) is its record
             return error_record(path, exc)
-        record = track_record(tagger, path, probs, tl, frames, damage, top_k, threshold, notes)
+        record = track_record(tagger, path, probs, tl if timeline else None, frames, damage, top_k, threshold, notes)
         if embedding:
             record["embedding"] = None if emb is None else [float(v) for v in emb]
+        if plot is not None:
+            _draw(record, tagger, probs, tl, pictures[path])
         return record
 
     def ready(record):
@@ -247,6 +257,38 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
     finally:  # also when the caller stops early (break, a closed pipe): it does not wait for tracks in flight
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _picture_paths(files, folder: str, fmt: str) -> dict:
+    """Each file's taggram path in ``folder``: its name with ``.<fmt>`` in place of its extension,
+    ``-2``, ``-3``… added in argument order where names repeat."""
+    taken, out = set(), {}
+    for f in files:
+        stem = os.path.splitext(os.path.basename(f))[0] or "track"
+        name, n = f"{stem}.{fmt}", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.{fmt}"
+        taken.add(name)
+        out[f] = os.path.join(folder, name)
+    return out
+
+
+def _draw(record: dict, tagger, probs, tl, path: str) -> None:
+    """Draw a tagged track's taggram into ``path`` and name it in the record (``taggram``); a
+    drawing that fails (a full disk) is the record's ``warning``, its tags are kept."""
+    from tfmusictag.taggram import clock, save_taggram
+
+    mask = np.asarray(tl["segment_mask"][0], bool)
+    title = f"{os.path.basename(record['path'])} ({clock(record.get('duration_seconds', 0) / 60)})"
+    try:
+        record["taggram"] = save_taggram(
+            path, np.asarray(tl["segment_probabilities"][0])[mask], np.asarray(tl["segment_start_seconds"])[mask],
+            tagger.tags, segment_seconds=tagger.segment_seconds, track_probabilities=probs,
+            decided=record.get("decided") or (), title=title)
+    except Exception as exc:  # noqa: BLE001 - the tags stand without their picture
+        note = f"taggram not drawn ({type(exc).__name__}: {exc})"
+        record["warning"] = f"{record['warning']}; {note}" if "warning" in record else note
 
 
 class _Stopped(Exception):

@@ -1,8 +1,9 @@
 """``python -m tfmusictag.predict PATH...``: tag audio files, folders or globs.
 
 Prints one result per track (JSON lines, or CSV with ``--format=csv``) as soon as it is tagged:
-the tags the model decides for (``decided``: each tag's probability reaches the threshold fitted
-for it in training; ``--threshold`` sets one cut for all) beside the ``--top_k`` probabilities.
+the tags the model decides for (``decided``, by the model's rule, which ``decided_by`` names;
+``--threshold`` sets one cut for all) beside the ``--top_k`` calibrated probabilities;
+``--plot=DIR`` draws each track's taggram (its tags over time, :mod:`tfmusictag.taggram`).
 Two tracks are decoded and tagged at once (:func:`tfmusictag.tagging.tag_files`); only a
 few tracks are in memory at once, whatever the size of the catalog. Files longer than
 ``--stream_above_minutes`` (10) are decoded and turned into features block by block
@@ -22,6 +23,7 @@ Examples::
 
     python -m tfmusictag.predict ~/Music --model=saved_models/demo_tagger/1 --top_k=5
     python -m tfmusictag.predict "album/*.flac" --model=runs/bof --timeline --format=jsonl
+    python -m tfmusictag.predict song.mp3 --model=MTT_musicnn --plot=taggrams
 """
 
 import csv
@@ -47,6 +49,9 @@ def define_flags():
                        "model's own rule (thresholds fitted when it was trained; a pretrained model: the "
                        "tags of highest expected F1).")
     flags.DEFINE_bool("timeline", False, "Also output the tags of every segment (29.12 s; 3 s for musicnn models).")
+    flags.DEFINE_string("plot", None, "Draw every track's taggram (its tags over time) into this folder, "
+                        "as <file name>.png; the output line's `taggram` names it.")
+    flags.DEFINE_enum("plot_format", "png", ["png", "svg"], "Taggram file format (--plot).")
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 10.0, "Decode longer files block by block as they are tagged "
                        "(shorter ones are decoded whole, two tracks at a time).")
@@ -57,7 +62,7 @@ def define_flags():
 
 
 def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False, err=sys.stderr,
-                  stream_above_minutes=10.0, damaged="tag", threshold=None):
+                  stream_above_minutes=10.0, damaged="tag", threshold=None, plot=None, plot_format="png"):
     """Write :func:`tfmusictag.tagging.tag_files`'s records to ``out`` (JSON lines or CSV) as they
     come, and one line on ``err`` per input that gave no tags or a warning. Returns ``(tagged,
     skipped)``: an argument that matched no audio file counts among the skipped. A model without
@@ -72,10 +77,10 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
               "--threshold=P decides every tag at P", file=err)
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
-        writer.writerow(["path", "duration_seconds", "decided", "tags", "error", "warning", "decided_by"])
+        writer.writerow(["path", "duration_seconds", "decided", "tags", "error", "warning", "decided_by", "taggram"])
     ok = failed = 0
     for record in tag_files(paths, tagger, top_k=top_k, timeline=timeline, stream_above_minutes=stream_above_minutes,
-                            damaged=damaged, threshold=threshold):
+                            damaged=damaged, threshold=threshold, plot=plot, plot_format=plot_format):
         if "error" in record:
             failed += 1
             error = record["error"]
@@ -87,7 +92,8 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
         if writer:
             tags = ";".join(f"{t}:{p:.3f}" for t, p in record.get("tags", {}).items())
             writer.writerow([record["path"], record.get("duration_seconds", ""), ";".join(record.get("decided") or []),
-                             tags, record.get("error", ""), record.get("warning", ""), record.get("decided_by", "")])
+                             tags, record.get("error", ""), record.get("warning", ""), record.get("decided_by", ""),
+                             record.get("taggram", "")])
         else:
             out.write(json.dumps(record) + "\n")
         out.flush()
@@ -108,7 +114,7 @@ def main(argv):
     try:  # a model that cannot be loaded is one error line (user_errors); files are reported one by one
         ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
                                    stream_above_minutes=FLAGS.stream_above_minutes, damaged=FLAGS.damaged,
-                                   threshold=FLAGS.threshold)
+                                   threshold=FLAGS.threshold, plot=FLAGS.plot, plot_format=FLAGS.plot_format)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -131,13 +137,16 @@ def low_memory_process(argv) -> None:
       allocator keeps a pool of its own (``benchmarks/bench_musicnn.py``). The switch is read here
       because TensorFlow reads the variable when it loads, before flags are parsed.
     * Keras's :data:`OPTIONAL_IMPORTS` are marked absent (``sys.modules[name] = None``: Keras
-      then takes the branch it takes where they are not installed).
+      then takes the branch it takes where they are not installed) — Matplotlib not when
+      ``--plot`` asks for taggrams.
     """
     if any(a in ("--onednn", "--onednn=true", "--onednn=1") for a in argv):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    plots = any(str(a).split("=")[0] == "--plot" for a in argv)
     for name in OPTIONAL_IMPORTS:
-        sys.modules.setdefault(name, None)
+        if not (plots and name == "matplotlib"):
+            sys.modules.setdefault(name, None)
 
 
 def run(argv=None):
