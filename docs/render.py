@@ -4,12 +4,14 @@
   script that wrote it, the machine and the date it was measured on;
 * ``<!-- generated: headline -->`` — the README's short table of headline figures;
 * ``<!-- generated: config -->`` — every field of the training and model configs, from the dataclasses;
-* ``<!-- generated: datasets -->`` — the README of every builder folder in ``datasets/``.
+* ``<!-- generated: datasets -->`` — the README of every builder folder in ``datasets/``;
+* ``<!-- figure: name -->`` — a figure drawn from a results file (``docs/figures.py``).
 
 The MkDocs hook (``docs/hooks.py``) fills the markers at build time; the README's headline table
 is written between ``<!-- headline:start -->`` and ``<!-- headline:end -->`` by
 ``python docs/render.py --readme``, and the test suite fails when it differs from the results.
-A figure that no results file holds does not appear.
+A table that no results file holds does not appear; a figure whose results file is missing stops
+the build.
 
 Usage::
 
@@ -376,9 +378,20 @@ def datasets():
 RENDERERS = {"benchmarks": benchmarks, "headline": headline, "config": config, "datasets": datasets}
 
 
+FIGURE = re.compile(r"<!-- figure: (\w+) -->")
+
+
 def fill(markdown):
-    """``markdown`` with every ``<!-- generated: name -->`` marker replaced by its rendering."""
-    return MARKER.sub(lambda m: RENDERERS[m.group(1)](), markdown)
+    """``markdown`` with every ``<!-- generated: name -->`` marker replaced by its rendering and
+    every ``<!-- figure: name -->`` by its figure (:mod:`figures`; a missing results file raises)."""
+    markdown = MARKER.sub(lambda m: RENDERERS[m.group(1)](), markdown)
+    if FIGURE.search(markdown):
+        if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # MkDocs loads the hooks apart
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import figures
+
+        markdown = FIGURE.sub(lambda m: figures.render(m.group(1)), markdown)
+    return markdown
 
 
 def readme_with_headline(text):

@@ -44,6 +44,28 @@ def test_the_site_builds_in_strict_mode(tmp_path):
         raw += [f"{os.path.relpath(page, tmp_path)}: {m}" for m in re.findall(r"[^\s>]*::</p>", html)]
     assert not raw, "\n".join(raw[:20])
     assert api.count('class="autorefs autorefs-internal"') >= 5  # e.g. InferenceModel, track_record
+    # the figures are drawn from the results files at build time, inline (the site works offline)
+    import base64
+
+    bench = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
+    tagging = (tmp_path / "site" / "tagging" / "index.html").read_text()
+    for name, html in (("speed", bench), ("memory", bench), ("decisions", bench), ("small_catalog", bench),
+                       ("taggram", tagging)):
+        m = re.search(rf'id="figure-{name}"><img alt="[^"]+" src="data:image/svg\+xml;base64,([^"]+)"', html)
+        assert m, name
+        svg = base64.b64decode(m.group(1)).decode()
+        assert svg.count("<path") > 20 and "benchmarks/results/" in html[m.end():m.end() + 400], name
+
+
+def test_a_figure_without_its_results_file_stops_the_build(tmp_path, monkeypatch):
+    import figures
+
+    assert "figure-decisions" in render.fill("<!-- figure: decisions -->")
+    monkeypatch.setattr(figures, "RESULTS", str(tmp_path))
+    with pytest.raises(figures.MissingResults, match="run python benchmarks/bench_decisions.py"):
+        render.fill("text\n\n<!-- figure: decisions -->\n")
+    with pytest.raises(KeyError, match="unknown figure"):
+        render.fill("<!-- figure: nothing -->")
 
 
 def _commands():
