@@ -5,6 +5,7 @@
 * ``<!-- generated: headline -->`` — the README's short table of headline figures;
 * ``<!-- generated: config -->`` — every field of the training and model configs, from the dataclasses;
 * ``<!-- generated: datasets -->`` — the README of every builder folder in ``datasets/``;
+* ``<!-- generated: model_cards -->`` — a card per pretrained model, with its speed and memory here;
 * ``<!-- figure: name -->`` — a figure drawn from a results file (``docs/figures.py``).
 
 The MkDocs hook (``docs/hooks.py``) fills the markers at build time; the README's headline table
@@ -375,7 +376,39 @@ def datasets():
     return "\n\n".join(parts)
 
 
-RENDERERS = {"benchmarks": benchmarks, "headline": headline, "config": config, "datasets": datasets}
+def model_cards():
+    """One card per pretrained model (:mod:`tfmusictag.pretrained.cards`), with its speed and peak
+    memory here from ``musicnn.json`` and ``memory.json`` where they were measured."""
+    sys.path.insert(0, ROOT)
+    from tfmusictag.pretrained.cards import CARDS
+
+    speed, memory = _load("musicnn") or {}, _load("memory") or {}
+    parts = []
+    for name, card in CARDS.items():
+        rows = [["network", card["network"]], ["input", card["input"]], ["trained on", card["trained_on"]],
+                ["published scores", card["published"]],
+                ["decided tags here", "per track, the tags of highest expected F1 (no labels of the source data "
+                                      "are at hand to fit thresholds; `decided_by` says so in every output)"],
+                ["weights", card["weights"]], ["licence", card["licence"]], ["cite", card["citation"]]]
+        e = speed.get("models", {}).get(name)
+        if e and e.get("predict"):
+            rows.append(["speed here", f"{e['predict']['x_realtime']:.0f}× real time, {e['predict']['speed_vs_musicnn']:.2f}× "
+                         f"musicnn 0.1.0" + (f", {e['predict']['seconds'] and e['essentia']['seconds'] / e['predict']['seconds']:.2f}× "
+                                             f"Essentia" if e.get("essentia") else "") + f" (`musicnn.json`; {measured('musicnn', speed)})"])
+        peaks = [r for r in memory.get("results", []) if r["model"] == name and r.get("exit") == 0]
+        rows.append(["peak memory here", "; ".join(f"{r['input']}: {r['peak_mb'] / 1000:.2f} GB" for r in peaks)
+                     + " (`memory.json`)" if peaks else "not measured yet (`benchmarks/bench_memory.py`)"])
+        if not (e and e.get("predict")):
+            rows.insert(-1, ["speed here", "not measured yet (`benchmarks/bench_musicnn.py` compares the MagnaTagATune "
+                                           "models with the original musicnn)"])
+        tags = ", ".join(f"`{t}`" for t in card["tags"])
+        parts.append(f"## {name}\n\n" + _table(["", ""], rows) + f"\n\n**Tags** ({len(card['tags'])}, in output "
+                     f"order): {tags}.\n")
+    return "\n".join(parts)
+
+
+RENDERERS = {"benchmarks": benchmarks, "headline": headline, "config": config, "datasets": datasets,
+             "model_cards": model_cards}
 
 
 FIGURE = re.compile(r"<!-- figure: (\w+) -->")

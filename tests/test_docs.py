@@ -57,6 +57,27 @@ def test_the_site_builds_in_strict_mode(tmp_path):
         assert svg.count("<path") > 20 and "benchmarks/results/" in html[m.end():m.end() + 400], name
 
 
+def test_every_pretrained_model_has_a_card_with_its_vocabulary_and_figures():
+    from tfmusictag import pretrained
+    from tfmusictag.pretrained import choi2016, musicnn
+    from tfmusictag.pretrained.cards import CARDS
+
+    assert list(CARDS) == pretrained.names()
+    for name, card in CARDS.items():
+        vocabulary = musicnn.MODELS[name][1] if name in musicnn.MODELS else choi2016.MSD_LABELS
+        assert tuple(card["tags"]) == tuple(vocabulary) and len(card["tags"]) == 50
+        assert {"network", "input", "trained_on", "published", "licence", "citation", "weights"} <= set(card)
+    page = render.model_cards()
+    assert all(f"## {name}" in page for name in CARDS)
+    ratio = render._load("musicnn")["models"]["MTT_vgg"]["predict"]["speed_vs_musicnn"]
+    assert f"{ratio:.2f}× musicnn 0.1.0" in page.split("## MTT_vgg")[1].split("## ")[0]  # from musicnn.json
+    assert page.count("| peak memory here |") == page.count("| speed here |") == len(CARDS)
+    mtt = page.split("## MTT_musicnn")[1].split("## ")[0]
+    peak = [r["peak_mb"] for r in render._load("memory")["results"]
+            if r["model"] == "MTT_musicnn" and r["input"] == "one 60-min track"][0]
+    assert f"one 60-min track: {peak / 1000:.2f} GB" in mtt  # from memory.json
+
+
 def test_a_figure_without_its_results_file_stops_the_build(tmp_path, monkeypatch):
     import figures
 
