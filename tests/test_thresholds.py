@@ -27,33 +27,41 @@ def test_rare_and_unseen_tags_take_their_prior_and_fitting_is_pure():
     y = (rng.random((40, 4)) < [0.5, 0.4, 0.05, 0.0]).astype(int)  # tag c: 2 positives, d: none
     y[:2, 2], y[2:, 2] = 1, 0
     s = np.clip(0.6 * y + rng.normal(0.2, 0.15, y.shape), 0, 1)
-    prior = [0.3, 0.4, 0.6, 0.7]
+    prior = [0.3, 0.4, 0.2, 0.45]
     a = fit_thresholds(y, s, ["a", "b", "c", "d"], prior=prior)
     assert a == fit_thresholds(y.copy(), s.copy(), ["a", "b", "c", "d"], prior=prior)  # a pure function of the data
-    assert a["fallback"] == ["c", "d"] and (a["thresholds"]["c"], a["thresholds"]["d"]) == (0.6, 0.7)
+    assert a["fallback"] == ["c", "d"] and (a["thresholds"]["c"], a["thresholds"]["d"]) == (0.2, 0.45)
     assert a["thresholds"]["a"] != 0.3 and a["prior"] == dict(zip("abcd", prior))
     assert fit_thresholds(y, s, list("abcd"), min_positives=2)["fallback"] == ["d"]
 
 
-def test_a_cut_is_shrunk_toward_its_prior_by_the_tags_evidence():
+def test_a_cut_is_shrunk_toward_its_prior_by_the_tags_evidence_within_the_f1_bounds():
     """``logit t = (n·logit c + m·logit t⁰) / (n + m)``: with few positives the cut stays near the
-    prior, with many it follows the data; every cut lies within BOUNDS."""
-    from tfmusictag.thresholds import BOUNDS, _smoothed_cut
+    prior, with many it follows the data; then it is held within [π / (1 + π), 0.5], where the
+    F1-optimal threshold of calibrated probabilities lies."""
+    from tfmusictag.thresholds import BOUNDS, _smoothed_cut, bounds
 
     rng = np.random.default_rng(5)
     logit = lambda t: np.log(t / (1 - t))  # noqa: E731
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     for n in (4, 40):
         y = np.zeros((200, 1))
         y[:n] = 1
         s = np.where(y > 0, 0.15, 0.02) + rng.uniform(0, 0.01, y.shape)  # a gap between 0.03 and 0.15
         c = _smoothed_cut(y[:, 0], s[:, 0], 1.0)
         t = fit_thresholds(y, s, ["a"], prior=[0.5], rule="smoothed_1_shrunk_10")["thresholds"]["a"]
-        assert logit(t) == pytest.approx((n * logit(c) + 10 * logit(0.5)) / (n + 10), abs=1e-4)
-    # an always-present tag's own cut is at the bottom of the range: it stays at the bound
+        shrunk = sigmoid((n * logit(c) + 10 * logit(0.5)) / (n + 10))
+        pi = n / 200
+        assert t == pytest.approx(min(max(shrunk, pi / (1 + pi)), 0.5), abs=1e-5)
+        assert bounds(y)[0][0] == pytest.approx(max(BOUNDS[0], pi / (1 + pi)))
+    assert t == pytest.approx(0.2 / 1.2, abs=1e-5)  # n = 40: the data's cut (≈ 0.11) is below the F1 bound
+    # a tag every track has: any cut at the bottom decides it always; the bounds keep it at 0.5
     y = np.ones((50, 1))
-    t = fit_thresholds(y, rng.random((50, 1)), ["a"], prior=[0.5], rule="smoothed_1_shrunk_10")["thresholds"]["a"]
-    assert t >= BOUNDS[0]
-    assert fit_thresholds(y, rng.random((50, 1)), ["a"], rule="per_tag")["thresholds"]["a"] >= BOUNDS[0]
+    assert fit_thresholds(y, rng.random((50, 1)), ["a"], prior=[0.5], rule="smoothed_1_shrunk_10")["thresholds"]["a"] == 0.5
+    assert fit_thresholds(y, rng.random((50, 1)), ["a"], rule="per_tag")["thresholds"]["a"] == 0.5
+    # a prior above 0.5 (a network's 0.5 mapped high) is held at 0.5 too
+    assert fit_thresholds(np.eye(20)[:, :2], rng.random((20, 2)), ["a", "b"], prior=[0.9, 0.9],
+                          rule="prior")["thresholds"] == {"a": 0.5, "b": 0.5}
 
 
 def test_decision_report_matches_scikit_learn():

@@ -27,8 +27,13 @@ one it is 0.5. A tag with fewer than ``min_positives`` positives takes the prior
 (``m = ∞``) are the candidates (:data:`RULES`); the one whose thresholds, fitted
 on all but one fold of the fitting data, decide the held-out folds best — the mean of micro and
 macro F1, the folds' decisions pooled — is used (:func:`choose_rule`). The test split never
-enters. Every cut is kept within ``[0.01, 0.99]`` (:data:`BOUNDS`): a threshold at the edge says a
-tag always or never, which no catalog of a hundred tracks can show.
+enters.
+
+**Bounds.** For calibrated probabilities the F1-optimal threshold is half the F1 it reaches
+(Lipton et al. 2014), so it lies between ``π / (1 + π)`` (``π``: the tag's share of the fitting
+tracks; deciding the tag for every track already reaches ``F1 = 2π / (1 + π)``) and 0.5
+(:func:`bounds`). Every cut is held within them, and never below 0.01 (:data:`BOUNDS`): a cut
+outside says more about a hundred fitting tracks than about the tag.
 
 A model without fitted thresholds (a pretrained one) can still decide by a rule that needs no
 labels: :func:`decide_expected_f1` (per track, the set of tags of highest expected F1).
@@ -46,7 +51,7 @@ import numpy as np
 from tfmusictag.errors import ParameterError
 
 __all__ = ["fit_thresholds", "choose_rule", "decide", "decide_expected_f1", "decide_expected_f1_tensor", "decide_tags",
-           "describe_decision", "decision_report", "MIN_POSITIVES", "RULES", "NAMED_RULES", "BOUNDS"]
+           "describe_decision", "decision_report", "bounds", "MIN_POSITIVES", "RULES", "NAMED_RULES", "BOUNDS"]
 
 #: Positive tracks a tag needs in the fitting data to get a threshold of its own (fewer: the prior).
 MIN_POSITIVES = 3
@@ -66,8 +71,8 @@ NAMED_RULES = RULES + tuple(f"smoothed_{sg:g}_shrunk_{m}" for m in (3, 10, 30) f
 #: Folds of the fitting data that choose the rule; fewer tracks than twice this: :data:`DEFAULT_RULE`.
 RULE_FOLDS = 5
 DEFAULT_RULE = "smoothed_0.5_shrunk_10"
-#: Every threshold lies within these bounds.
-BOUNDS = (0.01, 0.99)
+#: Every threshold lies within these bounds (and within :func:`bounds` of its tag).
+BOUNDS = (0.01, 0.5)
 _GRID = np.linspace(-12.0, 12.0, 961)  # candidate cuts in logit space, 0.025 apart
 
 
@@ -108,8 +113,20 @@ def _smoothed_cut(y: np.ndarray, s: np.ndarray, sigma: float) -> float:
     return float(1.0 / (1.0 + np.exp(-_GRID[best[len(best) // 2]])))
 
 
+def bounds(labels) -> tuple:
+    """``(low, high)`` per column: where an F1-optimal threshold of calibrated probabilities lies.
+
+    For calibrated probabilities the threshold that maximises a tag's expected F1 is half the F1 it
+    reaches (Lipton, Elkan and Narayanaswamy 2014). That F1 is at most 1, so the threshold is at
+    most 0.5; and it is at least the F1 of deciding the tag for every track, ``2π / (1 + π)`` for a
+    tag on a share ``π`` of the tracks, so the threshold is at least ``π / (1 + π)``. A cut outside
+    these bounds is noise of the fitting data; the bounds hold it in (and never below 0.01)."""
+    pi = np.asarray(labels, np.float64).mean(0)
+    return np.maximum(BOUNDS[0], pi / (1 + pi)), np.full(pi.shape, BOUNDS[1])
+
+
 def _fit(y: np.ndarray, s: np.ndarray, rule: str, prior: np.ndarray, min_positives: int):
-    """``(thresholds per column, prior columns)`` of one rule."""
+    """``(thresholds per column, prior columns)`` of one rule, within :func:`bounds`."""
     n = y.sum(0)
     fallback = [j for j in range(y.shape[1]) if n[j] < min_positives]
     if rule == "prior":
@@ -123,7 +140,8 @@ def _fit(y: np.ndarray, s: np.ndarray, rule: str, prior: np.ndarray, min_positiv
         m = float(m)
         cuts = 1.0 / (1.0 + np.exp(-(n * _logit(own) + m * _logit(prior)) / (n + m)))
         cuts[fallback] = prior[fallback]
-    return np.clip(cuts, *BOUNDS), fallback
+    low, high = bounds(y)
+    return np.clip(cuts, low, high), fallback
 
 
 def _f1_scores(tp, fp, fn) -> float:
