@@ -111,7 +111,8 @@ def test_the_checkout_datasets_folder_does_not_shadow_hugging_face():
 #: The package's floors, bottom up (see ``tfmusictag/__init__.py``): a module imports only from its
 #: own floor or the floors below. A module belongs to the floor of the longest name that matches it.
 FLOORS = (
-    ("foundations", ("errors", "constants", "registry", "shapes", "standardize", "metrics", "thresholds", "stages",
+    ("foundations", ("errors", "constants", "registry", "shapes", "standardize", "metrics", "thresholds", "calibration",
+                     "decisions", "taggram", "stages",
                      "training.progress", "training.distribute", "pretrained.store")),
     ("representation", ("audio", "frontend")),
     ("stages", ("reduction", "temporal", "classifier")),
