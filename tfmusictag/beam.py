@@ -152,7 +152,7 @@ class TagAudioFiles(beam.PTransform):
 
 def parquet_schema(timeline: bool = False):
     """The Parquet columns of a result: ``path``, ``duration_seconds``, ``decided`` (the decided tags,
-    null for a model without thresholds), ``tags`` (a list of
+    null for a model that decides nothing), ``tags`` (a list of
     ``{tag, probability}``, best first), ``warning``, and ``timeline_json`` with ``timeline``."""
     import pyarrow as pa
 

@@ -156,7 +156,7 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
 
     Yields:
         One dict per file, in order, every one with ``path``, ``decided`` (a list, or ``None``
-        when the model has no thresholds and no ``threshold`` is given) and ``tags``:
+        when the model decides nothing and no ``threshold`` is given) and ``tags``:
         :func:`track_record` for a tagged track (with ``warning`` for a damaged one); for a file
         that cannot be tagged, whatever the reason, :func:`error_record` (``decided`` ``None``,
         ``tags`` empty, ``error``: the error's class and one-line message, naming the file) — the
