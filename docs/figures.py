@@ -27,6 +27,15 @@ def _load(name, script):
         return json.load(f)
 
 
+def _catalogs(name, script):
+    """``[(title, result)]`` of the demo catalog's results file, and of the real recordings' when
+    it exists (``<name>_real.json``)."""
+    catalogs = [("demo catalog", _load(name, script))]
+    if os.path.exists(os.path.join(RESULTS, f"{name}_real.json")):
+        catalogs.append(("real recordings", _load(f"{name}_real", f"{script} --catalog=real")))
+    return catalogs
+
+
 def _figure(width=7.0, height=3.6):
     import matplotlib
 
@@ -86,9 +95,7 @@ def memory():
 
 def decisions():
     """Decided tags' F1 against a flat 0.5 and top-k, per catalog (``decisions*.json``)."""
-    catalogs = [("demo catalog", _load("decisions", "bench_decisions.py"))]
-    if os.path.exists(os.path.join(RESULTS, "decisions_real.json")):
-        catalogs.append(("real recordings", _load("decisions_real", "bench_decisions.py --catalog=real")))
+    catalogs = _catalogs("decisions", "bench_decisions.py")
     fig = _figure(7.0, 3.2)
     rules = ("decided", "flat_0.5", "flat_0.5_calibrated", "top_k")
     names = ("decided (calibrated thresholds)", "0.5", "0.5, calibrated", "top-k")
@@ -107,9 +114,7 @@ def decisions():
 
 def small_catalog():
     """The small-catalog recipe against its probes, fold by fold (``small_catalog*.json``)."""
-    catalogs = [("demo catalog", _load("small_catalog", "bench_small_catalog.py"))]
-    if os.path.exists(os.path.join(RESULTS, "small_catalog_real.json")):
-        catalogs.append(("real recordings", _load("small_catalog_real", "bench_small_catalog.py --catalog=real")))
+    catalogs = _catalogs("small_catalog", "bench_small_catalog.py")
     fig = _figure(7.0, 3.2)
     for i, (title, r) in enumerate(catalogs):
         ax = fig.add_subplot(1, len(catalogs), i + 1)

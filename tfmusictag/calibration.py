@@ -39,6 +39,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from tfmusictag.errors import ParameterError
+from tfmusictag.thresholds import labelled_scores
 
 __all__ = ["fit_calibration", "calibrate", "calibrate_tensor", "reliability", "LAMBDAS", "FOLDS", "EPS"]
 
@@ -155,12 +156,7 @@ def fit_calibration(labels, scores, tags: Sequence[str], folds: int = FOLDS, see
         ``{"method", "maps": {tag: [a, b]}, "held_out_log_loss": {method: mean}, "tracks"}``: a
         pure function of its inputs.
     """
-    y = np.asarray(labels, np.float64)
-    s = np.asarray(scores, np.float64)
-    if y.shape != s.shape or y.ndim != 2 or y.shape[1] != len(tags):
-        raise ParameterError(f"labels {y.shape} and scores {s.shape} must both be (tracks, {len(tags)} tags)")
-    if len(y) == 0:
-        raise ParameterError("fitting a calibration needs at least one labelled track")
+    y, s = labelled_scores(labels, scores, tags, "fitting a calibration")
     if method != "auto" and method not in candidates():
         raise ParameterError(f"method={method!r} must be 'auto' or one of {candidates()}")
     z = _logit(s)

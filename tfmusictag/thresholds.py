@@ -51,7 +51,7 @@ import numpy as np
 from tfmusictag.errors import ParameterError
 
 __all__ = ["fit_thresholds", "choose_rule", "decide", "decide_expected_f1", "decide_expected_f1_tensor", "decide_tags",
-           "describe_decision", "decision_report", "bounds", "MIN_POSITIVES", "RULES", "NAMED_RULES", "BOUNDS"]
+           "describe_decision", "decision_report", "bounds", "labelled_scores", "MIN_POSITIVES", "RULES", "NAMED_RULES", "BOUNDS"]
 
 #: Positive tracks a tag needs in the fitting data to get a threshold of its own (fewer: the prior).
 MIN_POSITIVES = 3
@@ -144,6 +144,18 @@ def _fit(y: np.ndarray, s: np.ndarray, rule: str, prior: np.ndarray, min_positiv
     return np.clip(cuts, low, high), fallback
 
 
+def labelled_scores(labels, scores, tags: Sequence[str], what: str):
+    """``(labels, scores)`` as float64 ``(tracks, tags)`` arrays, checked: one shape, one column per
+    tag, at least one track; ``what`` names the fit in the error."""
+    y = np.asarray(labels, np.float64)
+    s = np.asarray(scores, np.float64)
+    if y.shape != s.shape or y.ndim != 2 or y.shape[1] != len(tags):
+        raise ParameterError(f"labels {y.shape} and scores {s.shape} must both be (tracks, {len(tags)} tags)")
+    if len(y) == 0:
+        raise ParameterError(f"{what} needs at least one labelled track")
+    return y, s
+
+
 def _f1_scores(tp, fp, fn) -> float:
     """The mean of micro and macro F1 (macro over tags with a positive) of pooled counts per tag."""
     scored = (tp + fn) > 0
@@ -196,12 +208,7 @@ def fit_thresholds(labels, scores, tags: Sequence[str], prior=None, min_positive
         prior], "criterion": "f1", "rule": str, "rule_scores": {rule: score}, "min_positives",
         "tracks"}``; a pure function of its inputs.
     """
-    y = np.asarray(labels, np.float64)
-    s = np.asarray(scores, np.float64)
-    if y.shape != s.shape or y.ndim != 2 or y.shape[1] != len(tags):
-        raise ParameterError(f"labels {y.shape} and scores {s.shape} must both be (tracks, {len(tags)} tags)")
-    if len(y) == 0:
-        raise ParameterError("fitting thresholds needs at least one labelled track")
+    y, s = labelled_scores(labels, scores, tags, "fitting thresholds")
     if int(min_positives) < 1:
         raise ParameterError(f"min_positives={min_positives!r} must be a positive integer")
     if rule != "auto" and rule not in NAMED_RULES:
