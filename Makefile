@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 MUSICNN_VENV ?= .venv-musicnn
 MUSICNN_STAMP := $(MUSICNN_VENV)/.installed-stamp
 
-.PHONY: install pretrained demo transfer-demo test test-fast docs bench musicnn-reference essentia-reference clean
+.PHONY: install browser pretrained demo transfer-demo test test-fast docs bench musicnn-reference essentia-reference clean
 
 # TensorFlow's build: CUDA where nvidia-smi finds a GPU, else the CPU build (smaller and faster to start)
 TF_BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
@@ -38,10 +38,21 @@ install: $(STAMP)
 pretrained: $(STAMP)
 	$(PY) -m tfmusictag.pretrained download musicnn
 
+# Debian's chromium and its driver, for the catalog page's browser tests (installed when missing,
+# with apt-get as root or through sudo; where there is no apt-get those tests are skipped, saying so)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver (apt-get)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "no apt-get here: the catalog page's browser tests will be skipped"; fi; fi
+
 # the whole suite with TensorFlow's default for this CPU (oneDNN on for some CPUs, off for others),
 # then the numerics- and distribution-sensitive tests again with the other setting
-test: pretrained
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
+test: pretrained browser
+	TFMUSICTAG_BROWSER=$$(command -v chromedriver >/dev/null && echo required) \
+	  $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
 	TF_ENABLE_ONEDNN_OPTS=$$($(PY) tests/onednn_other.py) $(PY) -m pytest -q -p no:cacheprovider -m onednn tests
 
 test-fast: pretrained

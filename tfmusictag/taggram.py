@@ -22,12 +22,15 @@ import numpy as np
 
 from tfmusictag.errors import ParameterError
 
-__all__ = ["taggram_figure", "save_taggram", "clock", "FORMATS", "MAX_TAGS"]
+__all__ = ["taggram_figure", "save_taggram", "kept_taggram", "clock", "FORMATS", "MAX_TAGS", "KEPT_COLUMNS"]
 
 #: File formats :func:`save_taggram` writes.
 FORMATS = ("png", "svg")
 #: Rows of a taggram by default: the model's best tags for the track.
 MAX_TAGS = 20
+#: Columns of a taggram kept in the library store (:func:`kept_taggram`): a 4-minute track at
+#: musicnn's 3 s patches keeps all its 80; longer tracks are averaged down to these.
+KEPT_COLUMNS = 120
 #: Spacings of the time axis's ticks, in seconds: the first that gives at most 10 ticks.
 TICK_SECONDS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -119,3 +122,34 @@ def save_taggram(path: str, segment_probabilities, start_seconds, tags: Sequence
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def kept_taggram(segment_probabilities, start_seconds, segment_seconds: float, columns: int = None):
+    """A track's taggram as the library store keeps it: ``(uint8 (columns, tags), seconds per
+    column)``, probabilities ×255 rounded (a picture needs no more), at most ``columns``
+    (:data:`KEPT_COLUMNS`) columns whatever the track's length, so a store of 100,000 tracks holds
+    their pictures in a few hundred MB.
+
+    Segments are kept as they are when there are at most ``columns``; more are averaged in
+    ``columns`` runs of consecutive segments (as many in each, ±1), each run a column of equal time.
+
+    Args:
+        segment_probabilities: ``(segments, tags)``.
+        start_seconds: ``(segments,)``, increasing, evenly spaced (as the models' segments are).
+        segment_seconds: a segment's length: a lone segment's column width.
+        columns: at most this many columns (default :data:`KEPT_COLUMNS`).
+
+    Raises:
+        ParameterError: no segment, or the shapes disagree.
+    """
+    columns = KEPT_COLUMNS if columns is None else int(columns)
+    seg = np.asarray(segment_probabilities, np.float32)
+    starts = np.asarray(start_seconds, np.float64)
+    if seg.ndim != 2 or not len(seg) or starts.shape != (len(seg),) or columns < 1:
+        raise ParameterError(f"a taggram needs (segments, tags) probabilities and a start time per segment; got "
+                             f"{seg.shape} and {starts.shape}")
+    step = float(np.median(np.diff(starts))) if len(starts) > 1 else float(segment_seconds)
+    if len(seg) > columns:
+        seg = np.stack([run.mean(axis=0) for run in np.array_split(seg, columns)])
+        step *= len(starts) / columns
+    return np.round(np.clip(seg, 0.0, 1.0) * 255).astype(np.uint8), step

@@ -1,4 +1,4 @@
-"""``python -m tfmusictag.library update|import|search|similar|write|undo|status``: your collection's tags, kept and searched.
+"""``python -m tfmusictag.library update|import|search|page|similar|write|undo|status``: your collection's tags, kept and searched.
 
 ``update PATH...`` tags what is new or changed under folders, files and globs into the library
 store (one SQLite file, ``--library``, default ``~/.local/share/tfmusictag/library.db``) and skips
@@ -9,6 +9,11 @@ that cannot be tagged is kept with its error and retried once it changes.
 model without decisions, probability at least ``--cut``), ``dark>0.7``, quotes for a tag of
 several words. ``--sort=TAG`` orders by that tag's probability, ``--limit`` keeps the first N,
 ``--format`` is jsonl, csv or m3u (a playlist players open).
+
+``page [QUERY]`` writes the catalog page (:mod:`tfmusictag.library.page`) into the folder
+``--output`` (default ``catalog``): every matching track with its decided tags, filtered, sorted
+and searched in the browser, its taggram on a click, a playlist of what is filtered; it opens from
+disk (``catalog/index.html``) with no network.
 
 ``write [QUERY]`` writes the decided tags of the matching tracks into their files (fields that
 players, Picard and beets read; ``--probabilities`` adds every tag's probability): ``--dry_run``
@@ -27,6 +32,7 @@ Examples::
 
     python -m tfmusictag.library update ~/Music --model=MTT_musicnn
     python -m tfmusictag.library search "piano -drums" --sort=piano --limit=50 --format=m3u > calm.m3u
+    python -m tfmusictag.library page --output=catalog
 
 Exit status: 0 when every file was tagged (or was already), 1 when some files failed (kept with
 their error), 2 for a usage error or when nothing matched.
@@ -40,7 +46,7 @@ from absl import app, flags
 from tfmusictag.cli.common import program, run_program, say
 
 FLAGS = flags.FLAGS
-COMMANDS = ("update", "import", "search", "similar", "write", "undo", "status")
+COMMANDS = ("update", "import", "search", "page", "similar", "write", "undo", "status")
 
 
 def define_flags():
@@ -55,7 +61,7 @@ def define_flags():
     flags.DEFINE_string("sort", None, "search: order by this tag's probability, highest first.")
     flags.DEFINE_integer("limit", None, "search: at most this many tracks.")
     flags.DEFINE_float("cut", 0.5, "search: for a model without decisions, the probability a bare tag needs.")
-    flags.DEFINE_string("output", "-", "search: output file ('-': stdout).")
+    flags.DEFINE_string("output", "-", "search: output file ('-': stdout). page: the page's folder ('-': catalog).")
     flags.DEFINE_bool("probabilities", False, "write: also every tag's probability (TFMUSICTAG_PROBS).")
     flags.DEFINE_bool("dry_run", False, "write: show what would change, write nothing.")
 
@@ -116,6 +122,14 @@ def main(argv):
             return 0
         if len(args) > 1:
             raise app.UsageError(f"{command}: give the query as one argument (quote it)")
+        if command == "page":
+            from tfmusictag.library.page import write_page
+
+            written = write_page(store, "catalog" if FLAGS.output == "-" else FLAGS.output,
+                                 query=args[0] if args else "", model=FLAGS.model, cut=FLAGS.cut)
+            say(f"wrote {written['index']} ({written['tracks']} tracks, {written['bytes'] / 1e6:.1f} MB); open it in a "
+                "browser")
+            return 0
         if command == "write":
             from tfmusictag.library.filetags import write_tags
 
@@ -150,7 +164,10 @@ def main(argv):
 def run(argv=None):
     from tfmusictag.cli.predict import low_memory_process
 
-    low_memory_process(sys.argv if argv is None else argv)  # tagging as predict tags: the same kernels, as lean
+    args = sys.argv if argv is None else argv
+    command = next((a for a in args[1:] if not str(a).startswith("-")), None)
+    if command in ("update", "import", "similar"):
+        low_memory_process(args)  # tagging as predict tags: the same kernels, as lean
     define_flags()
     run_program(main, __name__, argv)
 

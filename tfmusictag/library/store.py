@@ -16,10 +16,14 @@ Tables:
   old one are kept beside the new ones;
 * ``results``: per track and model version the probabilities of every tag (float32), the track's
   embedding (float32, what similar tracks are found by), the decided tags, a ``warning`` for a
-  damaged file, when it was tagged;
+  damaged file, when it was tagged, and the track's ``taggram`` (its tags over time, binned to at
+  most :data:`~tfmusictag.taggram.KEPT_COLUMNS` columns of ``taggram_seconds`` each, uint8
+  probabilities ×255: what the catalog page draws);
 * ``tags``: the same probabilities one row per tag (indexed: search, sort by a tag).
 
-A store written by another schema version is refused with one line (:data:`SCHEMA`).
+A store of an older schema is brought up to date when opened (schema 1 had no taggrams: its
+tracks keep theirs empty until tagged again); one of a newer schema is refused with one line
+(:data:`SCHEMA`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,12 @@ from tfmusictag.errors import ParameterError
 __all__ = ["Store", "SCHEMA", "file_digest", "model_digest", "fs_bytes", "fs_str", "default_path"]
 
 #: The store's schema version; a store of another version is refused (see :class:`Store`).
-SCHEMA = 1
+SCHEMA = 2
+
+#: What brings a store of schema ``k`` to ``k + 1``.
+_MIGRATIONS = {
+    1: ("ALTER TABLE results ADD COLUMN taggram BLOB", "ALTER TABLE results ADD COLUMN taggram_seconds REAL"),
+}
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,6 +79,8 @@ CREATE TABLE IF NOT EXISTS results (
     decided TEXT,
     warning TEXT,
     tagged REAL NOT NULL,
+    taggram BLOB,
+    taggram_seconds REAL,
     PRIMARY KEY (track, model)
 );
 CREATE TABLE IF NOT EXISTS tags (
@@ -157,6 +168,11 @@ class Store:
                 row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if row is None:
                     self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                elif int(row[0]) in _MIGRATIONS:
+                    for version in range(int(row[0]), SCHEMA):
+                        for statement in _MIGRATIONS[version]:
+                            self.db.execute(statement)
+                    self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA),))
                 elif int(row[0]) != SCHEMA:
                     raise ParameterError(f"{self.path} is a library store of schema {row[0]}; this tfmusictag "
                                          f"reads schema {SCHEMA} (use the tfmusictag version that wrote it, or "
@@ -239,9 +255,11 @@ class Store:
         return db.execute("SELECT id FROM tracks WHERE path = ?", (fs_bytes(path),)).fetchone()[0]
 
     def record(self, path, stat, sha256: str, model_id: int, tags: Sequence[str], record: dict,
-               probabilities: Optional[np.ndarray], embedding: Optional[np.ndarray] = None) -> None:
+               probabilities: Optional[np.ndarray], embedding: Optional[np.ndarray] = None,
+               taggram: Optional[tuple] = None) -> None:
         """Keep one tagged (or failed) track: its fingerprint and, when tagged, its result for the
-        model — in one transaction (all of it, or nothing)."""
+        model — in one transaction (all of it, or nothing). ``taggram``: ``(uint8 array (columns,
+        tags), seconds per column)`` as :func:`tfmusictag.taggram.kept_taggram` makes it."""
         error = record.get("error")
         fmt = os.path.splitext(os.fsdecode(path))[1].lstrip(".").lower() or None
         with self.transaction() as db:
@@ -253,10 +271,12 @@ class Store:
             probs = np.asarray(probabilities, np.float32)
             emb = None if embedding is None else np.asarray(embedding, np.float32).tobytes()
             decided = record.get("decided")
+            picture, seconds = (None, None) if taggram is None else (np.asarray(taggram[0], np.uint8).tobytes(),
+                                                                     float(taggram[1]))
             db.execute("INSERT OR REPLACE INTO results (track, model, sha256, probabilities, embedding, decided, warning, "
-                       "tagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       "tagged, taggram, taggram_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (track, model_id, sha256, probs.tobytes(), emb, None if decided is None else json.dumps(decided),
-                        record.get("warning"), time.time()))
+                        record.get("warning"), time.time(), picture, seconds))
             chosen = set(decided or ())
             db.execute("DELETE FROM tags WHERE track = ? AND model = ?", (track, model_id))
             db.executemany("INSERT INTO tags (track, model, tag, probability, decided) VALUES (?, ?, ?, ?, ?)",
@@ -318,3 +338,15 @@ class Store:
             yield {"path": fs_str(path), "duration_seconds": duration,
                    "probabilities": {t: float(v) for t, v in zip(tags, p)},
                    "decided": None if decided is None else json.loads(decided), "warning": warning}
+
+    def pages(self, model_id: int, with_taggrams: bool = True) -> Iterator[tuple]:
+        """Every tagged, present track's result for a model version as the catalog page reads it,
+        by path: ``(path bytes, duration, float32 probabilities, decided list or None, warning,
+        uint8 taggram bytes or None, seconds per taggram column or None)``."""
+        picture = "r.taggram, r.taggram_seconds" if with_taggrams else "NULL, NULL"
+        query = (f"SELECT t.path, t.duration, r.probabilities, r.decided, r.warning, {picture} FROM results r "
+                 "JOIN tracks t ON t.id = r.track WHERE r.model = ? AND t.status = 'tagged' AND r.sha256 = t.sha256 "
+                 "ORDER BY t.path")
+        for path, duration, probs, decided, warning, taggram, seconds in self.db.execute(query, (model_id,)):
+            yield (bytes(path), duration, np.frombuffer(probs, np.float32),
+                   None if decided is None else json.loads(decided), warning, taggram, seconds)

@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tfmusictag.errors import ParameterError
 from tfmusictag.library.store import Store, file_digest, fs_bytes, model_digest
 from tfmusictag.tagging import expand_paths, tag_files
 from tfmusictag.thresholds import describe_decision
@@ -50,6 +51,22 @@ class Progress:
         if self.live:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def record_taggram(record: dict, tags, segment_seconds: float):
+    """The taggram the store keeps (:func:`tfmusictag.taggram.kept_taggram`) of a record with a
+    ``timeline`` of every tag (``tag_files(..., timeline=True, top_k=0)``), which it removes from the
+    record; ``None`` for a record without one (or one that lists only some tags per segment)."""
+    from tfmusictag.taggram import kept_taggram
+
+    timeline = record.pop("timeline", None)
+    if not timeline or any(len(s.get("tags", ())) != len(tags) for s in timeline):
+        return None
+    try:
+        seg = [[s["tags"][t] for t in tags] for s in timeline]
+        return kept_taggram(seg, [s["start_seconds"] for s in timeline], segment_seconds)
+    except (KeyError, TypeError, ValueError, ParameterError):
+        return None
 
 
 def _version(model, store: Store, threshold: Optional[float] = None):
@@ -127,7 +144,7 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
     try:
         if todo:
             for record in tag_files([f for f, _, _ in todo], tagger, top_k=0, threshold=threshold, damaged=damaged,
-                                    embedding=True):
+                                    embedding=True, timeline=True):
                 path = record["path"]
                 stat, sha = by_path.get(path, (None, ""))
                 if stat is None:  # unreadable before it could be stat'ed: nothing to fingerprint
@@ -140,7 +157,8 @@ def update(roots: Sequence[str], model, store: Store, *, threshold: Optional[flo
                 else:
                     probs = np.array([record["tags"][t] for t in tagger.tags], np.float32)
                     counts["tagged"] += 1
-                store.record(path, stat, sha, model_id, tagger.tags, record, probs, record.pop("embedding", None))
+                store.record(path, stat, sha, model_id, tagger.tags, record, probs, record.pop("embedding", None),
+                             record_taggram(record, tagger.tags, tagger.segment_seconds))
                 progress.step(path)
     finally:
         progress.close()
@@ -169,8 +187,6 @@ def import_records(files: Sequence[str], model, store: Store) -> dict:
     """
     import json
 
-    from tfmusictag.errors import ParameterError
-
     tagger, model_id = _version(model, store)
     counts = {"imported": 0, "failed": 0, "unreachable": 0, "model": model_id}
     for name in files:
@@ -197,6 +213,7 @@ def import_records(files: Sequence[str], model, store: Store) -> dict:
                     raise ParameterError(f"{name} line {number}: the record holds {len(record.get('tags', {}))} of the "
                                          f"model's {len(tagger.tags)} tags; write the records with --top_k=0")
                 probs = np.array([record["tags"][t] for t in tagger.tags], np.float32)
-                store.record(path, stat, file_digest(path), model_id, tagger.tags, record, probs)
+                store.record(path, stat, file_digest(path), model_id, tagger.tags, record, probs,
+                             taggram=record_taggram(record, tagger.tags, tagger.segment_seconds))
                 counts["imported"] += 1
     return counts
