@@ -255,6 +255,24 @@ def _library(r):
     return _table(["what", "figure"], rows)
 
 
+def _catalog_page(r):
+    n = f"{r['tracks']:,}"
+    rows = [[f"write the page of {n} tracks ({r['tags']} tags)",
+             f"{r['write_page_seconds']} s; index.html {r['index_html_mb']} MB, taggrams {r['taggram_files_mb']} MB beside it"],
+            ["open it from disk until it answers (median of 3)",
+             f"{r['load_ms_median']:,} ms ({r['load_ms_inside_page']:,} ms of it in the page's script); "
+             f"JavaScript heap {r['js_heap_mb']} MB"],
+            [f"filter all {n} by tags (`guitar -vocals`: {r['matches_after_guitar_minus_vocals']:,} match) and draw "
+             "the first page", f"{r['filter_by_tags_ms']:.1f} ms"],
+            ["filter by a probability cut (`techno>0.3 fast`)", f"{r['filter_probability_cut_ms']:.1f} ms"],
+            ["search by name", f"{r['name_search_ms']:.1f} ms"],
+            [f"sort all {n} by a tag's probability", f"{r['sort_by_tag_ms']:.1f} ms"],
+            ["next page of 100 rows", f"{r['next_page_ms']:.1f} ms"],
+            ["open a taggram (its file of 500 read on first use; first, middle, last)",
+             ", ".join(f"{v:.0f}" for v in r["taggram_open_ms"]) + f" ms; again {r['taggram_open_again_ms']:.0f} ms"]]
+    return _table(["what", "figure"], rows) + f"\n\nIn {r['browser']}; every interaction is timed inside the page, median of 5."
+
+
 def statistics_median(values):
     import statistics
 
@@ -281,6 +299,7 @@ PAGES = {
                                      "small_catalog_ablations.py --catalog=real", _ablations),
     "lstm_diagnostics": ("How far back the frame LSTM learns", "lstm_diagnostics.py", _lstm),
     "library": ("The tagged library: store, rescan, search, similar tracks, file tags", "bench_library.py", _library),
+    "catalog_page": ("The catalog page in a browser", "bench_catalog_page.py", _catalog_page),
 }
 
 
