@@ -10,8 +10,10 @@ recordings of Debian's ``wesnoth-1.16-music``, Ogg Vorbis 44.1 kHz stereo):
   ``make essentia-reference`` builds its environment) on a frozen graph of the same checkpoint
   (frozen in musicnn's environment: ``_freeze_musicnn.py``), model loaded once, non-overlapping
   3 s patches, batches of 64 (``_essentia_worker.py``);
-* **predict** — ``python -m tfmusictag.predict --model=NAME FILES`` (the default: TensorFlow's own
-  CPU kernels, dead filters folded), and ``--onednn`` (oneDNN's kernels).
+* **predict** — ``python -m tfmusictag.predict --model=NAME FILES`` (the default: the CPU kernels
+  :func:`tfmusictag.kernels.choose_kernels` picks for this CPU, dead filters folded), the other
+  kernels (``--kernels=onednn`` or ``--kernels=tensorflow``), and, on a CPU with bfloat16
+  instructions, ``--precision=bfloat16`` (its tags compared with float32's per patch and per track).
 
 Each system runs ``--repeats`` times, alternating; the median wall time and the median peak
 resident set (``ru_maxrss`` of the process, launched from a small process: ``_peak_rss.py``) are
@@ -91,6 +93,15 @@ def main():
     for name in args.models:  # conversion is a one-off; not timed
         subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "convert", name], check=True, env=ENV,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from tfmusictag import kernels
+
+    default = kernels.choose_kernels("auto") or "tensorflow"
+    other = "tensorflow" if default == "onednn" else "onednn"
+    try:
+        kernels.check_precision("bfloat16", environ={})
+        bf16 = True
+    except Exception:  # noqa: BLE001 - a CPU without bfloat16: the system is left out
+        bf16 = False
     results = {}
     for name in args.models:
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +113,10 @@ def main():
                                  freeze(args.musicnn_python, name), os.path.join(tmp, "essentia.npz"), *files]}
                    if args.essentia_python else {}),
                 "predict": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0", *files],
-                "predict --onednn": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}", "--top_k=0",
-                                     "--onednn", *files],
+                f"predict --kernels={other}": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}",
+                                               "--top_k=0", f"--kernels={other}", *files],
+                **({"predict --precision=bfloat16": [sys.executable, "-m", "tfmusictag.predict", f"--model={name}",
+                                                     "--top_k=0", "--precision=bfloat16", *files]} if bf16 else {}),
             }
             runs = {k: [] for k in systems}
             for _ in range(args.repeats):
@@ -124,6 +137,21 @@ def main():
                 assert seg.shape == taggram.shape, (row["path"], seg.shape, taggram.shape)
                 worst = max(worst, float(np.abs(seg - taggram).max()))
                 worst_track = max(worst_track, float(np.abs(seg.mean(0) - taggram.mean(0)).max()))
+            precision = {}
+            if bf16:  # bfloat16's tags against float32's (predict's own), per 3 s patch and per track
+                low_jsonl = os.path.join(tmp, "bf16.jsonl")
+                with open(low_jsonl, "w") as out:
+                    timed(systems["predict --precision=bfloat16"] + ["--timeline"], stdout=out)
+                patch = track = 0.0
+                same_decisions = 0
+                for row, low in zip(rows, (json.loads(line) for line in open(low_jsonl))):
+                    a = np.array([[s["tags"][t] for t in tags] for s in row["timeline"]])
+                    b = np.array([[s["tags"][t] for t in tags] for s in low["timeline"]])
+                    patch = max(patch, float(np.abs(a - b).max()))
+                    track = max(track, max(abs(row["tags"][t] - low["tags"][t]) for t in tags))
+                    same_decisions += row["decided"] == low["decided"]
+                precision = {"max_patch_difference": float(f"{patch:.2e}"), "max_track_difference": float(f"{track:.2e}"),
+                             "tracks_with_the_same_decided_tags": f"{same_decisions}/{len(rows)}"}
             essentia_taggrams = {}
             if args.essentia_python:
                 ess = np.load(os.path.join(tmp, "essentia.npz"))
@@ -149,6 +177,9 @@ def main():
         if "essentia" in essentia_taggrams:
             entry["essentia"]["max_taggram_difference"] = essentia_taggrams["essentia"]
             entry["essentia"]["max_track_tag_difference"] = essentia_taggrams["essentia_track"]
+        if precision:
+            entry["predict --precision=bfloat16"].update(precision)
+        entry["default_kernels"] = default
         results[name] = entry
         print(json.dumps({name: entry}, indent=2), flush=True)
 

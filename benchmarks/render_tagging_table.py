@@ -13,12 +13,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 SYSTEMS = (("musicnn", "musicnn 0.1.0 (its own environment; one warm-up call, then one call per file)"),
            ("essentia", "Essentia 2.1b6 `TensorflowPredictMusiCNN` (same checkpoint frozen; loaded once)"),
-           ("predict", "**`predict`** (default)"),
-           ("predict --onednn", "`predict --onednn`"))
+           ("predict", "**`predict`** (default: the kernels picked for this CPU)"),
+           ("predict --kernels=tensorflow", "`predict --kernels=tensorflow`"),
+           ("predict --kernels=onednn", "`predict --kernels=onednn`"),
+           ("predict --onednn", "`predict --onednn`"),
+           ("predict --precision=bfloat16", "`predict --precision=bfloat16`"))
 
 
-def render() -> str:
-    with open(os.path.join(RESULTS, "musicnn.json")) as f:
+def render(name: str = "musicnn") -> str:
+    """The table of ``results/<name>.json`` (``musicnn.json``: the latest CPU; ``musicnn_*.json``: others)."""
+    with open(os.path.join(RESULTS, f"{name}.json")) as f:
         r = json.load(f)
     minutes = r["audio_seconds"] / 60
     lines = [f"**Tagging real tracks, whole processes** (`benchmarks/bench_musicnn.py`, {r['machine']}, {r['date']}): "
@@ -46,8 +50,17 @@ def render() -> str:
     ess = "; ".join(f"{m} {differences(r['models'][m]['essentia'])}" for m in models if "essentia" in r["models"][m])
     lines += ["", f"Largest difference from musicnn's tags: `predict` {diffs} (its JSON rounds to 4 decimals)"
               + (f"; Essentia {ess} (its own mel front end and patch alignment)." if ess else ".")]
+    low = {m: r["models"][m]["predict --precision=bfloat16"] for m in models
+           if "max_patch_difference" in r["models"][m].get("predict --precision=bfloat16", {})}
+    if low:
+        lines += ["", "bfloat16 against float32 (`predict`'s own tags): " + "; ".join(
+            f"{m} {e['max_patch_difference']:.1e} per patch, {e['max_track_difference']:.1e} per track, the same "
+            f"decided tags on {e['tracks_with_the_same_decided_tags']} tracks" for m, e in low.items()) + "."]
+    default = {r["models"][m].get("default_kernels") for m in models} - {None}
+    if default:
+        lines += ["", f"The default's kernels on this CPU: {', '.join(sorted(default))}."]
     path = os.path.join(RESULTS, "recipe_predict.json")
-    if os.path.exists(path):
+    if os.path.exists(path) and name == "musicnn":
         with open(path) as f:
             q = json.load(f)
         lines += ["", f"A small-catalog recipe model (`MTT_vgg` + `MSD_musicnn`, exported; "

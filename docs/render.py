@@ -74,11 +74,11 @@ def _table(header, rows):
 
 # -- one renderer per results file ------------------------------------------------------------------
 
-def _musicnn(r):
+def _musicnn(r, name="musicnn"):
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     from render_tagging_table import render  # the README's table before this page existed: one renderer
 
-    return render()
+    return render(name)
 
 
 def _frontend(r):
@@ -282,6 +282,8 @@ def statistics_median(values):
 #: results file → (title, script, renderer); files not listed here render with :func:`_generic`.
 PAGES = {
     "musicnn": ("Tagging against musicnn and Essentia", "bench_musicnn.py", _musicnn),
+    "musicnn_amd_avx2": ("Tagging against musicnn and Essentia, on a CPU with AVX2 only", "bench_musicnn.py",
+                         lambda r: _musicnn(r, "musicnn_amd_avx2")),
     "decisions": ("Decided tags and calibrated probabilities: thresholds, 0.5 and top-k", "bench_decisions.py", _decisions),
     "decisions_real": ("Decided tags, real recordings", "bench_decisions.py --catalog=real", _decisions),
     "small_catalog": ("Small catalogs: the recipe against a linear probe", "bench_small_catalog.py", _small_catalog),

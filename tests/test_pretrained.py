@@ -133,15 +133,46 @@ def test_layers_shapes_masks_chunks_and_round_trip(layer_cls, dim, tmp_path):
     np.testing.assert_allclose(clone(x, mask)[0], y, atol=1e-5)
 
 
-def test_training_mode_runs_and_has_gradients():
+@pytest.mark.onednn
+def test_training_front_end_equals_autodiff_of_the_direct_form():
+    """The training front end's rewrite (the input norm moved past the convolutions, so no gradient
+    flows into the spectrogram) gives the direct form's values and, through autodiff, its gradients
+    for every trainable weight (the input norm's γ and β included)."""
+    from tfmusictag.reduction.musicnn import _TIME_PAD
+
+    rng = np.random.RandomState(3)
     layer = MusicnnCNN()
-    x = tf.random.normal((1, 2, 187, 96))
-    mask = tf.ones((1, 2, 187), bool)
-    with tf.GradientTape() as tape:
-        y, _ = layer(x, mask, training=True)
-        loss = tf.reduce_sum(y)
-    grads = tape.gradient(loss, layer.trainable_weights)
-    assert all(g is not None for g in grads) and len(grads) == len(layer.trainable_weights)
+    layer.build((None, None, 187, 96))
+    _random_bn(layer, rng, negative=False)
+    x = tf.constant(rng.normal(0, 1, (2, 187, 96, 1)) * 2 + 1, tf.float32)
+
+    def direct(x):
+        bn = layer.input_norm
+        mean, var = tf.nn.moments(x, axes=[0, 1, 2, 3])
+        h = (x - mean) * tf.math.rsqrt(var + bn.epsilon) * bn.gamma + bn.beta  # the normalised spectrogram
+        out = []
+        for convs, pad in ((layer.timbral, _TIME_PAD), (layer.temporal, None)):
+            src = tf.pad(h, pad) if pad else h
+            for conv, norm in convs:
+                out.append(tf.reduce_max(norm(tf.nn.relu(conv.convolution_op(src, conv.kernel) + conv.bias),
+                                              training=True), axis=2))
+        return out
+
+    weights = layer.trainable_weights
+    with tf.GradientTape(persistent=True) as tape:
+        fast, slow = layer._front_train(x), direct(x)
+        probes = [tf.constant(rng.normal(0, 1, f.shape), tf.float32) for f in fast]
+        loss_fast = tf.add_n([tf.reduce_sum(f * p) for f, p in zip(fast, probes)])
+        loss_slow = tf.add_n([tf.reduce_sum(f * p) for f, p in zip(slow, probes)])
+    for f, d in zip(fast, slow):
+        np.testing.assert_allclose(f, d, atol=2e-4, rtol=1e-4)
+    grads_fast, grads_slow = tape.gradient(loss_fast, weights), tape.gradient(loss_slow, weights)
+    front = [(w, a, b) for w, a, b in zip(weights, grads_fast, grads_slow) if b is not None]  # not the mid end
+    assert len(front) == 2 + 4 * (len(layer.timbral) + len(layer.temporal))  # input norm; kernel, bias, γ, β each
+    for w, a, b in front:
+        assert a is not None, w.path
+        scale = float(tf.reduce_max(tf.abs(b))) + 1e-6
+        assert float(tf.reduce_max(tf.abs(a - b))) <= 2e-3 * scale, w.path
 
 
 def test_tag_mean_tags_are_the_mean_of_the_timeline_and_ignore_padding():

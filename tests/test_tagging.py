@@ -62,3 +62,65 @@ def test_tagging_is_one_call_at_the_top_level():
     assert tfmusictag.tag_files is tagging.tag_files
     with pytest.raises(AttributeError):
         tfmusictag.no_such_function
+
+
+def test_tag_waveform_tags_samples_in_memory_as_tag_files_tags_the_file(tmp_path):
+    """The waveform entry: the same chunking and the same record as a file holding the samples."""
+    import soundfile as sf
+
+    import tfmusictag
+
+    require_musicnn_weights("MTT_musicnn")
+    tagger = InferenceModel("MTT_musicnn")
+    y = audio.load(EXCERPT, tagger.sample_rate)
+    y = np.concatenate([y] * 4)  # longer than one chunk of the model
+    path = str(tmp_path / "same.wav")
+    sf.write(path, y, tagger.sample_rate, subtype="FLOAT")
+    from_file = tfmusictag.tag_file(path, tagger, top_k=0, timeline=True)
+    in_memory = tfmusictag.tag_waveform(y, tagger.sample_rate, tagger, top_k=0, timeline=True, name=path)
+    assert in_memory["decided"] == from_file["decided"]
+    assert in_memory["duration_seconds"] == from_file["duration_seconds"]
+    assert max(abs(in_memory["tags"][t] - from_file["tags"][t]) for t in tagger.tags) < 1e-6
+    assert len(in_memory["timeline"]) == len(from_file["timeline"]) > 1
+    # another rate and two channels of int16: resampled and averaged as a file's samples are
+    stereo = (np.stack([y, y], 1) * 32000).astype(np.int16)
+    sr = 44100
+    import soxr
+
+    resampled = soxr.resample(stereo, tagger.sample_rate, sr)
+    other = tfmusictag.tag_waveform(resampled, sr, tagger, top_k=0)
+    assert max(abs(other["tags"][t] - from_file["tags"][t]) for t in tagger.tags) < 0.02
+    for bad, message in ((np.zeros(0), "shape"), (np.full(100, np.nan), "NaN"), (np.zeros((2, 2, 2)), "shape")):
+        with pytest.raises(ParameterError, match=message):
+            tfmusictag.tag_waveform(bad, 16000, tagger)
+    with pytest.raises(ParameterError, match="sample_rate"):
+        tfmusictag.tag_waveform(y, 0, tagger)
+
+
+def test_tag_file_returns_one_record_or_raises_the_file_s_error(tmp_path):
+    import tfmusictag
+    from tfmusictag.errors import AudioFileError
+
+    require_musicnn_weights("MTT_musicnn")
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"fLaC" + os.urandom(300))
+    with pytest.raises(AudioFileError, match="broken.flac"):
+        tfmusictag.tag_file(str(broken))  # the default model: MTT_musicnn
+    with pytest.raises(ParameterError, match="no such file"):
+        tfmusictag.tag_file(str(tmp_path / "missing.mp3"))
+    record = tfmusictag.tag_file(EXCERPT, top_k=3)
+    assert record["path"] == EXCERPT and len(record["tags"]) == 3 and record["decided_by"]
+
+
+def test_star_import_gives_the_functions_and_loads_no_tensorflow():
+    import subprocess
+    import sys
+
+    from support import ENV
+
+    code = ("import sys\nfrom tfmusictag import *\n"
+            "assert callable(tag_files) and callable(tag_file) and callable(tag_waveform) and callable(train)\n"
+            "assert DEFAULT_MODEL == 'MTT_musicnn'\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -16,3 +16,7 @@ N_MFCC = 90  # Section 4.3.2: 90 MFCCs from 96 mel bands
 SEGMENT_FRAMES = 1366
 SEGMENT_SECONDS = 29.12
 LOG_FLOOR = 1e-10  # amin: ln(1e-10) ≈ -23.03 is the value of digital silence
+
+#: The model that tags when none is named: musicnn's MagnaTagATune model (50 tags a musician uses:
+#: genres, instruments, moods, voices; downloaded once, :mod:`tfmusictag.pretrained`).
+DEFAULT_MODEL = "MTT_musicnn"

@@ -115,3 +115,4 @@ def captured_stderr():
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+        tmp.close()

@@ -88,7 +88,6 @@ def write_assets(folder: str, model, top_k: int, run: Optional[dict] = None) -> 
             "segment_seconds": seg.segment_frames * seconds_per_frame, "segment_frames": seg.segment_frames,
             "top_k": int(top_k), "chunk_combine": model.chunk_combine, "late_fusion": bool(model.temporal.late_fusion),
             "run": run or None}
-    assert tuple(info) == ASSET_FIELDS
     tags_file, info_file = os.path.join(folder, "tags.txt"), os.path.join(folder, "tfmusictag.json")
     with open(tags_file, "w") as f:
         f.write("\n".join(model.tags) + "\n")

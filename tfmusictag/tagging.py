@@ -25,11 +25,13 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfmusictag import audio
+from tfmusictag.constants import DEFAULT_MODEL
 from tfmusictag.errors import ParameterError
 from tfmusictag.taggram import FORMATS
 from tfmusictag.thresholds import describe_decision
 
-__all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths"]
+__all__ = ["DAMAGED", "DEFAULT_MODEL", "tag_files", "tag_file", "tag_waveform", "track_record", "error_record",
+           "expand_paths"]
 
 #: ``damaged`` choices. The default, ``tag``, is what someone tagging a large personal library
 #: wants: a file cut short by an interrupted copy, or with a damaged stretch, still gets tags from
@@ -37,6 +39,7 @@ __all__ = ["DAMAGED", "tag_files", "track_record", "error_record", "expand_paths
 #: decoder that silently returns the readable part would); ``skip`` refuses such files. Training
 #: stays strict: a damaged track never becomes a silently shorter training example.
 DAMAGED = ("tag", "skip")
+
 
 #: Tracks tagged at the same time (each by TensorFlow's thread pool; see :func:`tag_files`).
 TRACKS_AT_ONCE = 2
@@ -129,7 +132,7 @@ def track_record(tagger, path, probs, timeline, frames, damage=(), top_k=10, thr
     return result
 
 
-def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = False,
+def tag_files(paths: Sequence[str], model=DEFAULT_MODEL, *, top_k: int = 10, timeline: bool = False,
               stream_above_minutes: float = 10.0, damaged: str = "tag", threshold=None,
               embedding: bool = False, plot: Optional[str] = None, plot_format: str = "png") -> Iterator[dict]:
     """Tag every audio file under ``paths`` with ``model``: one record per track, in order.
@@ -137,7 +140,7 @@ def tag_files(paths: Sequence[str], model, *, top_k: int = 10, timeline: bool = 
     Args:
         paths: files, folders (recursive, sorted) and globs, in the order the records come.
         model: a :class:`~tfmusictag.serving.InferenceModel`, or what it loads (a SavedModel version
-            folder, a training run's directory, a pretrained name).
+            folder, a training run's directory, a pretrained name); default :data:`DEFAULT_MODEL`.
         top_k: tags per record, best first (0: all).
         timeline: also the tags of every segment (29.12 s; 3 s for musicnn's models).
         stream_above_minutes: files up to this length are decoded whole, two tracks at a time
@@ -293,3 +296,68 @@ def _draw(record: dict, tagger, probs, tl, path: str) -> None:
 
 class _Stopped(Exception):
     """The caller stopped reading the records (see :func:`tag_files`)."""
+
+
+def tag_file(path, model=DEFAULT_MODEL, **kwargs) -> dict:
+    """One file's record (:func:`tag_files` with one path and the same keyword arguments).
+
+    Raises:
+        AudioFileError: the file cannot be tagged (the error :func:`tag_files` would put in its
+            record, raised: one file asked for, one answer or one error).
+        ParameterError: ``path`` is not an audio file.
+    """
+    from tfmusictag.errors import AudioFileError
+
+    if not os.path.isfile(path):
+        raise ParameterError(f"{path}: no such file" if not os.path.exists(path) else f"{path} is not a file")
+    record = next(iter(tag_files([path], model, **kwargs)))
+    if "error" in record:
+        raise AudioFileError(record["error"].split(": ", 1)[1] if ": " in record["error"] else record["error"])
+    return record
+
+
+def tag_waveform(y, sample_rate: int, model=DEFAULT_MODEL, *, top_k: int = 10, timeline: bool = False,
+                 threshold=None, embedding: bool = False, name: str = "<waveform>") -> dict:
+    """Tag audio already in memory, as :func:`tag_files` tags a file: resampled to the model's rate
+    (libsoxr, as files are), cut into the model's chunks, tagged whole however long it is.
+
+    Args:
+        y: samples, ``(n,)`` mono or ``(n, channels)`` (averaged to mono), any float or integer type
+            (integers are scaled to [-1, 1]).
+        sample_rate: the samples' rate in Hz.
+        model: as in :func:`tag_files`.
+        top_k, timeline, threshold, embedding: as in :func:`tag_files`.
+        name: the record's ``path``.
+
+    Returns:
+        The record :func:`tag_files` would give for a file holding ``y``.
+
+    Raises:
+        ParameterError: ``y`` is empty, not finite, of more than two dimensions, or ``sample_rate`` is
+            not positive.
+    """
+    import soxr
+
+    from tfmusictag.serving import InferenceModel
+
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):
+        y = y.astype(np.float32) / float(np.iinfo(y.dtype).max)
+    y = np.asarray(y, np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=1, dtype=np.float32)
+    if y.ndim != 1 or not y.size:
+        raise ParameterError(f"{name}: a waveform is (samples,) or (samples, channels) with samples; received "
+                             f"shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ParameterError(f"{name}: the waveform holds NaN or infinite samples")
+    if not sample_rate or int(sample_rate) <= 0:
+        raise ParameterError(f"sample_rate={sample_rate!r} must be a positive number of Hz")
+    tagger = model if isinstance(model, InferenceModel) else InferenceModel(model)
+    if int(sample_rate) != tagger.sample_rate:
+        y = soxr.resample(y, int(sample_rate), tagger.sample_rate, quality="HQ").astype(np.float32)
+    probs, tl, frames, emb = tagger.tag_chunks(tagger.log_mel_chunks(lambda: [y]), timeline, embedding=True)
+    record = track_record(tagger, name, probs, tl if timeline else None, frames, (), top_k, threshold)
+    if embedding:
+        record["embedding"] = None if emb is None else [float(v) for v in emb]
+    return record

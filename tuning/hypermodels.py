@@ -164,10 +164,12 @@ class ThesisHyperModel(kt.HyperModel):
             weights = balanced_tag_weights(np.concatenate([y.numpy() for _, y in batches]))
         values = self.values(hp)
         trainer = Trainer(model, self._learning_rates(values), tag_weights=weights)
-        while int(trainer.step.numpy()) < self.steps:
+        done = 0
+        while done < self.steps:
             for inputs, labels in trainer.distribute(batches):
                 trainer.train_step(inputs, labels)
-                if int(trainer.step.numpy()) >= self.steps:
+                done += 1
+                if done >= self.steps:
                     break
         report = evaluate_model(model, validation_batches, model.tags)[0]
         if self.save_dir:

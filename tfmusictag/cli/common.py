@@ -72,14 +72,19 @@ def quiet_start() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        with captured_stderr() as captured:
-            try:
-                import keras  # noqa: F401
-                import tensorflow  # noqa: F401
-            except BaseException:
-                captured.seek(0)
-                sys.stderr.write(captured.read().decode("utf-8", "replace"))
-                raise
+        printed = ""
+        try:
+            with captured_stderr() as captured:
+                try:
+                    import keras  # noqa: F401
+                    import tensorflow  # noqa: F401
+                except BaseException:
+                    captured.seek(0)
+                    printed = captured.read().decode("utf-8", "replace")
+                    raise
+        except BaseException:  # what TensorFlow printed on its way down, shown once standard error is back
+            sys.stderr.write(printed)
+            raise
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("absl").addFilter(_drop_tfds_notices)
     if not sys.stderr.isatty():

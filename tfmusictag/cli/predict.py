@@ -55,8 +55,11 @@ def define_flags():
     flags.DEFINE_string("output", "-", "Output file ('-': stdout).")
     flags.DEFINE_float("stream_above_minutes", 10.0, "Decode longer files block by block as they are tagged "
                        "(shorter ones are decoded whole, two tracks at a time).")
-    flags.DEFINE_bool("onednn", False, "Run TensorFlow with oneDNN's CPU kernels (TensorFlow's own are the "
-                      "default: faster for the package's models here, and leaner).")
+    flags.DEFINE_enum("kernels", "auto", ["auto", "onednn", "tensorflow"], "TensorFlow's CPU kernels: oneDNN's or "
+                      "its own; auto: by the CPU's features (oneDNN where it has VNNI, BF16 or AMX instructions).")
+    flags.DEFINE_bool("onednn", False, "The same as --kernels=onednn.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "bfloat16: the network's products in "
+                      "bfloat16 through oneDNN (CPUs with AVX512_BF16 or AMX only; tags differ slightly).")
     flags.DEFINE_enum("damaged", "tag", list(DAMAGED), "A truncated or part-corrupt file: tag the audio that can be "
                       "decoded, with a warning in its output line (tag), or skip it (skip).")
 
@@ -107,9 +110,13 @@ def main(argv):
         raise app.UsageError("give at least one audio file, folder or glob")
     if not FLAGS.model:
         raise app.UsageError("--model is required")
+    from tfmusictag import kernels
     from tfmusictag.training.distribute import describe_devices
 
-    say(f"devices: {describe_devices()}")
+    kernels.check_precision(FLAGS.precision)
+    kernels.enable_precision(FLAGS.precision)
+    say(f"devices: {describe_devices()}; CPU kernels: {KERNELS_CHOSEN[0] or 'TensorFlow default'}"
+        + (f"; precision {FLAGS.precision}" if FLAGS.precision != "float32" else ""))
     out = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", newline="")
     try:  # a model that cannot be loaded is one error line (user_errors); files are reported one by one
         ok, failed = predict_files(paths, FLAGS.model, out, FLAGS.format, FLAGS.top_k, FLAGS.timeline,
@@ -126,23 +133,28 @@ def main(argv):
 #: inputs, image-gallery plots): tagging uses none of them, and in an environment that has them
 #: (the test extras) they cost memory and start-up time before the first track.
 OPTIONAL_IMPORTS = ("sklearn", "pandas", "matplotlib")
+#: The CPU kernels :func:`low_memory_process` chose (``None``: TensorFlow's default).
+KERNELS_CHOSEN = [None]
 
 
 def low_memory_process(argv) -> None:
     """Settings for tagging fast in bounded memory; called before TensorFlow is imported.
 
-    * oneDNN off, unless ``--onednn`` (or ``TF_ENABLE_ONEDNN_OPTS=1``): with the inference front
-      end of :class:`~tfmusictag.reduction.musicnn.MusicnnCNN` (folded filters, temporal filters as
-      matrix products) TensorFlow's own kernels are the faster ones on the CPU, and oneDNN's
-      allocator keeps a pool of its own (``benchmarks/bench_musicnn.py``). The switch is read here
-      because TensorFlow reads the variable when it loads, before flags are parsed.
+    * The CPU kernels of ``--kernels`` (``auto``: by the CPU, :func:`tfmusictag.kernels.choose_kernels`;
+      ``--onednn`` is ``--kernels=onednn``), set in ``TF_ENABLE_ONEDNN_OPTS`` here because
+      TensorFlow reads the variable when it loads, before flags are parsed.
     * Keras's :data:`OPTIONAL_IMPORTS` are marked absent (``sys.modules[name] = None``: Keras
       then takes the branch it takes where they are not installed) — Matplotlib not when
       ``--plot`` asks for taggrams.
     """
+    from tfmusictag import kernels
+
+    args = [str(a) for a in argv]
+    chosen = next((a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+                   for i, a in enumerate(args) if a.split("=")[0] == "--kernels"), "auto")
     if any(a in ("--onednn", "--onednn=true", "--onednn=1") for a in argv):
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        chosen = "onednn"
+    KERNELS_CHOSEN[0] = kernels.apply(chosen if chosen in kernels.KERNELS else "auto")  # a bad value: the flag says
     plots = any(str(a).split("=")[0] == "--plot" for a in argv)
     for name in OPTIONAL_IMPORTS:
         if not (plots and name == "matplotlib"):

@@ -29,7 +29,7 @@ class Progress:
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self._start, self._first, self._last_draw, self._last_tenth = time.time(), None, 0.0, -1
 
-    def update(self, step: int, loss: Optional[float] = None) -> None:
+    def update(self, step: int, loss=None) -> None:
         now = time.time()
         if self._first is None:
             self._first = (step, now)
@@ -43,6 +43,7 @@ class Progress:
         s0, t0 = self._first
         rate = (step - s0) / (now - t0) if now > t0 and step > s0 else 0.0
         eta = f", {((self.total - step) / rate):.0f} s left" if rate and not done else ""
+        loss = None if loss is None else float(loss)  # a tensor is read only when a line is drawn
         loss_text = f", loss {loss:.4f}" if loss is not None and math.isfinite(loss) else ""
         speed = f" ({rate:.2f} steps/s{eta})" if rate else ""
         line = f"step {step}/{self.total}{loss_text}{speed}"

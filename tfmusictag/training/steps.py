@@ -110,17 +110,19 @@ class Trainer:
         per_replica = self.strategy.run(self._replica_step, args=batch)
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    def train_step(self, inputs, labels) -> float:
-        """One step on a (distributed) batch; returns the mean loss over the global batch."""
+    def train_step(self, inputs, labels) -> tf.Tensor:
+        """One step on a (distributed) batch; returns the mean loss over the global batch, a scalar
+        tensor: reading it (``float(loss)``) waits for the step, so a loop that reads it only now
+        and then lets the device run ahead of the host."""
         if not self.variables:  # everything frozen: nothing to learn, the step still counts
             self.step.assign_add(1)
-            return float("nan")
+            return tf.constant(float("nan"))
         if self._step_fn is None:  # one trace for every batch size and track length
             spec = self._element_spec or tf.nest.map_structure(_relaxed_spec, (inputs, labels))
             self._step_fn = tf.function(self._distributed_step, input_signature=[spec])
         loss = self._step_fn((inputs, labels))
         self.step.assign_add(1)
-        return float(loss)
+        return loss
 
 
 def balanced_tag_weights(labels) -> tuple:

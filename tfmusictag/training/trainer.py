@@ -262,10 +262,11 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
     step_seconds = []  # supervised steps alone (input waits included; evaluation and checkpoints not)
     with writer.as_default():
         tick = time.perf_counter()
+        s = start  # counted here: reading the step variable would wait for the device every step
         for inputs, labels in (batches() if start < config.steps else ()):
             loss = trainer.train_step(inputs, labels)
             step_seconds.append(time.perf_counter() - tick)
-            s = int(trainer.step.numpy())
+            s += 1
             tf.summary.scalar("loss", loss, step=s)
             for g, opt, _ in trainer.optimizers:
                 tf.summary.scalar(f"learning_rate/{g}", opt.learning_rate, step=s)
