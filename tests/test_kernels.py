@@ -78,7 +78,7 @@ def test_predict_in_bfloat16_tags_as_float32_does_or_refuses_cleanly(tmp_path):
 
     song = str(tmp_path / "song.wav")
     t = np.arange(20 * 16000) / 16000
-    write_audio(song, (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) + tone(880.0, 20, 16000) * 0.2)
+    write_audio(song, (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) + tone(880.0, 20, 16000)[:, 0] * 0.2)
                 .astype(np.float32), 16000, "WAV", "PCM_16")
     switch = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
     runs = (switch or ("1" if choose_kernels("auto") == "onednn" else "0")) in ("1", "true")

@@ -112,7 +112,7 @@ def test_the_checkout_datasets_folder_does_not_shadow_hugging_face():
 #: own floor or the floors below. A module belongs to the floor of the longest name that matches it.
 FLOORS = (
     ("foundations", ("errors", "constants", "registry", "shapes", "standardize", "metrics", "thresholds", "calibration",
-                     "decisions", "taggram", "stages",
+                     "decisions", "taggram", "kernels", "stages",
                      "training.progress", "training.distribute", "pretrained.store")),
     ("representation", ("audio", "frontend")),
     ("stages", ("reduction", "temporal", "classifier")),

@@ -59,7 +59,13 @@ def test_tagging_is_one_call_at_the_top_level():
     import tfmusictag
     from tfmusictag import tagging
 
-    assert tfmusictag.tag_files is tagging.tag_files
+    import inspect
+
+    for name in ("tag_files", "tag_file", "tag_waveform"):  # the same call, TensorFlow loaded only when called
+        top, inner = inspect.signature(getattr(tfmusictag, name)), inspect.signature(getattr(tagging, name))
+        assert list(top.parameters)[:2] == list(inner.parameters)[:2]
+        assert top.parameters["model"].default == inner.parameters["model"].default == tagging.DEFAULT_MODEL
+    assert tfmusictag.train.__module__ == "tfmusictag" and "resume" in tfmusictag.train.__doc__
     with pytest.raises(AttributeError):
         tfmusictag.no_such_function
 

@@ -311,8 +311,11 @@ def tag_file(path, model=DEFAULT_MODEL, **kwargs) -> dict:
     if not os.path.isfile(path):
         raise ParameterError(f"{path}: no such file" if not os.path.exists(path) else f"{path} is not a file")
     record = next(iter(tag_files([path], model, **kwargs)))
-    if "error" in record:
-        raise AudioFileError(record["error"].split(": ", 1)[1] if ": " in record["error"] else record["error"])
+    if "error" in record:  # "<class>: <path>: <problem>": raised with the record's own message
+        message = record["error"].split(": ", 1)[-1]
+        error = AudioFileError(path, message[len(f"{path}: "):] if message.startswith(f"{path}: ") else message)
+        error.args = (message,)
+        raise error
     return record
 
 
