@@ -50,9 +50,10 @@ def _figure(width=7.0, height=3.6):
 def speed():
     """Speed of tagging the same real tracks, against musicnn and Essentia (``musicnn.json``)."""
     r = _load("musicnn", "bench_musicnn.py")
-    systems = ("musicnn", "essentia", "predict", "predict --onednn")
+    systems = ("musicnn", "essentia", "predict", "predict --kernels=tensorflow", "predict --kernels=onednn",
+               "predict --onednn", "predict --precision=bfloat16")
     names = {"musicnn": "musicnn 0.1.0", "essentia": "Essentia", "predict": "tfmusictag predict",
-             "predict --onednn": "predict --onednn"}
+             **{s: s for s in systems[3:]}}
     fig = _figure(7.0, 1.2 + 0.9 * len(r["models"]))
     ax = fig.add_subplot()
     labels, values, colours = [], [], []
@@ -71,7 +72,9 @@ def speed():
     ax.set_xlim(0, max(values) * 1.12)
     ax.set_xlabel("speed, × musicnn 0.1.0 (whole processes, same files)")
     minutes = r["audio_seconds"] / 60
-    return fig, f"Tagging {len(r['files'])} real tracks ({minutes:.0f} min) with each model, whole processes"
+    cpu = r.get("measured", {}).get("cpu", "")
+    return fig, (f"Tagging {len(r['files'])} real tracks ({minutes:.0f} min) with each model, whole processes"
+                 + (f" ({cpu}, {', '.join(f for f in r['measured'].get('cpu_flags') or () if 'vnni' in f or 'bf16' in f or 'amx' in f) or 'no VNNI/BF16/AMX'})" if cpu else ""))
 
 
 def memory():

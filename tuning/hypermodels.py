@@ -187,6 +187,17 @@ def trial_batches(ds, tags: Sequence[str], hypermodel: "ThesisHyperModel", batch
         batch_size=batch_size, shuffle_buffer=0, cache="", max_seconds=max_seconds))
 
 
+def write_best(directory: str, best: Dict) -> str:
+    """Write a search's result to ``directory/best.json`` through a temporary file and a rename (a
+    kill leaves the previous file or the new one, never half of one); returns its path."""
+    path = os.path.join(directory, "best.json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(best, f, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
 def trial_key(values: Dict) -> str:
     """A folder name for the trial with hyper-parameter ``values`` (``H-64_Z-128``)."""
     return "_".join(f"{k}-{values[k]}" for k in sorted(values))

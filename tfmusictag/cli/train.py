@@ -35,7 +35,6 @@ import json
 from absl import app, flags
 
 from tfmusictag.cli.common import parse_set, program, say, run_program
-from tfmusictag.registry import flatten
 
 FLAGS = flags.FLAGS
 
@@ -72,40 +71,24 @@ def define_flags():
 
 
 def given_settings(f=None):
-    """``{dotted path: value}`` of everything the command line sets (``--config``, flags, ``--set``)."""
+    """``{dotted path: value}`` of everything the command line sets (``--config``, flags, ``--set``):
+    :func:`tfmusictag.training.settings.gather`."""
+    from tfmusictag.training.settings import gather
+
     f = f or FLAGS
-    given = {}
-    if f.config:
-        try:
-            with open(f.config) as fh:
-                given.update(flatten(json.load(fh)))
-        except OSError as exc:
-            raise FileNotFoundError(f"--config={f.config}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise app.UsageError(f"--config={f.config} is not valid JSON: {exc}") from None
-    given.update({name: getattr(f, name) for name in CONFIG_FLAGS if getattr(f, name) is not None})
-    given.update(parse_set(f.set))
-    return given
+    return gather(f.config, {name: getattr(f, name) for name in CONFIG_FLAGS}, parse_set(f.set))
 
 
 def resolve_config(f=None):
     """The run's :class:`~tfmusictag.training.TrainConfig`: a new one from the defaults and the
-    command line, or — with ``--resume`` — the run's saved one, checked against the command line."""
+    command line, or — with ``--resume`` — the run's saved one, checked against the command line
+    (:func:`tfmusictag.training.settings.train_config`)."""
     from tfmusictag.rundir import RunDir
-    from tfmusictag.training import TrainConfig, resume_config
+    from tfmusictag.training.settings import train_config
 
     f = f or FLAGS
-    given = given_settings(f)
-    run = RunDir(f.model_dir)
-    if f.resume and run.has_run():
-        names = {name: f"--{name}" for name in CONFIG_FLAGS}
-        return resume_config(TrainConfig.from_dict(run.read_train_config()), given, run.read_model_config(), names)
-    config = TrainConfig().with_overrides(given).validate()
-    if f.resume:  # (--resume without a run: train says so)
-        return config
-    from tfmusictag.training.recipe import resolve_recipe
-
-    return resolve_recipe(config, given, log=say)  # no --variant: the recipe, sized to the catalog
+    return train_config(given_settings(f), run=RunDir(f.model_dir), resume=f.resume,
+                        names={name: f"--{name}" for name in CONFIG_FLAGS}, log=say)
 
 
 @program

@@ -49,6 +49,8 @@ def define_flags():
                         "several joined by commas, as in train).")
     flags.DEFINE_integer("steps", None, "Supervised steps per trial (default 1000).")
     flags.DEFINE_integer("batch_size", None, "Tracks per batch (default 8).")
+    flags.DEFINE_string("config", None, "A JSON file of the fixed settings (as train's --config; flags and --set "
+                        "override it).")
     flags.DEFINE_string("directory", None, "Where KerasTuner keeps the trials, and best.json.")
     flags.DEFINE_bool("overwrite", False, "Start the search afresh.")
 
@@ -67,26 +69,15 @@ def parse_grid(items):
     return grid
 
 
-#: The TrainConfig fields a search's trials use; ``--set`` of any other field is an error, not ignored.
-TUNE_FIELDS = ("dataset", "data_dir", "manual_dir", "train_split", "eval_split", "steps", "batch_size", "init_from",
-               "learning_rates", "max_seconds", "deterministic")
-
-
 def base_config():
-    """The fixed settings every trial shares, as a :class:`~tfmusictag.training.TrainConfig`."""
-    from tfmusictag.training import TrainConfig
+    """The fixed settings every trial shares (``--config``, flags, ``--set``), as a
+    :class:`~tfmusictag.training.TrainConfig`: :func:`tfmusictag.training.settings.search_config`."""
+    from tfmusictag.training.settings import gather, search_config
 
     direct = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir, "manual_dir": FLAGS.manual_dir,
               "train_split": FLAGS.train_split, "eval_split": FLAGS.eval_split, "steps": FLAGS.steps,
               "batch_size": FLAGS.batch_size, "init_from": FLAGS.init_from}
-    settings = parse_set(FLAGS.set)
-    ignored = sorted(p for p in settings if p.split(".")[0] not in TUNE_FIELDS and not p.startswith("model."))
-    if ignored:
-        raise app.UsageError(f"--set {', '.join(ignored)}: a search does not use {'it' if len(ignored) == 1 else 'them'}"
-                             f" (its trials use {', '.join(TUNE_FIELDS)} and model.*); drop "
-                             f"{'it' if len(ignored) == 1 else 'them'} or train the chosen model with train")
-    return TrainConfig().with_overrides({k: v for k, v in direct.items() if v is not None}).with_overrides(
-        settings).validate()
+    return search_config(gather(FLAGS.config, direct, parse_set(FLAGS.set)))
 
 
 @program
@@ -131,8 +122,9 @@ def main(argv):
         print("| " + " | ".join(str(t.hyperparameters.get(n)) for n in names) + f" | {t.score:.4f} |")
     best = {"search": FLAGS.search, "dataset": config.dataset, "eval_split": config.eval_split,
             "best": trials[0].hyperparameters.values, "weighted_roc_auc": trials[0].score, "trials": len(trials)}
-    with open(os.path.join(FLAGS.directory, "best.json"), "w") as f:
-        json.dump(best, f, indent=2)
+    from tfmusictag.tuning.hypermodels import write_best
+
+    write_best(FLAGS.directory, best)
     print(json.dumps(best))
     return 0
 
