@@ -329,7 +329,10 @@ def tag_waveform(y, sample_rate: int, model=DEFAULT_MODEL, *, top_k: int = 10, t
             (integers are scaled to [-1, 1]).
         sample_rate: the samples' rate in Hz.
         model: as in :func:`tag_files`.
-        top_k, timeline, threshold, embedding: as in :func:`tag_files`.
+        top_k: as in :func:`tag_files`.
+        timeline: as in :func:`tag_files`.
+        threshold: as in :func:`tag_files`.
+        embedding: as in :func:`tag_files`.
         name: the record's ``path``.
 
     Returns:
