@@ -150,3 +150,22 @@ def test_every_module_imports_only_from_its_floor_or_below():
             if _floor(d, shims) > _floor(m, shims):
                 bad.append(f"{m} ({FLOORS[_floor(m, shims)][0]}) imports {d} ({FLOORS[_floor(d, shims)][0]})")
     assert not bad, "\n".join(sorted(bad))
+
+
+def test_every_package_and_its_files_are_installed_by_setup_cfg():
+    """A normal (not editable) install gets every package of the source tree and the files they read:
+    ``setup.cfg`` lists each folder with an ``__init__.py`` and each non-Python file a module opens."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    listed = {p.strip() for p in cfg["options"]["packages"].splitlines() if p.strip() and not p.strip().startswith("#")}
+    found = set()
+    for top, installed in (("tfmusictag", "tfmusictag"), ("datasets", "tfmusictag.datasets"), ("tuning", "tfmusictag.tuning")):
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+            rel = os.path.relpath(folder, os.path.join(ROOT, top))
+            if "__init__.py" in files and "__pycache__" not in rel and "dummy_data" not in rel:
+                found.add(installed if rel == "." else f"{installed}.{rel.replace(os.sep, '.')}")
+    assert found - listed == set(), f"packages missing from setup.cfg: {sorted(found - listed)}"
+    data = dict(cfg["options.package_data"])
+    assert "catalog.html" in data.get("tfmusictag.library", "")  # the catalog page's template

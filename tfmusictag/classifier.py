@@ -22,8 +22,8 @@ as separate models — the loss is the mean of their own losses
 (:meth:`TwoLayerPerceptron.head_probabilities`), not the loss of the mean — so each is the
 logistic regression a user would fit on that group alone, and averaging them is late fusion of
 probes. Which group is best depends on the catalog; the small-catalog recipe's three heads
-(:mod:`tfmusictag.training.recipe`) beat the last-layer probe on average over the folds of two
-catalogs (``benchmarks/bench_small_catalog.py``; the README has the table).
+(:mod:`tfmusictag.training.recipe`) are compared with the last-layer probe per fold on two
+catalogs by ``benchmarks/bench_small_catalog.py`` (``benchmarks/results/small_catalog*.json``).
 """
 
 from __future__ import annotations

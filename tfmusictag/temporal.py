@@ -405,9 +405,8 @@ class StatsPooling(TemporalStage):
 
     Args:
         stats: ``('mean', 'std')`` (temporal type ``'mean_std'``) or ``('mean', 'std', 'max')``
-            (``'mean_std_max'``, the small-catalog recipe's: on cached patch vectors of two
-            catalogs, 40 random folds each, the maximum added +0.006 and +0.002 weighted ROC-AUC
-            to the recipe's heads).
+            (``'mean_std_max'``, the small-catalog recipe's: the maximum adds the loudest moment
+            of each feature; its effect is in ``benchmarks/results/small_catalog_ablations*.json``).
 
     Call arguments:
         features: ``(batch, ..., dim)``; mask: ``(batch, ...)`` bool.

@@ -6,7 +6,7 @@ stage (:mod:`tfmusictag.frontend`).
 
 Decoding uses libsndfile (through ``soundfile``: WAV, AIFF, FLAC, Ogg Vorbis, Opus, MP3) and
 resampling uses libsoxr (``soxr``, streaming). ``tensorflow-io`` is deliberately not used: its
-last release does not load on TensorFlow 2.21, and on 2.17 it decoded 10–25× slower.
+last release does not load on TensorFlow 2.21 (the README gives the comparison).
 
 Files are decoded in blocks of ``block_frames`` frames; each block is mixed to mono and fed to a
 streaming resampler, so peak memory is the *output* plus one block, never the whole decoded
@@ -56,9 +56,8 @@ _HEADER_SHORT = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)
 _UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF}
 
 #: Samples per MPEG-1 Layer III frame (MPEG-2/2.5 frames hold half as many). libsndfile 1.2's MP3
-#: reader decodes some frames wrongly when a read ends inside a frame (measured: a 62 s demo MP3
-#: read in blocks of 2**18 samples differs from a one-shot read by up to 0.022 over 731 samples,
-#: with libmpg123 "part2_3_length" complaints); reads of whole frames give the one-shot result.
+#: reader decodes some frames wrongly when a read ends inside a frame (libmpg123 then complains of
+#: "part2_3_length"); reads of whole frames give the one-shot result (tests/test_audio.py).
 MP3_FRAME_SAMPLES = 1152
 
 #: What :func:`load` does with a damaged file (truncated, or corrupt part-way): raise, or keep

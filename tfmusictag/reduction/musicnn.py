@@ -40,8 +40,8 @@ _PACKAGE = "tfmusictag"
 
 
 #: Patches computed at once: bounds memory for tracks of any length (a 3 s patch's timbral
-#: feature maps take 13 MB, so one hour at once would need 16 GB); small chunks are also faster
-#: (they stay in cache: 8 patches 2.0 s, 32 patches 2.4 s, all 100 at once 3.3 s per 5 minutes).
+#: feature maps take 13 MB, so an hour at once would need 16 GB), and small chunks stay in the
+#: CPU's cache, which makes them faster too (``benchmarks/bench_models.py``).
 PATCH_CHUNK = 2
 
 
@@ -291,8 +291,9 @@ class MusicnnCNN(ReductionStage):
         is linear: ``conv(a·x + b) = a·conv(x) + b·conv(1)``, zero padding included. Written this
         way the gradients of ``a`` and ``b`` (the input norm's γ, β) are sums over the feature
         maps, and TensorFlow never computes the gradient with respect to the whole input through
-        the 7×38 and 7×67 convolutions — which made a fine-tuning step 3× slower (12.0 → 3.7 s
-        for 40 patches, all layers trained). Batch statistics and moving averages are Keras's.
+        the 7×38 and 7×67 convolutions, the costliest part of a fine-tuning step. The two forms
+        agree in values and gradients (``tests/test_pretrained.py``). Batch statistics and moving
+        averages are Keras's.
         """
         bn = self.input_norm
         if bn.trainable:  # over the global batch, as every other batch norm (an empty replica share adds nothing)
