@@ -56,7 +56,8 @@ def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path
     names = data.tag_names(builder)
     hm = ThesisHyperModel("learning_rate", names, steps=1, init_from="MTT_vgg",
                           grid={"cnn_low_lr": [0.0], "cnn_low_step": [10], "cnn_high_lr": [1e-4], "cnn_high_step": [10]},
-                          overrides={"temporal.lstm.units": 8, "classifier.hidden": 8})
+                          overrides={"temporal.lstm.units": 8, "classifier.hidden": 8},
+                          save_dir=str(tmp_path / "models"))
     assert hm.front_end.sample_rate == 16000
     import keras_tuner as kt
 
@@ -68,9 +69,19 @@ def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path
         return data.track_pipeline(ds, names, front_end=hm.front_end, config=data.PipelineConfig(
             batch_size=2, shuffle_buffer=0, cache="", max_seconds=7.0))
 
-    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path))
+    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path / "search"))
     trials = tuner.oracle.get_best_trials(num_trials=5)
-    assert len(trials) == 1 and 0 <= trials[0].score <= 1
+    assert len(trials) == 1 and 0 < trials[0].score <= 1
+    # the trial trained what its learning rates say: layers 1-2 at η = 0 kept the source's weights,
+    # layers 3-5 at η = 1e-4 moved away from them
+    from tfmusictag.rundir import load_model
+    from tfmusictag.tuning.hypermodels import trial_key
+
+    trained = load_model(str(tmp_path / "models" / trial_key(trials[0].hyperparameters.values)))
+    source = hm.source.reduction.convs
+    for i, conv in enumerate(trained.reduction.convs):
+        same = np.array_equal(conv.kernel.numpy(), source[i].kernel.numpy())
+        assert same == (i < 2), (i, same)
 
 
 @pytest.mark.slow
