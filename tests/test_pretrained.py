@@ -20,6 +20,8 @@ from tfmusictag.errors import ParameterError
 from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG, _conv_bn_max
 from tfmusictag.pretrained import musicnn as mn
 
+from support import ENV
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
 EXCERPT = os.path.join(FIXTURES, "demo_excerpt_22k.flac")
@@ -351,7 +353,7 @@ def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_pat
         "np.save(sys.argv[3] + '.decided.npy', np.stack([d['probabilities'][0].numpy(), d['decided'][0].numpy()]))\n"
         "assert not [k for k in sys.modules if k.split('.')[0] == 'tfmusictag']\n")
     subprocess.run([sys.executable, "-c", script, path, str(tmp_path / "wave.npy"), str(tmp_path / "out.npy")],
-                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                   check=True, env=ENV)
     served = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(served, reference["demo_excerpt_22k/MTT_musicnn/taggram"], atol=TAGGRAM_ATOL)
     # a pretrained model decides by the expected-F1 rule in the SavedModel too (no labels, no thresholds)
@@ -575,7 +577,7 @@ def test_training_front_end_equals_the_direct_form_with_its_gradients():
 
 @pytest.mark.slow
 def test_cli_lists_models_and_reports_errors_without_a_traceback(tmp_path):
-    env = {**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**ENV, "TFMUSICTAG_HOME": str(tmp_path)}
     listed = subprocess.run([sys.executable, "-m", "tfmusictag.pretrained", "list"], env=env, capture_output=True,
                             text=True, check=True)
     assert all(name in listed.stdout for name in pretrained.names())
@@ -603,7 +605,7 @@ def test_a_converted_model_from_another_conversion_version_is_converted_again(tm
 @pytest.mark.slow
 def test_predict_with_an_unknown_model_says_so_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tfmusictag.predict", "--model=no_such_model", EXCERPT],
-                         env={**os.environ, "TFMUSICTAG_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                         env={**ENV, "TFMUSICTAG_HOME": str(tmp_path)},
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "'no_such_model' is not a trained model" in out.stderr and "MTT_musicnn" in out.stderr

@@ -2,6 +2,7 @@
 
 import pytest
 from conftest import require_musicnn_weights
+from support import ENV
 
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
@@ -96,7 +97,7 @@ def test_tune_command_runs_a_grid_and_writes_the_best(demo_tiny, tmp_path):
         [sys.executable, "-m", "tfmusictag.tune", "--search=classifier", "--dataset=demo_catalog/tiny",
          f"--data_dir={data_dir}", "--grid=Z=8,16", "--grid=H=8", "--set=model.temporal.bof.epochs=1", "--steps=2",
          "--batch_size=3", f"--directory={tmp_path}"],
-        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        capture_output=True, text=True, check=True, env=ENV)
     assert out.stdout.count("| 8 |") == 2  # both trials listed (Z=8 and Z=16, each with H=8)
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["trials"] == 2 and 0 <= best["weighted_roc_auc"] <= 1
@@ -132,7 +133,7 @@ def test_distributed_search_runs_every_trial_once_and_equals_one_process(demo_ti
     cmd = [sys.executable, "-m", "tfmusictag.tune", "--search=classifier", "--dataset=demo_catalog/tiny",
            f"--data_dir={data_dir}", "--grid=Z=4,8", "--grid=H=4,8", "--set=model.temporal.bof.epochs=1",
            "--steps=2", "--batch_size=3"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = dict(ENV)
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
