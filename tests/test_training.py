@@ -384,3 +384,26 @@ def test_model_overrides_are_checked_before_any_data_is_read(tmp_path):
         with pytest.raises(ParameterError, match=message):
             train(config, str(tmp_path / "run"), progress=False)
     assert not data_dir.exists() and not (tmp_path / "run").exists()
+
+
+def test_a_run_s_seeds_and_determinism_end_with_it():
+    """:func:`tfmusictag.training.determinism.seeded`: inside, every generator is seeded and only
+    deterministic kernels run; after it, the caller's random streams go on where they were and op
+    determinism is as it was."""
+    import random
+
+    from tfmusictag.training.determinism import op_determinism, seeded
+
+    was = op_determinism()
+    random.seed(5)
+    np.random.seed(5)
+    expected = (random.random(), float(np.random.random()))
+    random.seed(5)
+    np.random.seed(5)
+    with seeded(123, deterministic=True):
+        assert op_determinism()
+        first = (random.random(), float(np.random.random()))
+    with seeded(123, deterministic=True):
+        assert (random.random(), float(np.random.random())) == first  # the run's draws: its seed alone
+    assert (random.random(), float(np.random.random())) == expected  # the caller's stream, untouched
+    assert op_determinism() == was

@@ -11,11 +11,11 @@ any point continues exactly with ``resume=True``, losing at most one interval.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Any, Callable, Dict, Optional
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -32,6 +32,7 @@ from tfmusictag.training.out_of_fold import FOLDS as OOF_FOLDS
 from tfmusictag.training.out_of_fold import out_of_fold_scores
 from tfmusictag.training.progress import Progress
 from tfmusictag.training.recipe import resolve_recipe
+from tfmusictag.training.determinism import seeded
 from tfmusictag.training.steps import Trainer, balanced_tag_weights
 from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
@@ -148,6 +149,12 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         ParameterError: ``model_dir`` holds a run and ``resume`` is false, or holds none and
             ``resume`` is true, or ``config`` contradicts the run being resumed.
     """
+    with contextlib.ExitStack() as scope:
+        return _train(config, model_dir, resume, progress, strategy, log, scope)
+
+
+def _train(config, model_dir, resume, progress, strategy, log, scope):
+    """:func:`train`'s body; ``scope`` holds what must be undone when it ends (the run's seeds)."""
     config = resolve_recipe(config.validate(), log=log)
     run = RunDir(model_dir)
     strategy = strategy or tf.distribute.get_strategy()
@@ -168,9 +175,7 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
         if chief:
             run.remove_partial_writes()
 
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    scope.enter_context(seeded(config.seed, config.deterministic))  # for this run only
 
     if not resuming and not config.init_from:  # the variant and model.* overrides, typed, before any data is read
         variant_config(config.variant, ("tag",), {"temporal.bof.seed": config.seed, **config.model_overrides})
