@@ -350,6 +350,11 @@ def headline():
         peak = max(e["peak_mb"] for e in mem["results"] if e["system"] == "tfmusictag")
         rows.append(["peak memory of `predict`, any model, tracks up to 60 min", f"largest peak {peak:.1f} MB",
                      "`memory.json`"])
+    page = _load("catalog_page")
+    if page:
+        rows.append([f"the catalog page (`library page`) of {page['tracks']:,} tracks in Chromium",
+                     f"ready in {page['load_ms_median']:,} ms from disk; filter by tags {page['filter_by_tags_ms']:.0f} ms, "
+                     f"sort by a tag {page['sort_by_tag_ms']:.0f} ms", "`catalog_page.json`"])
     return _table(["what", "figure", "results file"], rows)
 
 
