@@ -25,7 +25,7 @@ from typing import FrozenSet, Iterable, Optional
 
 from tfmusictag.errors import ParameterError
 
-__all__ = ["cpu_flags", "choose_kernels", "apply", "check_precision", "KERNELS", "PRECISIONS",
+__all__ = ["cpu_flags", "choose_kernels", "apply", "check_precision", "enable_precision", "KERNELS", "PRECISIONS",
            "NEURAL_NETWORK_FEATURES", "BFLOAT16_FEATURES"]
 
 #: ``--kernels`` values: ``auto`` (by the CPU), ``onednn``, ``tensorflow``.

@@ -28,7 +28,6 @@ Examples::
 
 import csv
 import json
-import os
 import sys
 
 from absl import app, flags
