@@ -205,10 +205,11 @@ def test_playlist_of_the_filtered_tracks_is_what_library_search_writes(browser, 
         os.remove(os.path.join(browser.downloads, f))
     browser.find_element("id", "m3u").click()
     target = os.path.join(browser.downloads, "tfmusictag.m3u")
-    for _ in range(100):
-        if os.path.exists(target):
+    for _ in range(600):  # Chromium writes <name>.crdownload first, then renames it
+        if os.path.exists(target) and not os.path.exists(target + ".crdownload"):
             break
         time.sleep(0.05)
+    assert os.path.exists(target), os.listdir(browser.downloads)
     with open(target, encoding="utf-8") as f:
         assert f.read() == render(search(library["store"], "piano"), "m3u")
 
