@@ -42,7 +42,7 @@ def _chromium():
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def browser():
     found = _chromium()
     if found is None:
         message = "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
@@ -52,17 +52,13 @@ def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    downloads = str(tmp_path_factory.mktemp("downloads"))
     options = webdriver.ChromeOptions()
     options.binary_location = found[0]
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
                 "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                              "download.prompt_for_download": False})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(found[1]), options=options)
-    driver.downloads = downloads
     yield driver
     driver.quit()
 
