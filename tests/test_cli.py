@@ -1,6 +1,7 @@
 """Command lines as a user meets them: TFDS's own ``tfds build`` on every builder folder, and a
 catalog with problems — one clear error, then the config that leaves those tracks out."""
 
+import json
 import os
 import re
 import shutil
@@ -121,3 +122,24 @@ def test_the_tfmusictag_command_s_help_and_usage_errors_exit_as_documented(tmp_p
     for args in (["predict", str(song)], ["predict", "--model=MTT_musicnn"], ["predict", "--bogus", str(song)]):
         out = subprocess.run([script, *args], env=ENV, capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.returncode, out.stderr[-1000:])
+
+
+def test_a_program_that_ends_at_once_has_flushed_everything_it_wrote(tmp_path):
+    """:func:`end_process` skips Python's teardown, not the output: buffered standard output, the
+    log and standard error all arrive, and the exit status is ``sys.exit``'s (``None``: 0, a
+    number: itself, a message: printed, and 1)."""
+    code = ("import json, logging, sys\n"
+            "from tfmusictag.cli.common import end_process\n"
+            "logging.basicConfig(filename=sys.argv[1], level=logging.INFO)\n"
+            "logging.info('logged')\n"
+            "sys.stdout.write('x' * 100000)\n"
+            "sys.stderr.write('said\\n')\n"
+            "end_process(json.loads(sys.argv[2]))\n")
+    for given, status in ((None, 0), (3, 3), ("stopped here", 1)):
+        log = tmp_path / f"{status}.log"
+        out = subprocess.run([sys.executable, "-c", code, str(log), json.dumps(given)], env=ENV, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == status
+        assert out.stdout == "x" * 100000
+        assert out.stderr == "said\n" + (f"{given}\n" if isinstance(given, str) else "")
+        assert "logged" in log.read_text()

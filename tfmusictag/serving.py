@@ -463,6 +463,22 @@ class InferenceModel:
         blocks = audio.stream(path, self.sample_rate)
         return blocks if damage is None else _until_damage(blocks, damage)
 
+    def warm_up(self, timeline=False) -> None:
+        """Run the front end and the model once on a second of silence, so that TensorFlow's
+        one-off work — tracing the model's functions, Grappler's graph rewrites, the kernels'
+        set-up, about a second in all — is done before the first track. :func:`tfmusictag.tagging.tag_files`
+        runs it in a thread while the first tracks are being decoded (decoding needs no
+        TensorFlow, so the two overlap). Any error is left for the first real track to raise."""
+        try:
+            silence = np.zeros((1, self.sample_rate), np.float32)
+            chunks = self.log_mel_chunks(lambda: [silence[0]])
+            if self.chunk_frames:
+                self.tag_chunks(chunks, timeline)
+            else:
+                self.tag(next(iter(chunks)), timeline)
+        except Exception:  # noqa: BLE001 - the first track reports it, in its place
+            pass
+
     def tag(self, log_mel, timeline=False):
         """``(probabilities (L,), timeline dict or None)`` of one track's log-mel ``(frames, n_mels)``
         (a tensor or an array); the probabilities (and the timeline's) are calibrated."""

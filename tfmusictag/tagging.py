@@ -242,6 +242,9 @@ def tag_files(paths: Sequence[str], model=DEFAULT_MODEL, *, top_k: int = 10, tim
     # for TensorFlow to keep two cores busy with (reductions, gathers, the front end), and decoding
     # overlaps tagging; records still come in order, and at most two tracks are in memory.
     pending = collections.deque()
+    # TensorFlow's one-off set-up runs while the first tracks are decoded
+    threading.Thread(target=tagger.warm_up, args=(timeline or plot is not None,), daemon=True,
+                     name="tfmusictag-warm-up").start()
     pool = ThreadPoolExecutor(max_workers=TRACKS_AT_ONCE, thread_name_prefix="tfmusictag-tag")
     try:
         for i, path in enumerate(files):

@@ -26,7 +26,7 @@ from tfmusictag.errors import captured_stderr
 #: ``UsageError`` convention have it; 1 means "some inputs failed", 0 "all done".
 USAGE_EXIT = 2
 
-__all__ = ["parse_set", "user_errors", "program", "say", "quiet_start", "run_program", "plain_text", "USAGE_EXIT"]
+__all__ = ["parse_set", "user_errors", "program", "say", "quiet_start", "run_program", "end_process", "plain_text", "USAGE_EXIT"]
 
 
 def parse_set(items: Iterable[str]) -> Dict[str, Any]:
@@ -59,14 +59,15 @@ def _drop_tfds_notices(record) -> bool:
     return "has no dataset_info.json" not in record.getMessage()
 
 
-def quiet_start() -> None:
+def quiet_start(datasets: bool = True) -> None:
     """Start TensorFlow without its start-up chatter, unless ``--verbosity`` asks for it.
 
     TensorFlow prints CUDA, oneDNN and CPU-instruction lines while it is imported, before its own
     log level applies; they are captured (and shown only if the import fails). Afterwards
     ``TF_CPP_MIN_LOG_LEVEL`` (default 3 here) and absl's WARNING level keep TensorFlow's and TFDS's
     INFO lines out, and TFDS's progress bars appear only on a terminal: a user sees the package's
-    progress, results, warnings and errors.
+    progress, results, warnings and errors. ``datasets=False``: a program that reads no TFDS
+    dataset (``predict``, ``library``) does not load TFDS to quiet it.
     """
     if verbose():
         return
@@ -87,10 +88,10 @@ def quiet_start() -> None:
             raise
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("absl").addFilter(_drop_tfds_notices)
-    if not sys.stderr.isatty():
+    if datasets and not sys.stderr.isatty():
         try:
             import tensorflow_datasets as tfds
-        except ImportError:  # a program that reads no dataset and keeps pandas out (predict)
+        except ImportError:  # TFDS not installed: no progress bars to quiet
             return
         tfds.disable_progress_bar()
 
@@ -160,16 +161,46 @@ def _parse_flags(parse):
     return parser
 
 
-def run_program(main, module_name: str, argv=None, flags_parser=None) -> None:
+def run_program(main, module_name: str, argv=None, flags_parser=None, exit_at_once: bool = False) -> None:
     """``app.run(main, argv)`` for the program defined in ``module_name``: its ``--help`` shows its
     own summary (the module's docstring as plain text) and its own flags, and a usage error exits
-    with :data:`USAGE_EXIT`."""
+    with :data:`USAGE_EXIT`.
+
+    ``exit_at_once``: once ``main`` has returned, flush the output and end the process with
+    :func:`end_process` instead of Python's interpreter teardown.
+    """
     name = sys.argv[0]
     for flag in flags.FLAGS.get_flags_for_module(module_name):
         flags.FLAGS.register_key_flag_for_module(name, flag)
     doc = plain_text(sys.modules[module_name].__doc__).strip()
     sys.modules["__main__"].__doc__ = "\n" + doc.replace("%", "%%") + "\n"
-    app.run(main, argv, flags_parser=_parse_flags(flags_parser or (lambda args: flags.FLAGS(args))))
+    try:
+        app.run(main, argv, flags_parser=_parse_flags(flags_parser or (lambda args: flags.FLAGS(args))))
+    except SystemExit as exc:
+        if not exit_at_once:
+            raise
+        end_process(exc.code)
+
+
+def end_process(code=0) -> None:
+    """End the process now with exit status ``code`` (``sys.exit``'s meaning: ``None`` is 0, a
+    string is printed and is 1), after flushing standard output, standard error and the log.
+
+    Python's own teardown after TensorFlow has run (finalizing thousands of modules and the objects
+    holding TensorFlow's graphs and thread pools) takes about a second and does nothing a finished
+    program needs: a program whose files are written and closed skips it, as ``os._exit`` does.
+    """
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    code = 0 if code is None else int(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say to it
+            pass
+    os._exit(code)
 
 
 def user_errors(main):
@@ -193,13 +224,16 @@ def user_errors(main):
     return wrapper
 
 
-def program(main):
-    """A command's ``main``: quiet start-up (:func:`quiet_start`), then :func:`user_errors`."""
+def program(main=None, *, datasets: bool = True):
+    """A command's ``main``: quiet start-up (:func:`quiet_start`), then :func:`user_errors`.
+    ``@program(datasets=False)`` for a command that reads no TFDS dataset."""
+    if main is None:
+        return functools.partial(program, datasets=datasets)
     checked = user_errors(main)
 
     @functools.wraps(main)
     def wrapper(argv):
-        quiet_start()
+        quiet_start(datasets)
         return checked(argv)
 
     return wrapper

@@ -66,7 +66,7 @@ def define_flags():
     flags.DEFINE_bool("dry_run", False, "write: show what would change, write nothing.")
 
 
-@program
+@program(datasets=False)
 def main(argv):
     from tfmusictag.library import query
     from tfmusictag.library.store import Store

@@ -102,7 +102,7 @@ def predict_files(paths, model_path, out, fmt="jsonl", top_k=10, timeline=False,
     return ok, failed
 
 
-@program
+@program(datasets=False)
 def main(argv):
     paths = argv[1:]
     if not paths:
@@ -160,10 +160,13 @@ def low_memory_process(argv) -> None:
             sys.modules.setdefault(name, None)
 
 
-def run(argv=None):
+def run(argv=None, exit_at_once: bool = True):
+    """The program: ``argv`` as ``sys.argv``. With ``exit_at_once`` (the default) the process
+    ends as soon as the records are written (:func:`tfmusictag.cli.common.end_process`);
+    ``False`` raises ``SystemExit`` as other programs do, for a caller that goes on."""
     low_memory_process(sys.argv if argv is None else argv)
     define_flags()
-    run_program(main, __name__, argv)
+    run_program(main, __name__, argv, exit_at_once=exit_at_once)
 
 
 if __name__ == "__main__":
