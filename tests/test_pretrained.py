@@ -101,7 +101,8 @@ def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
               + [_conv_bn_max(c, n, unpadded) for c, n in layer.temporal])
     plain = layer._front_infer(x, layer._front_plan(187))
     report = layer.fold()
-    assert report == {c.name: (c.filters - len(dead[c.name]), c.filters) for c, _ in layer.timbral + layer.temporal}
+    assert {k: v for k, v in report.items() if k != "midend_1"} == {
+        c.name: (c.filters - len(dead[c.name]), c.filters) for c, _ in layer.timbral + layer.temporal}
     assert all(sorted(set(range(c.filters)) - set(layer.live[c.name])) == dead[c.name]
                for c, _ in layer.timbral + layer.temporal)
     folded = layer._front_infer(x, layer._front_plan(187))
@@ -114,6 +115,49 @@ def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
                                atol=1e-5)
     layer.unfold()
     assert layer.live is None
+
+
+@pytest.mark.onednn
+def test_mid_end_dead_filters_are_found_by_their_bounds_and_folded_exactly_borders_included():
+    """Mid-end filters made dead (a bias far below what their inputs can reach) are exactly the
+    ones :meth:`MusicnnCNN.fold` finds, a filter that only the zero padding would switch on is
+    not, and the folded network gives the direct form's 1506 values for every patch — the first
+    and last three frames (where layer 2 sees the padding) included — on inputs at the ends of
+    the allowed range as well as typical ones."""
+    rng = np.random.RandomState(5)
+    layer = MusicnnCNN()
+    layer.build((None, None, 187, 96))
+    _random_bn(layer, rng)
+    conv = layer.midend[0][0]
+    kernel, bias = conv.get_weights()
+    assert not layer.fold()["midend_1"][0] < conv.filters  # random weights: none dead
+    lo, hi = (np.minimum(v, 0) if i == 0 else np.maximum(v, 0) for i, v in enumerate(layer._front_bounds()))
+    top = np.maximum(kernel * lo[None, :, None], kernel * hi[None, :, None]).sum((0, 1))
+    dead = sorted(rng.choice(conv.filters, 40, replace=False).tolist())
+    bias[dead] = -top[dead] - 0.5  # at most -0.5 before ReLU for every input the front end gives
+    bias[dead[0]] = -top[dead[0]] + 1e-3  # only just reachable: it must stay live
+    conv.set_weights([kernel, bias])
+    report = layer.fold()
+    assert report["midend_1"] == (conv.filters - 39, conv.filters)
+    assert sorted(set(range(conv.filters)) - set(layer.live["midend_1"])) == dead[1:]
+    batches = [np.log10(1 + 1e4 * rng.exponential(0.01, (1, 4, 187, 96))),  # typical log-mel values
+               np.zeros((1, 2, 187, 96)), np.full((1, 2, 187, 96), 10.0),  # the ends of the range
+               rng.uniform(0, 10, (1, 3, 187, 96))]
+    for x in batches:
+        x = tf.constant(x, tf.float32)
+        mask = tf.ones(x.shape[:3], bool)
+        folded = layer(x, mask)[0].numpy()
+        live = layer.live
+        layer.live = {k: v for k, v in live.items() if k != "midend_1"}
+        direct = layer(x, mask)[0].numpy()
+        layer.live = live
+        np.testing.assert_allclose(folded, direct, atol=2e-4 * max(1.0, np.abs(direct).max()), rtol=1e-5)
+        # the mid end's maps: 753 channels, max and mean over time interleaved; layer 1's dead maps are their shift
+        mid1 = folded.reshape(x.shape[0], x.shape[1], 753, 2)[..., 561:625, :]
+        shift = (layer.midend[0][1].beta - layer.midend[0][1].moving_mean * layer.midend[0][1].gamma
+                 * tf.math.rsqrt(layer.midend[0][1].moving_variance + layer.midend[0][1].epsilon)).numpy()
+        np.testing.assert_allclose(mid1[..., dead[1:], :], np.broadcast_to(shift[dead[1:], None], mid1[..., dead[1:], :].shape),
+                                   atol=1e-5)
 
 
 @pytest.mark.parametrize("layer_cls,dim", [(MusicnnCNN, 1506), (MusicnnVGG, 256)])
@@ -274,9 +318,9 @@ def test_parity_on_real_mp3s(clip, models):
 #: Filters convolved at inference after folding (tolerance 1e-5 on each filter's output): read from
 #: the released checkpoints, so a change here is a change of the folding rule.
 FOLDED = {"MTT_musicnn": {"timbral_74": (109, 204), "timbral_77": (77, 204), "temporal_128": (35, 51),
-                          "temporal_64": (34, 51), "temporal_32": (46, 51)},
+                          "temporal_64": (34, 51), "temporal_32": (46, 51), "midend_1": (21, 64)},
           "MSD_musicnn": {"timbral_74": (23, 204), "timbral_77": (14, 204), "temporal_128": (3, 51),
-                          "temporal_64": (7, 51), "temporal_32": (17, 51)},
+                          "temporal_64": (7, 51), "temporal_32": (17, 51), "midend_1": (20, 64)},
           "MTT_vgg": {"conv1": (85, 128)}, "MSD_vgg": {"conv1": (49, 128)}}
 
 
@@ -441,7 +485,8 @@ def test_several_sources_are_read_out_side_by_side():
     log_mel = tf.random.stateless_uniform([1, 187 * 2 + 30, 96], [3, 9]) * 3
     y = model.reduce(log_mel)[0].numpy()
     a, b = vgg_both.reduce(log_mel)[0].numpy(), sources[1].reduce(log_mel)[0].numpy()
-    np.testing.assert_allclose(y, np.concatenate([a, b], -1), atol=1e-5, rtol=1e-6)  # float32 sums: the source is folded
+    # float32 sums in another order (the source is folded: its mid end sums 21 maps and a border term, not 64)
+    np.testing.assert_allclose(y, np.concatenate([a, b], -1), atol=2e-4, rtol=1e-5)
     assert len(model.classifier.head_ranges) == 3  # VGG's last layer, VGG's every layer, musicnn
 
 

@@ -47,7 +47,7 @@ __all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "conve
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
 SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
 #: Version of the conversion: a converted model made by another version is converted again.
-CONVERSION = 4
+CONVERSION = 5
 
 
 def names():

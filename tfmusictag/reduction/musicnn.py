@@ -92,6 +92,13 @@ _INPUT_MAX = 10.0
 
 
 _TIME_PAD = [[0, 0], [3, 3], [0, 0], [0, 0]]
+_MID_PAD = [[0, 0], [3, 3], [0, 0]]
+
+
+def _affine(norm):
+    """A batch norm at inference as ``(scale, shift)``: ``norm(v) = scale·v + shift``."""
+    scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+    return scale, norm.beta - norm.moving_mean * scale
 
 
 def _bn(name):
@@ -130,7 +137,8 @@ class MusicnnCNN(ReductionStage):
 
     def __init__(self, n_mels: int = 96, frontend_filters: float = 1.6, midend_filters: int = 64, **kwargs):
         super().__init__(**kwargs)
-        #: ``{conv name: [live filter indices]}`` used at inference (:meth:`fold`), ``None``: all.
+        #: ``{conv name: [live filter indices]}`` used at inference (:meth:`fold`): the front end's
+        #: five convolutions and the mid end's first (``midend_1``); ``None``: all.
         self.live = None
         if int(n_mels) < 3 or int(midend_filters) <= 0 or not frontend_filters > 0:
             raise ParameterError(f"n_mels={n_mels!r} (>= 3), frontend_filters={frontend_filters!r} (> 0) and "
@@ -178,17 +186,21 @@ class MusicnnCNN(ReductionStage):
         if training:
             y = self._patches(x, training)
         else:
-            plan = self._front_plan(segments.shape[2])
+            plan = {"front": self._front_plan(segments.shape[2]), "mid": self._mid_plan(shape[2])}
             y = _chunked(lambda c: self._patches(c, training, plan), x)
         return tf.reshape(y, [shape[0], shape[1], self.output_dim()]), tf.reduce_any(frame_mask, axis=-1)
 
     def _patches(self, x, training, plan=None):
         """(N, frames, mels) → (N, 1506)."""
-        front = self._front_train(x[..., None]) if training else self._front_infer(x[..., None], plan)
+        front = self._front_train(x[..., None]) if training else self._front_infer(x[..., None], plan["front"])
         front = tf.concat(front, -1)  # (N, frames, 561)
-        dense, h = [front], front
-        for i, (conv, norm) in enumerate(self.midend):
-            y = norm(batch_safe(conv, tf.pad(h, [[0, 0], [3, 3], [0, 0]]), bool(training)), training=training)
+        dense, h, first = [front], front, 0
+        if not training and plan["mid"] is not None:  # the first two mid-end layers with conv 1's dead filters folded
+            h = self._mid_infer(front, plan["mid"])
+            dense, first = dense + h, 2
+            h = h[-1]
+        for i, (conv, norm) in list(enumerate(self.midend))[first:]:
+            y = norm(batch_safe(conv, tf.pad(h, _MID_PAD), bool(training)), training=training)
             h = y if i == 0 else y + h  # residual connections in layers 2 and 3
             dense.append(h)
         features = tf.concat(dense, -1)  # (N, frames, 753)
@@ -253,6 +265,63 @@ class MusicnnCNN(ReductionStage):
             out.append(y)
         return out
 
+    def _mid_plan(self, frames):
+        """The first two mid-end layers at inference with the first one's dead filters folded
+        (:meth:`fold`), prepared once per call; ``None`` when every filter is live.
+
+        A dead filter's ReLU is 0 for every input the front end can give, so after its batch norm
+        it is its shift ``t``, in every frame. Layer 1 convolves the live filters only, and
+        layer 2 convolves only their maps: what the constant maps add to layer 2 is one
+        ``(frames, 64)`` term, computed once by convolving the constant maps (zero-padded like the
+        real ones, so the first and last three frames are exact too) — the same values as the
+        direct form, up to float rounding.
+        """
+        live = (self.live or {}).get(self.midend[0][0].name)
+        (conv1, norm1), (conv2, _) = self.midend[:2]
+        if live is None or len(live) == conv1.filters:
+            return None
+        dead = sorted(set(range(conv1.filters)) - set(live))
+        scale, shift = _affine(norm1)
+        const = tf.gather(shift, dead)
+        constant_maps = tf.broadcast_to(const, tf.stack([1, frames, len(dead)]))
+        border = tf.nn.conv1d(tf.pad(constant_maps, _MID_PAD), tf.gather(conv2.kernel, dead, axis=1), 1, "VALID")
+        position = {f: j for j, f in enumerate(list(live) + dead)}
+        return {"kernel1": tf.gather(conv1.kernel, live, axis=-1), "bias1": tf.gather(conv1.bias, live),
+                "scale1": tf.gather(scale, live), "shift1": tf.gather(shift, live), "const1": const,
+                "order1": [position[f] for f in range(conv1.filters)],
+                "kernel2": tf.gather(conv2.kernel, live, axis=1), "bias2": border[0] + conv2.bias}
+
+    def _mid_infer(self, front, plan):
+        """Mid-end layers 1 and 2 (``[h1, h2]``) from the front end's maps, by :meth:`_mid_plan`."""
+        norm2 = self.midend[1][1]
+        y1 = tf.nn.relu(tf.nn.conv1d(tf.pad(front, _MID_PAD), plan["kernel1"], 1, "VALID") + plan["bias1"])
+        y1 = y1 * plan["scale1"] + plan["shift1"]  # (N, frames, live filters)
+        const = tf.broadcast_to(plan["const1"], tf.concat([tf.shape(y1)[:2], tf.shape(plan["const1"])], 0))
+        h1 = tf.gather(tf.concat([y1, const], -1), plan["order1"], axis=-1)
+        y2 = tf.nn.relu(tf.nn.conv1d(tf.pad(y1, _MID_PAD), plan["kernel2"], 1, "VALID") + plan["bias2"])
+        return [h1, norm2(y2, training=False) + h1]
+
+    def _front_bounds(self):
+        """Each front-end output's range ``(lo, hi)`` (561 values each) over every input the
+        network can get — the normalised log-mel within ``[0, 10]`` (:data:`_INPUT_MAX`) and the
+        zero padding — by interval arithmetic through convolution, ReLU and batch norm (the
+        maximum over frequency stays within the range of the values it takes)."""
+        import numpy as np
+
+        a, b = (v.numpy() for v in _affine(self.input_norm))
+        inputs = np.array([0.0, *b, *(a * _INPUT_MAX + b)])
+        x_lo, x_hi = inputs.min(), inputs.max()
+        los, his = [], []
+        for conv, norm in self.timbral + self.temporal:
+            w = conv.kernel.numpy().reshape(-1, conv.filters)
+            z_lo = np.minimum(w * x_lo, w * x_hi).sum(0) + conv.bias.numpy()
+            z_hi = np.maximum(w * x_lo, w * x_hi).sum(0) + conv.bias.numpy()
+            s, t = (v.numpy() for v in _affine(norm))
+            ends = np.stack([s * np.maximum(z_lo, 0) + t, s * np.maximum(z_hi, 0) + t])
+            los.append(ends.min(0))
+            his.append(ends.max(0))
+        return np.concatenate(los), np.concatenate(his)
+
     def fold(self, tolerance: float = FOLD_TOLERANCE):
         """Find the front-end filters that change no output by more than ``tolerance`` and skip
         their convolutions at inference (:attr:`live`); returns ``{conv name: (live, filters)}``.
@@ -262,6 +331,11 @@ class MusicnnCNN(ReductionStage):
         by at most ``|z| ≤ Σ|W|·B``, so its output is within ``tolerance`` of the constant
         ``s·ReLU(b) + t`` everywhere. Call it again after the front end's weights change (training
         does, after fine-tuning it); :meth:`unfold` undoes it.
+
+        The mid end's first convolution (``midend_1``) is folded where it is exact: a filter whose
+        pre-ReLU value ``b + Σ W·x`` is at most 0 for every ``x`` within the front end's output
+        ranges (:meth:`_front_bounds`) outputs 0 always; its batch-normed map is a constant
+        (:meth:`_mid_plan`). MTT_musicnn has 43 such filters of 64, MSD_musicnn 44.
         """
         import numpy as np
 
@@ -277,6 +351,13 @@ class MusicnnCNN(ReductionStage):
             # at least one filter is convolved (it sets the output's shape)
             live[conv.name] = [int(i) for i in np.flatnonzero(change > tolerance)] or [int(np.argmax(change))]
             report[conv.name] = (len(live[conv.name]), conv.filters)
+        lo, hi = self._front_bounds()
+        lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)  # the zero padding in time
+        conv = self.midend[0][0]
+        w = conv.kernel.numpy()  # (7, 561, filters)
+        top = np.maximum(w * lo[None, :, None], w * hi[None, :, None]).sum((0, 1)) + conv.bias.numpy()
+        live[conv.name] = [int(i) for i in np.flatnonzero(top > 0)] or [int(np.argmax(top))]
+        report[conv.name] = (len(live[conv.name]), conv.filters)
         self.live = live
         return report
 
