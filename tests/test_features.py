@@ -5,7 +5,6 @@ well above the log floor): natural-log mel |Δ| <= 1e-3, dB |Δ| <= 1e-2 dB, log
 MFCC |Δ| <= 1e-3, filter bank |Δ| <= 1e-6.
 """
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -224,27 +223,6 @@ def test_overlapping_segments():
 
 
 # ---- serialisation, graphs, SavedModel -----------------------------------------------------
-
-LAYERS = [
-    lambda: LogMelSpectrogram(),
-    lambda: LogMelSpectrogram("choi2016", fmax=5000.0),
-    lambda: LogMelSpectrogram("musicnn"),
-    lambda: MFCC(20),
-    lambda: PCAWhitening(n_components=3, whiten=False, epsilon=1e-3),
-    lambda: SegmentFrames(segment_frames=100, hop_frames=50, tail="drop", pad_value=-1.5),
-]
-
-
-@pytest.mark.parametrize("make", LAYERS)
-def test_config_round_trip(make):
-    layer = make()
-    config = layer.get_config()
-    json.dumps(config)
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == config
-
 
 def front_end_model(pca_data=None):
     inp = keras.Input(shape=(None,), name="waveform")

@@ -1,5 +1,6 @@
 """Models: every stage and every variant — shapes, masking, serialisation, k-means, training."""
 
+import json
 import os
 
 import keras
@@ -10,7 +11,8 @@ import tensorflow as tf
 from tfmusictag import errors
 from tfmusictag.classifier import TwoLayerPerceptron
 from tfmusictag.reduction import ChoiCNN, EnsembleReduction, FrameReduction, MusicnnCNN, MusicnnVGG
-from tfmusictag.reduction import MFCC
+from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames
+from tfmusictag.reduction import MFCC, PCAWhitening
 from tfmusictag.tagger import TaggerConfig, TrackTagger
 from tfmusictag.temporal import BagOfFrames, HierarchicalLSTM, LSTMStack, Pooling, StatsPooling, kmeans_plus_plus
 from tfmusictag.variants import THESIS_VARIANTS, VARIANTS, build_variant, variant_config
@@ -128,7 +130,14 @@ def test_config_json_round_trip():
         assert TaggerConfig.from_dict(__import__("json").loads(cfg.to_json())) == cfg
 
 
+#: Every serializable layer of the package: the front end's (features), then the model stages'.
 LAYERS = [
+    lambda: LogMelSpectrogram(),
+    lambda: LogMelSpectrogram("choi2016", fmax=5000.0),
+    lambda: LogMelSpectrogram("musicnn"),
+    lambda: MFCC(20),
+    lambda: PCAWhitening(n_components=3, whiten=False, epsilon=1e-3),
+    lambda: SegmentFrames(segment_frames=100, hop_frames=50, tail="drop", pad_value=-1.5),
     lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), input_norm_axis="time", dropout=0.1),
     lambda: FrameReduction(MFCC(13)),
     lambda: FrameReduction(None),
@@ -150,12 +159,14 @@ LAYERS = [
 
 @pytest.mark.parametrize("make", LAYERS)
 def test_layer_config_round_trip(make):
+    """Config → JSON → layer gives the same config, directly and through Keras's registry."""
     layer = make()
     config = layer.get_config()
+    json.dumps(config)
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert revived.get_config() == config
+    assert type(revived) is type(layer) and revived.get_config() == config
 
 
 def test_choi_cnn_gives_256_per_segment():

@@ -418,7 +418,7 @@ def test_saved_model_serves_musicnn_taggram_in_a_tensorflow_only_process(tmp_pat
             tagger = InferenceModel(model)
         finally:
             InferenceModel.CHUNK_FRAMES = default
-        assert tagger.chunk_frames == 2 * 187 and tagger.late_fusion
+        assert tagger.chunk_frames == 2 * 187 and tagger.chunking.late_fusion
         whole_tags, whole_tl = tagger.tag(tagger.log_mel(wave[None])[0], timeline=True)
         tags, tl, frames = tagger.tag_chunks(tagger.log_mel_chunks(lambda: [wave]), timeline=True)
         np.testing.assert_allclose(tags, whole_tags, atol=1e-5)
