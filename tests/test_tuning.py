@@ -6,6 +6,7 @@ from support import ENV
 
 from tfmusictag import data
 from tfmusictag.errors import ParameterError
+from tfmusictag.training import TrainConfig
 from tfmusictag.tuning.hypermodels import SEARCHES, ThesisHyperModel, grid_search
 
 
@@ -14,19 +15,52 @@ def batches(data_dir, split, names):
     return data.track_pipeline(ds, names, config=data.PipelineConfig(batch_size=3, shuffle_buffer=0, cache=""))
 
 
-def test_classifier_search_tries_every_z_h_pair(demo_tiny, tmp_path):
+def test_classifier_search_tries_every_z_h_pair(demo_tiny, tmp_path, monkeypatch):
+    """Every grid point is one trial, and a trial is ``train`` with the trial's config: its run
+    directory is a training run whose report is the trial's score. The search opens each split
+    once, whatever the number of trials."""
+    import json
+
+    from tfmusictag.training import train
+    from tfmusictag.tuning.hypermodels import trial_key
+
     data_dir, builder = demo_tiny
     names = data.tag_names(builder)
+    opened, load_split = [], data.load_split
+    monkeypatch.setattr(data, "load_split", lambda *a, **k: opened.append(a[1]) or load_split(*a, **k))
+    splits = data.Splits("demo_catalog/tiny", data_dir)
     hm = ThesisHyperModel("classifier", names, grid={"Z": [8, 16], "H": [8]}, steps=3,
-                          overrides={"temporal.bof.epochs": 1})
-    tuner = grid_search(hm, batches(data_dir, "train", names), batches(data_dir, "validation", names),
-                        str(tmp_path))
+                          overrides={"temporal.bof.epochs": 1}, save_dir=str(tmp_path / "runs"),
+                          config=TrainConfig(batch_size=3, shuffle_buffer=0))
+    tuner = grid_search(hm, splits, str(tmp_path / "tuner"))
     trials = tuner.oracle.get_best_trials(num_trials=10)
     assert sorted((t.hyperparameters.get("Z"), t.hyperparameters.get("H")) for t in trials) == [(8, 8), (16, 8)]
+    assert sorted(opened) == ["train", "validation"]
     assert all(0 <= t.score <= 1 for t in trials)
     best = tuner.get_best_hyperparameters()[0]
     top = max(trials, key=lambda t: t.score)
     assert (best.get("Z"), best.get("H")) == (top.hyperparameters.get("Z"), top.hyperparameters.get("H"))
+    # KerasTuner's own callback kept the trained weights: its best model scores what its trial scored
+    from tfmusictag.evaluation import evaluate_model
+
+    model = tuner.get_best_models(1)[0]
+    assert model.tagger_config.temporal.bof.num_clusters == best.get("Z")
+    report = evaluate_model(model, batches(data_dir, "validation", names), model.tags)[0]
+    assert report["weighted_roc_auc"] == pytest.approx(top.score, abs=1e-6)
+    # the same trial run by train() itself, in its own process state, scores the same
+    values = top.hyperparameters.values
+    kept = json.loads((tmp_path / "runs" / trial_key(values) / "metrics.json").read_text())
+    assert kept["step"] == 3 and kept["weighted_roc_auc"] == pytest.approx(top.score, abs=1e-9)
+    again = train(hm.trial_config(values, data.Splits("demo_catalog/tiny", data_dir)), str(tmp_path / "again"),
+                  progress=False)
+    assert again["weighted_roc_auc"] == pytest.approx(top.score, abs=1e-6)
+
+
+def test_a_trial_refuses_search_arguments_it_would_not_use(demo_tiny):
+    _, builder = demo_tiny
+    hm = ThesisHyperModel("classifier", data.tag_names(builder), grid={"Z": [8], "H": [8]}, steps=1)
+    with pytest.raises(ParameterError, match="epochs"):
+        hm.fit(None, None, None, epochs=3)
 
 
 def test_learning_rate_search_maps_onto_group_schedules(demo_tiny):
@@ -58,19 +92,14 @@ def test_learning_rate_search_fine_tunes_a_pretrained_source(demo_tiny, tmp_path
     hm = ThesisHyperModel("learning_rate", names, steps=1, init_from="MTT_vgg",
                           grid={"cnn_low_lr": [0.0], "cnn_low_step": [10], "cnn_high_lr": [1e-4], "cnn_high_step": [10]},
                           overrides={"temporal.lstm.units": 8, "classifier.hidden": 8},
-                          save_dir=str(tmp_path / "models"))
+                          save_dir=str(tmp_path / "models"), config=TrainConfig(batch_size=2, max_seconds=7.0))
     assert hm.front_end.sample_rate == 16000
     import keras_tuner as kt
 
     model = hm.build(kt.HyperParameters())
     np.testing.assert_array_equal(model.reduction.convs[0].kernel.numpy(), hm.source.reduction.convs[0].kernel.numpy())
 
-    def pipe(split):
-        ds, _ = data.load_split("demo_catalog/tiny", split, data_dir)
-        return data.track_pipeline(ds, names, front_end=hm.front_end, config=data.PipelineConfig(
-            batch_size=2, shuffle_buffer=0, cache="", max_seconds=7.0))
-
-    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path / "search"))
+    tuner = grid_search(hm, data.Splits("demo_catalog/tiny", data_dir), str(tmp_path / "search"))
     trials = tuner.oracle.get_best_trials(num_trials=5)
     assert len(trials) == 1 and 0 < trials[0].score <= 1
     # the trial trained what its learning rates say: layers 1-2 at η = 0 kept the source's weights,
@@ -171,12 +200,10 @@ def test_small_catalog_search_chooses_the_recipes_l2_on_cached_cnn_features(demo
     require_musicnn_weights()
     data_dir, builder = demo_tiny
     names = data.tag_names(builder)
-    hm = ThesisHyperModel("small_catalog", names, grid={"l2": [1e-3, 1e-1]}, steps=15)
+    hm = ThesisHyperModel("small_catalog", names, grid={"l2": [1e-3, 1e-1]}, steps=15,
+                          config=TrainConfig(batch_size=3, max_seconds=15.0))
     assert hm.class_weight == "balanced" and hm.source is not None
-    pipe = lambda split: data.track_pipeline(  # noqa: E731
-        data.load_split("demo_catalog/tiny", split, data_dir)[0], names, front_end=hm.front_end,
-        config=data.PipelineConfig(batch_size=3, shuffle_buffer=0, cache="", max_seconds=15.0))
-    tuner = grid_search(hm, pipe("train"), pipe("validation"), str(tmp_path))
+    tuner = grid_search(hm, data.Splits("demo_catalog/tiny", data_dir), str(tmp_path))
     trials = tuner.oracle.get_best_trials(num_trials=10)
     assert sorted(t.hyperparameters.get("l2") for t in trials) == [1e-3, 1e-1]
     model = hm.build(trials[0].hyperparameters)

@@ -29,7 +29,7 @@ from tfmusictag.audio.tfdata import decode_op
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, get_front_end
 
-__all__ = ["PipelineConfig", "load_split", "tag_names", "track_features", "batch_tracks", "track_pipeline",
+__all__ = ["PipelineConfig", "Splits", "load_split", "tag_names", "track_features", "batch_tracks", "track_pipeline",
            "label_mapping"]
 
 
@@ -242,3 +242,46 @@ def track_pipeline(ds: tf.data.Dataset, dataset_tags: Sequence[str], model_tags:
     if config.shuffle_buffer:
         ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     return _with_options(batch_tracks(ds, front_end, config), config).prefetch(tf.data.AUTOTUNE)
+
+
+class Splits:
+    """A dataset's splits, each opened once, and its tracks' features made once per front end:
+    what every run given it reads (:func:`tfmusictag.training.train`'s ``splits``).
+
+    A KerasTuner search hands one to all its trials (:mod:`tfmusictag.tuning.hypermodels`): the
+    TFDS dataset is opened once, and features cached in memory (a pipeline's ``cache=""``) are
+    computed in the first trial and read by the others, as one long-lived ``tf.data`` pipeline.
+
+    Args:
+        dataset: TFDS name (``'demo_catalog/small'``); ``data_dir`` and ``manual_dir`` as in
+            :func:`load_split`.
+    """
+
+    def __init__(self, dataset: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None):
+        self.dataset, self.data_dir, self.manual_dir = dataset, data_dir, manual_dir
+        self._splits, self._features = {}, {}
+
+    def split(self, name: str):
+        """``(tf.data.Dataset, tag_names)`` of split ``name`` (:func:`load_split`, once)."""
+        if name not in self._splits:
+            self._splits[name] = load_split(self.dataset, name, self.data_dir, manual_dir=self.manual_dir)
+        return self._splits[name]
+
+    def features(self, name: str, model_tags: Sequence[str], front_end, config: PipelineConfig) -> tf.data.Dataset:
+        """:func:`track_features` of split ``name`` (the same dataset object for the same arguments;
+        the batch size, shuffling and seed of ``config`` play no part in it)."""
+        config = dataclasses.replace(config, batch_size=1, shuffle_buffer=0, seed=0, bucket_boundaries=())
+        return self._made("features", name, model_tags, front_end, config, track_features)
+
+    def pipeline(self, name: str, model_tags: Sequence[str], front_end, config: PipelineConfig) -> tf.data.Dataset:
+        """:func:`track_pipeline` of split ``name`` (the same dataset object for the same arguments)."""
+        return self._made("pipeline", name, model_tags, front_end, config, track_pipeline)
+
+    def _made(self, kind, name, model_tags, front_end, config, make):
+        fe = get_front_end(front_end)
+        key = (kind, name, tuple(model_tags), repr(fe), repr(config))
+        if key not in self._features:
+            ds, tags = self.split(name)
+            self._features[key] = make(ds, tags, tuple(model_tags), fe, config)
+        return self._features[key]
+

@@ -353,16 +353,13 @@ class Experiments:
     # -- searches (Tables 4.3–4.8) ------------------------------------------------------------------
 
     def _search(self, table: Table) -> Dict[str, Any]:
-        import tensorflow as tf
-
         from tfmusictag import data
         from tfmusictag.pretrained import load_model
         from tfmusictag.serving import export_saved_model
-        from tfmusictag.training import GroupSchedule, LearningRates
-        from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search, trial_batches, trial_key
+        from tfmusictag.training import GroupSchedule, LearningRates, TrainConfig
+        from tfmusictag.tuning.hypermodels import ThesisHyperModel, grid_search, trial_key
 
         p, folder = self.preset, os.path.join(self.out_dir, f"table_{table.id.replace('.', '_')}")
-        tf.config.experimental.enable_op_determinism()
         lr = GroupSchedule(p.learning_rate, 3000)
         rates = LearningRates(reduction=lr, temporal=lr, classifier=lr)
         sizes = {k[6:]: v for k, v in self.sizes().items()}
@@ -379,17 +376,17 @@ class Experiments:
             trains_cnn = True
         dataset = p.source_dataset if table.task == "source" else self.dataset
         manual_dir = self.manual_dirs.get(dataset)
-        train_ds, tags = data.load_split(dataset, "train", self.data_dir, manual_dir=manual_dir)
-        eval_ds, _ = data.load_split(dataset, "validation", self.data_dir, manual_dir=manual_dir)
-        hm = ThesisHyperModel(table.search, tags, grid=grid, rows=rows, overrides=sizes, steps=steps,
-                              learning_rates=rates, init_from=init_from,
-                              save_dir=os.path.join(folder, "trials"))
+        splits = data.Splits(dataset, self.data_dir, manual_dir)
+        _, tags = splits.split("train")
         seconds = p.finetune_seconds if trains_cnn else p.max_seconds
+        hm = ThesisHyperModel(table.search, tags, grid=grid, rows=rows, overrides=sizes, steps=steps,
+                              learning_rates=rates, init_from=init_from, save_dir=os.path.join(folder, "trials"),
+                              config=TrainConfig(batch_size=p.batch_size, max_seconds=seconds, shuffle_buffer=0,
+                                                 checkpoint_every=max(10, steps // 5)))
 
         self.log(f"  KerasTuner grid search '{table.search}' ({len(rows) if rows else math.prod(map(len, grid.values()))}"
                  f" trials, {steps} steps each) on {dataset} -> {folder}")
-        tuner = grid_search(hm, trial_batches(train_ds, tags, hm, p.batch_size, seconds),
-                            trial_batches(eval_ds, tags, hm, p.batch_size), os.path.join(folder, "tuner"))
+        tuner = grid_search(hm, splits, os.path.join(folder, "tuner"))
         trials = []
         for t in tuner.oracle.get_best_trials(num_trials=10 ** 6):
             values = hm.rows[t.hyperparameters.get("row")] if rows else {

@@ -9,39 +9,40 @@
   :mod:`tfmusictag.training.recipe`),
   chosen on the validation split.
 
-A hypermodel only maps ``hp`` onto the package's own builders (``variant_config`` overrides and
-the trainer's per-group optimizers); ``fit`` fits the unsupervised stages, runs the supervised
-steps and returns the validation set's weighted ROC-AUC, the thesis's criterion
-(``val_weighted_auc``, to maximise). The thesis's grids are the defaults; pass ``grid`` to search
-smaller ones. ``init_from`` starts every trial from a source-task model, e.g. the pretrained
-MagnaTagATune CNN (``'MTT_musicnn'``): the thesis's learning-rate searches (Tables 4.7–4.8) fine-tune
-a source CNN; feed the trials batches made with :attr:`ThesisHyperModel.front_end`.
+A hypermodel only maps ``hp`` onto a :class:`~tfmusictag.training.TrainConfig` (the variant's
+model overrides, the per-group learning rates, a seed); a trial *is* a training run,
+:func:`tfmusictag.training.train` with that config — the same data order, unsupervised stages,
+class weights, step loop, checkpoints and evaluation — so a tuned setting means in ``train`` what
+it meant in the search. Its score is the validation split's weighted ROC-AUC, the thesis's
+criterion (``val_weighted_auc``, to maximise). The dataset is opened once per search and its
+features computed once (:class:`~tfmusictag.data.Splits`, which :func:`grid_search` hands to
+every trial). The thesis's grids are the defaults; pass ``grid`` to search smaller ones.
+``init_from`` starts every trial from a source-task model, e.g. the pretrained MagnaTagATune CNN
+(``'MTT_musicnn'``): the thesis's learning-rate searches (Tables 4.7–4.8) fine-tune a source CNN.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import tempfile
 import time
 import zlib
 from typing import Dict, List, Optional, Sequence
 
-import keras
 import keras_tuner as kt
-import numpy as np
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.evaluation import evaluate_model
 from tfmusictag.frontend import get_front_end
-from tfmusictag.rundir import write_model_dir
+from tfmusictag.rundir import RunDir
 from tfmusictag.tagger import TrackTagger
-from tfmusictag.training import GroupSchedule, LearningRates, Trainer, transfer_config, transfer_weights
+from tfmusictag.training import GroupSchedule, LearningRates, TrainConfig, train_model, transfer_config
+from tfmusictag.training import transfer_weights
 from tfmusictag.training.config import CLASS_WEIGHTS
 from tfmusictag.training.recipe import RECIPE_SOURCE
 from tfmusictag.training.transfer import load_source
-from tfmusictag.training.steps import balanced_tag_weights
-from tfmusictag.training.trainer import frozen_outputs, frozen_segment_reduction
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
@@ -79,16 +80,23 @@ class ThesisHyperModel(kt.HyperModel):
         rows: in place of a grid, the exact combinations to try, one dict of the search's
             hyper-parameters per row (the thesis's Tables 4.5–4.8 list rows, not a product); the
             oracle then searches the row index ``row``.
-        save_dir: where each trial's trained model is written as a model directory
-            (``<save_dir>/<trial_key(values)>``), so the best one can be exported afterwards.
+        save_dir: where each trial's training run is kept (``<save_dir>/<trial_key(values)>``, a
+            :class:`~tfmusictag.rundir.RunDir`), so the best one can be exported afterwards and an
+            interrupted trial continues from its last checkpoint; ``None``: a temporary folder.
+        config: the settings every trial shares, as ``train`` takes them (batch size,
+            ``max_seconds``, shuffling, checkpoints, ``train_split``/``eval_split``, determinism…);
+            the dataset is the one of the :class:`~tfmusictag.data.Splits` the trial is given, and
+            the model, steps, learning rates, source, class weights and seed are the trial's.
 
-    A trial whose CNN is frozen (black-box) computes it once per training track, not in every step.
+    A trial whose CNN is frozen (black-box) computes it once per training track, not in every step,
+    as ``train`` does. Its decision thresholds are fitted on the validation split (the score does
+    not depend on them).
     """
 
     def __init__(self, search: str, tags: Sequence[str], grid: Dict = None, overrides: Dict = None,
                  variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates(),
                  init_from: str = None, class_weight: str = None, rows: Sequence[Dict] = None,
-                 save_dir: str = None):
+                 save_dir: str = None, config: Optional[TrainConfig] = None):
         if search not in SEARCHES:
             raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
         super().__init__(name=f"thesis_{search}")
@@ -114,6 +122,8 @@ class ThesisHyperModel(kt.HyperModel):
         self.class_weight = class_weight or ("balanced" if search == "small_catalog" else "none")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ParameterError(f"class_weight={self.class_weight!r} must be one of {CLASS_WEIGHTS}")
+        self.init_from = init_from
+        self.config = config or TrainConfig()
         self.source = load_source(init_from) if init_from else None
 
     @property
@@ -129,19 +139,36 @@ class ThesisHyperModel(kt.HyperModel):
             return dict(self.rows[hp.Choice("row", list(range(len(self.rows))))])
         return {name: hp.Choice(name, list(options)) for name, options in self.choices.items()}
 
-    def build(self, hp):
-        values = self.values(hp)
-        # a trial's weights depend on its hyper-parameters alone, not on which trials ran before it in
-        # this process: a distributed search (any worker runs any trial) equals a one-process one
-        keras.utils.set_random_seed(trial_seed(values))
+    def _overrides(self, values: Dict) -> Dict:
         overrides = dict(self.overrides)
         overrides.update({_PATHS[k]: v for k, v in values.items() if k in _PATHS})
-        config = variant_config(self.variant, self.tags, overrides)
+        return overrides
+
+    def build(self, hp):
+        """The trial's model before training (KerasTuner builds it to size it and to load a trial's
+        kept weights into; the trial itself trains the one ``train`` builds from the same config)."""
+        values = self.values(hp)
+        config = variant_config(self.variant, self.tags, self._overrides(values))
         if self.source is None:
-            return TrackTagger(config, name=self.variant)
-        model = TrackTagger(transfer_config(config, self.source), name=self.variant)
-        transfer_weights(self.source, model)
+            model = TrackTagger(config, name=self.variant)
+        else:
+            model = TrackTagger(transfer_config(config, self.source), name=self.variant)
+            transfer_weights(self.source, model)
+        model.build()  # its weights exist: KerasTuner loads a trial's kept weights into it
         return model
+
+    def trial_config(self, values: Dict, splits) -> TrainConfig:
+        """The training run of the trial with hyper-parameter ``values`` on ``splits``.
+
+        Its seed is :func:`trial_seed`: a trial's result depends on its hyper-parameters alone, not
+        on which trials ran before it in the process, so a distributed search (any worker runs any
+        trial) equals a one-process one.
+        """
+        return dataclasses.replace(
+            self.config, dataset=splits.dataset, data_dir=splits.data_dir, manual_dir=splits.manual_dir,
+            variant=self.variant, model_overrides=self._overrides(values), steps=self.steps,
+            learning_rates=self._learning_rates(values), init_from=self.init_from, class_weight=self.class_weight,
+            seed=trial_seed(values), thresholds="validation", keep_best=False, patience=0).validate()
 
     def _learning_rates(self, values: Dict) -> LearningRates:
         lr = self.learning_rates
@@ -151,40 +178,38 @@ class ThesisHyperModel(kt.HyperModel):
                 cnn_high=GroupSchedule(values["cnn_high_lr"], values["cnn_high_step"]))
         return lr
 
-    def fit(self, hp, model, train_batches, validation_batches, **kwargs):
-        """Unsupervised stages, ``steps`` supervised steps, then the validation weighted AUC."""
-        if frozen_segment_reduction(model):  # black-box CNN: once per track, then cached
-            model.fold()  # its dead filters skipped (frozen: they stay dead)
-            batches = train_batches.map(lambda x, y: (frozen_outputs(model, x), y)).cache()
-        else:
-            batches = train_batches.map(lambda x, y: ({"log_mel": x["log_mel"], "num_frames": x["num_frames"]}, y))
-        model.fit_unsupervised(batches)
-        weights = None
-        if self.class_weight == "balanced":
-            weights = balanced_tag_weights(np.concatenate([y.numpy() for _, y in batches]))
+    def fit(self, hp, model, splits, callbacks=(), **kwargs):
+        """The trial: :func:`tfmusictag.training.train` with :meth:`trial_config` on ``splits`` (a
+        :class:`~tfmusictag.data.Splits`), then the validation weighted AUC.
+
+        ``callbacks``: Keras callbacks (KerasTuner passes its own here: the one that keeps the
+        trial's best weights, so that ``tuner.get_best_models()`` gives the trained model). A
+        trial is one epoch to them: ``on_train_begin`` and ``on_epoch_begin(0)`` with the model
+        KerasTuner built, then ``on_epoch_end(0, {"val_weighted_auc": ...})`` and
+        ``on_train_end`` with the trained one. Other keyword arguments of ``tuner.search`` are
+        refused: a trial's settings are the hypermodel's.
+        """
+        if kwargs:
+            raise ParameterError(f"ThesisHyperModel.fit takes no {sorted(kwargs)}: a trial's settings are the "
+                                 "hypermodel's (steps, learning_rates, class_weight, config)")
+        callbacks = list(callbacks or ())
+        for callback in callbacks:
+            callback.set_model(model)
+            callback.on_train_begin()
+            callback.on_epoch_begin(0)
         values = self.values(hp)
-        trainer = Trainer(model, self._learning_rates(values), tag_weights=weights)
-        done = 0
-        while done < self.steps:
-            for inputs, labels in trainer.distribute(batches):
-                trainer.train_step(inputs, labels)
-                done += 1
-                if done >= self.steps:
-                    break
-        report = evaluate_model(model, validation_batches, model.tags)[0]
-        if self.save_dir:
-            write_model_dir(model, os.path.join(self.save_dir, trial_key(values)),
-                            source={"trial": values, "val_weighted_auc": report["weighted_roc_auc"]})
-        return {"val_weighted_auc": report["weighted_roc_auc"]}
-
-
-def trial_batches(ds, tags: Sequence[str], hypermodel: "ThesisHyperModel", batch_size: int,
-                  max_seconds: Optional[float] = None):
-    """Batches of whole (or cropped) tracks for the trials, in the front end their models take."""
-    from tfmusictag import data
-
-    return data.track_pipeline(ds, tags, front_end=hypermodel.front_end, config=data.PipelineConfig(
-        batch_size=batch_size, shuffle_buffer=0, cache="", max_seconds=max_seconds))
+        with contextlib.ExitStack() as scope:
+            folder = self.save_dir or scope.enter_context(tempfile.TemporaryDirectory(prefix="tfmusictag-trial-"))
+            run_dir = os.path.join(folder, trial_key(values))
+            trained, report = train_model(self.trial_config(values, splits), run_dir, resume=RunDir(run_dir).has_run(),
+                                          progress=False, splits=splits)
+            logs = {"val_weighted_auc": report["weighted_roc_auc"]}
+            for callback in callbacks:
+                callback.set_model(trained)
+                callback.on_epoch_end(0, dict(logs))
+            for callback in callbacks:
+                callback.on_train_end(dict(logs))
+        return logs
 
 
 def write_best(directory: str, best: Dict) -> str:
@@ -264,9 +289,9 @@ class ThesisGridSearch(kt.GridSearch):
         super().on_trial_begin(trial)
 
 
-def grid_search(hypermodel: ThesisHyperModel, train_batches, validation_batches, directory: str,
-                overwrite: bool = False) -> ThesisGridSearch:
-    """Run every combination of ``hypermodel``'s grid (KerasTuner's ``GridSearch`` oracle).
+def grid_search(hypermodel: ThesisHyperModel, splits, directory: str, overwrite: bool = False) -> ThesisGridSearch:
+    """Run every combination of ``hypermodel``'s grid (KerasTuner's ``GridSearch`` oracle), each a
+    training run on ``splits`` (a :class:`~tfmusictag.data.Splits`, shared by all the trials).
 
     In KerasTuner's distributed mode (:func:`distributed_role`) the chief serves the oracle and
     returns when every trial has run (its ``tuner.oracle`` then holds them all); a worker runs
@@ -275,5 +300,5 @@ def grid_search(hypermodel: ThesisHyperModel, train_batches, validation_batches,
     """
     tuner = ThesisGridSearch(hypermodel, objective=OBJECTIVE, directory=directory,
                              project_name=hypermodel.name, overwrite=overwrite)
-    tuner.search(train_batches=train_batches, validation_batches=validation_batches)
+    tuner.search(splits=splits)
     return tuner

@@ -2,9 +2,13 @@
 
 Runs one of :data:`tfmusictag.tuning.hypermodels.SEARCHES` — ``classifier`` (Z × H, Table 4.3),
 ``lstm`` (T × p, Table 4.4), ``learning_rate`` (η and steps of CNN layers 1–2 and 3–5, Tables
-4.5–4.8), and ``small_catalog`` (the L2 penalty of the small-catalog recipe) — with KerasTuner's ``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
-``--eval_split``. Prints every trial and the best, and writes ``best.json`` to ``--directory``
-(KerasTuner's own trial records are kept there too, so an interrupted search continues).
+4.5–4.8), and ``small_catalog`` (the L2 penalty of the small-catalog recipe) — with KerasTuner's
+``GridSearch`` oracle, each trial scored by the weighted ROC-AUC on
+``--eval_split``. Every trial is a training run, exactly as ``python -m tfmusictag.train`` with
+its settings, kept in ``--directory``/``runs/<trial>`` (exportable with ``export --model_dir``).
+Prints every trial and the best, and writes ``best.json`` to ``--directory``; KerasTuner's own
+trial records are kept there too, so an interrupted search continues, a trial cut short from its
+last checkpoint.
 
 Examples::
 
@@ -85,31 +89,22 @@ def main(argv):
     del argv
     if not FLAGS.search or not FLAGS.directory:
         raise app.UsageError("--search and --directory are required")
-    import tensorflow as tf
-
     from tfmusictag import data
-    from tfmusictag.tuning.hypermodels import ThesisHyperModel, distributed_role, grid_search, trial_batches
+    from tfmusictag.tuning.hypermodels import ThesisHyperModel, distributed_role, grid_search
 
     role = distributed_role()
     config = base_config()
-    if config.deterministic:  # a trial's score depends on its hyper-parameters alone, wherever it runs
-        tf.config.experimental.enable_op_determinism()
-    train_ds, tags = data.load_split(config.dataset, config.train_split, config.data_dir, manual_dir=config.manual_dir)
-    eval_ds, _ = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
+    splits = data.Splits(config.dataset, config.data_dir, config.manual_dir)
+    _, tags = splits.split(config.train_split)
     hm = ThesisHyperModel(FLAGS.search, tags, grid=parse_grid(FLAGS.grid), overrides=config.model_overrides,
                           variant=FLAGS.variant, steps=config.steps, learning_rates=config.learning_rates,
-                          init_from=config.init_from)
-
-    def batches(ds, seconds):
-        return trial_batches(ds, tags, hm, config.batch_size, seconds)
-
+                          init_from=config.init_from, save_dir=os.path.join(FLAGS.directory, "runs"), config=config)
     if role == "chief":
         say(f"chief: serving the search's oracle on {os.environ['KERASTUNER_ORACLE_IP']}:"
             f"{os.environ['KERASTUNER_ORACLE_PORT']} until every trial has run")
-        tuner = grid_search(hm, None, None, FLAGS.directory, FLAGS.overwrite)
+        tuner = grid_search(hm, None, FLAGS.directory, FLAGS.overwrite)
     else:
-        tuner = grid_search(hm, batches(train_ds, config.max_seconds), batches(eval_ds, None), FLAGS.directory,
-                            FLAGS.overwrite)
+        tuner = grid_search(hm, splits, FLAGS.directory, FLAGS.overwrite)
     if role not in (None, "chief"):  # a worker: the chief reports the search
         say(f"{role} ran trial{'s' if len(tuner.ran) != 1 else ''} {', '.join(tuner.ran) or 'none'}")
         print(json.dumps({"tuner_id": role, "trials": tuner.ran, "idle_answers": tuner.idle_answers}))

@@ -5,7 +5,8 @@
 * :mod:`~tfmusictag.training.schedules` — :class:`StepDecay` and one Adam per layer group;
 * :mod:`~tfmusictag.training.transfer` — a source-task model's stages into a target model;
 * :mod:`~tfmusictag.training.trainer` — :class:`Trainer` over a ``tf.distribute.Strategy`` and
-  :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir`;
+  :func:`train`, a whole resumable run in a :class:`~tfmusictag.rundir.RunDir` (a KerasTuner
+  trial is one too: :mod:`tfmusictag.tuning.hypermodels`);
 * :mod:`~tfmusictag.training.distribute` — the strategies (one device, ``mirrored``,
   ``multi_worker`` from ``TF_CONFIG``), which process writes the run, and the devices in use;
 * :mod:`~tfmusictag.training.recipe` — the small-catalog recipe ``train`` uses without ``--variant``.
@@ -14,8 +15,8 @@
 from tfmusictag.training.config import RESUMABLE, GroupSchedule, LearningRates, TrainConfig, resume_config
 from tfmusictag.training.schedules import StepDecay, group_optimizers
 from tfmusictag.training.steps import Trainer
-from tfmusictag.training.trainer import train
+from tfmusictag.training.trainer import train, train_model
 from tfmusictag.training.transfer import SEGMENT_CNNS, transfer_config, transfer_weights
 
 __all__ = ["TrainConfig", "GroupSchedule", "LearningRates", "RESUMABLE", "resume_config", "StepDecay",
-           "group_optimizers", "Trainer", "train", "SEGMENT_CNNS", "transfer_config", "transfer_weights"]
+           "group_optimizers", "Trainer", "train", "train_model", "SEGMENT_CNNS", "transfer_config", "transfer_weights"]

@@ -37,7 +37,7 @@ from tfmusictag.training.steps import Trainer, balanced_tag_weights
 from tfmusictag.training.transfer import load_source, transfer_config, transfer_weights
 from tfmusictag.variants import variant_config
 
-__all__ = ["train", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "random_halves",
+__all__ = ["train", "train_model", "frozen_segment_reduction", "frozen_embedding", "frozen_outputs", "random_halves",
            "segment_features", "batch_segments"]
 
 
@@ -122,7 +122,7 @@ def _check_same_run(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
 
 def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: bool = True,
           strategy: Optional[tf.distribute.Strategy] = None,
-          log: Callable[[str], None] = logging.info) -> Dict[str, Any]:
+          log: Callable[[str], None] = logging.info, splits: Optional[data.Splits] = None) -> Dict[str, Any]:
     """Run (or continue) a training run in ``model_dir``; returns the final evaluation report.
 
     Args:
@@ -144,18 +144,36 @@ def train(config: TrainConfig, model_dir: str, resume: bool = False, progress: b
             run, so its config must agree with the saved one, as with ``resume``). Only the chief
             returns the report; the others return ``{}``.
         log: where progress messages go (default: absl's INFO log).
+        splits: the dataset's splits already opened (:class:`~tfmusictag.data.Splits`, for
+            ``config.dataset``), shared with other runs: a search's trials read the data once.
+            Default: opened for this run.
 
     Raises:
         ParameterError: ``model_dir`` holds a run and ``resume`` is false, or holds none and
-            ``resume`` is true, or ``config`` contradicts the run being resumed.
+            ``resume`` is true, or ``config`` contradicts the run being resumed, or ``splits``
+            is another dataset's.
     """
+    return train_model(config, model_dir, resume, progress, strategy, log, splits)[1]
+
+
+def train_model(config: TrainConfig, model_dir: str, resume: bool = False, progress: bool = True,
+                strategy: Optional[tf.distribute.Strategy] = None, log: Callable[[str], None] = logging.info,
+                splits: Optional[data.Splits] = None):
+    """:func:`train`, returning ``(model, report)``: the trained model (with its decision rule), as
+    it is saved in ``model_dir``, and the final evaluation report (a KerasTuner trial hands the
+    model to the tuner's callbacks)."""
     with contextlib.ExitStack() as scope:
-        return _train(config, model_dir, resume, progress, strategy, log, scope)
+        return _train(config, model_dir, resume, progress, strategy, log, scope, splits)
 
 
-def _train(config, model_dir, resume, progress, strategy, log, scope):
-    """:func:`train`'s body; ``scope`` holds what must be undone when it ends (the run's seeds)."""
+def _train(config, model_dir, resume, progress, strategy, log, scope, splits):
+    """:func:`train_model`'s body; ``scope`` holds what must be undone when it ends (the run's seeds)."""
     config = resolve_recipe(config.validate(), log=log)
+    if splits is None:
+        splits = data.Splits(config.dataset, config.data_dir, config.manual_dir)
+    elif (splits.dataset, splits.data_dir) != (config.dataset, config.data_dir):
+        raise ParameterError(f"the splits given are {splits.dataset!r} in {splits.data_dir!r}, the config's dataset "
+                             f"{config.dataset!r} in {config.data_dir!r}")
     run = RunDir(model_dir)
     strategy = strategy or tf.distribute.get_strategy()
     chief = distribute.is_chief(strategy)
@@ -179,8 +197,7 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
 
     if not resuming and not config.init_from:  # the variant and model.* overrides, typed, before any data is read
         variant_config(config.variant, ("tag",), {"temporal.bof.seed": config.seed, **config.model_overrides})
-    train_ds, dataset_tags = data.load_split(config.dataset, config.train_split, config.data_dir,
-                                             manual_dir=config.manual_dir)
+    train_ds, dataset_tags = splits.split(config.train_split)
     # The source is loaded whenever its weights are needed (no checkpoint yet), and always before the
     # target model is built: building draws from the seeded global RNG, so the order must not vary.
     source = load_source(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
@@ -213,13 +230,13 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
             f"(it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")
     if cached_segments:  # black-box CNN: its output (or the track embedding) is cached once per track (filled
         # on first use, after the weights are transferred or restored below) in place of the log-mel, not kept
-        features = segment_features(model, data.track_features(train_ds, dataset_tags, model.tags, fe,
-                                                               dataclasses.replace(pipe, cache=None)),
+        features = segment_features(model, splits.features(config.train_split, model.tags, fe,
+                                                           dataclasses.replace(pipe, cache=None)),
                                     config.embedding_views, config.seed)
         batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
         take = tuple(features.element_spec[0])
     else:
-        features = data.track_features(train_ds, dataset_tags, model.tags, fe, pipe)
+        features = splits.features(config.train_split, model.tags, fe, pipe)
         batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
         take = ("log_mel", "num_frames")
 
@@ -280,7 +297,7 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
             if s % config.checkpoint_every == 0 or s == config.steps:
                 manager.save(checkpoint_number=s)
             if chief and ((config.eval_every and s % config.eval_every == 0) or s == config.steps):
-                eval_ds = eval_ds or _eval_dataset(config, model)
+                eval_ds = eval_ds or _eval_dataset(config, model, splits)
                 report, eval_y, eval_p, _ = evaluate_model(model, eval_ds, model.tags)
                 evaluated_at = s
                 tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
@@ -299,7 +316,7 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
     if not chief:
         log(f"{' '.join(map(str, distribute.worker(strategy)))} done at step {int(trainer.step.numpy())}; "
             f"the chief writes {model_dir}")
-        return {}
+        return model, {}
     selected = None
     if config.keep_best and best is not None and best.step is not None:
         report, selected = best.restore(), best.step
@@ -307,7 +324,7 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
             f"{report['weighted_roc_auc']:.4f})")
     model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
     if selected is not None or evaluated_at != int(trainer.step.numpy()):  # the final weights, not evaluated yet
-        report, eval_y, eval_p, _ = evaluate_model(model, eval_ds or _eval_dataset(config, model), model.tags)
+        report, eval_y, eval_p, _ = evaluate_model(model, eval_ds or _eval_dataset(config, model, splits), model.tags)
     # decision thresholds: out of fold over the training tracks, or on the evaluation split (never test)
     out_of_fold = config.thresholds == "out_of_fold" or (
         config.thresholds == "auto" and cached_segments and frozen_embedding(model)
@@ -339,7 +356,7 @@ def _train(config, model_dir, resume, progress, strategy, log, scope):
         extra = {"selected_step": selected, "stopped_early_at_step": stopped_early}
     run.write_metrics({"split": config.eval_split, "step": int(trainer.step.numpy()), "resumed_at_step": resumed_at,
                        "train_tracks_per_second": speed, **extra, **report})
-    return report
+    return model, report
 
 
 class _Best:
@@ -368,7 +385,8 @@ class _Best:
         return dict(self.report)
 
 
-def _eval_dataset(config: TrainConfig, model: TrackTagger):
-    ds, tags = data.load_split(config.dataset, config.eval_split, config.data_dir, manual_dir=config.manual_dir)
+def _eval_dataset(config: TrainConfig, model: TrackTagger, splits: Optional[data.Splits] = None):
+    """Batches of ``config.eval_split`` for ``model`` (from ``splits``; default: opened here)."""
+    splits = splits or data.Splits(config.dataset, config.data_dir, config.manual_dir)
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=0, cache="", max_seconds=config.max_seconds)
-    return data.track_pipeline(ds, tags, model.tags, model.front_end_config, pipe)
+    return splits.pipeline(config.eval_split, model.tags, model.front_end_config, pipe)
