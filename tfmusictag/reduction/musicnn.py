@@ -66,8 +66,7 @@ def _conv_bn_max(conv, norm, x):
     full map, so :meth:`MusicnnCNN._front_train` keeps the direct form.)
     """
     z = conv.convolution_op(x, conv.kernel)
-    scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
-    shift = norm.beta - norm.moving_mean * scale
+    scale, shift = _affine(norm)
     v = tf.where(scale >= 0, tf.reduce_max(z, axis=2), tf.reduce_min(z, axis=2)) + conv.bias
     return tf.nn.relu(v) * scale + shift
 
@@ -221,8 +220,7 @@ class MusicnnCNN(ReductionStage):
         live = self.live or {}
         plan = []
         for kind, (conv, norm) in [("timbral", p) for p in self.timbral] + [("temporal", p) for p in self.temporal]:
-            scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
-            shift = norm.beta - norm.moving_mean * scale
+            scale, shift = _affine(norm)
             step = {"kind": kind, "kernel": conv.kernel, "bias": conv.bias, "scale": scale, "shift": shift}
             keep = live.get(conv.name)
             if keep is not None and len(keep) < conv.filters:
