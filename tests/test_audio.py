@@ -315,3 +315,47 @@ def test_mp3_decoded_in_blocks_equals_one_read():
         np.testing.assert_allclose(y, whole, atol=1e-6, err_msg=f"block_frames={block}")
     y = audio.decode(data, "t.mp3", None, offset=10.0, block_frames=5000)
     np.testing.assert_allclose(y, whole[int(round(10.0 * sr)):], atol=1e-6)
+
+
+def test_a_decoder_and_tensorflows_import_redirecting_standard_error_at_once_leave_it_working(tmp_path):
+    """:func:`tfmusictag.errors.captured_stderr` (TensorFlow's import) and a decoder's
+    :func:`tfmusictag.audio.quiet.quiet` both point descriptor 2 elsewhere for a while: one waits
+    for the other (``FD2_LOCK``), so neither restores it out of order. Overlapping them in time,
+    the decoder's note still reaches its collector and the process's standard error still works."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "stderr.txt"
+    code = """if True:
+        import os, sys, threading, time
+        from tfmusictag.audio.quiet import decoder_notes, quiet
+        from tfmusictag.errors import captured_stderr
+        notes, started = [], threading.Event()
+
+        def importing():
+            with captured_stderr():
+                started.set()
+                time.sleep(0.3)
+                os.write(2, b"import chatter\\n")
+
+        def decoding():
+            started.wait()
+            with decoder_notes() as got:
+                with quiet():  # begins while the import's redirection holds, ends after it
+                    os.write(2, b"Note: Illegal Audio-MPEG-Header 0x0 at offset 1.\\n")
+                    time.sleep(0.5)
+            notes.extend(got)
+
+        threads = [threading.Thread(target=importing), threading.Thread(target=decoding)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        os.write(2, b"after both\\n")
+        print(notes)
+    """
+    with open(log, "wb") as err:
+        out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.strip() == "['Note: Illegal Audio-MPEG-Header 0x0 at offset 1.']"
+    assert log.read_text() == "after both\n"

@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfmusictag.audio import usable_cores
+from tfmusictag.kernels import usable_cores
 from tfmusictag.audio.tfdata import decode_op
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, get_front_end

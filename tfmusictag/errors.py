@@ -16,6 +16,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 
 __all__ = [
     "ParameterError",
@@ -102,17 +103,27 @@ AUDIO_ERROR_TYPES = tuple(
 )
 
 
+#: Held by whoever has file descriptor 2 redirected (:func:`captured_stderr`,
+#: :func:`tfmusictag.audio.quiet.quiet`): two redirections that overlapped in time would restore
+#: the descriptor out of order and lose standard error for the rest of the process.
+FD2_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def captured_stderr():
     """Send file descriptor 2 to a temporary file (yielded) while the block runs: what C++ libraries
-    print there directly (TensorFlow's start-up lines) is kept out of a command's output."""
-    sys.stderr.flush()
-    saved, tmp = os.dup(2), tempfile.TemporaryFile()
-    os.dup2(tmp.fileno(), 2)
-    try:
-        yield tmp
-    finally:
+    print there directly (TensorFlow's start-up lines) is kept out of a command's output.
+
+    Holds :data:`FD2_LOCK` meanwhile: a thread that wants to redirect descriptor 2 too (a decoder,
+    :func:`tfmusictag.audio.quiet.quiet`) waits for the block to end."""
+    with FD2_LOCK:
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        tmp.close()
+        saved, tmp = os.dup(2), tempfile.TemporaryFile()
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield tmp
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.close()

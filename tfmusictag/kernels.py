@@ -25,7 +25,7 @@ from typing import FrozenSet, Iterable, Optional
 
 from tfmusictag.errors import ParameterError
 
-__all__ = ["cpu_flags", "choose_kernels", "apply", "check_precision", "enable_precision", "KERNELS", "PRECISIONS",
+__all__ = ["usable_cores", "cpu_flags", "choose_kernels", "apply", "check_precision", "enable_precision", "KERNELS", "PRECISIONS",
            "NEURAL_NETWORK_FEATURES", "BFLOAT16_FEATURES"]
 
 #: ``--kernels`` values: ``auto`` (by the CPU), ``onednn``, ``tensorflow``.
@@ -36,6 +36,14 @@ PRECISIONS = ("float32", "bfloat16")
 NEURAL_NETWORK_FEATURES = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 #: CPU features that run bfloat16 arithmetic natively (any one of them).
 BFLOAT16_FEATURES = ("avx512_bf16", "amx_bf16")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (respects affinity masks and container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def cpu_flags(path: str = "/proc/cpuinfo") -> FrozenSet[str]:

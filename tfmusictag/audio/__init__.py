@@ -30,6 +30,8 @@ import soundfile as sf
 import soxr
 
 from tfmusictag import constants
+from tfmusictag.kernels import usable_cores
+from tfmusictag.audio.files import AUDIO_EXTENSIONS, iter_audio_files
 from tfmusictag.audio.quiet import decoder_notes, quiet
 from tfmusictag.errors import (
     AudioFileNotFoundError,
@@ -46,8 +48,6 @@ __all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", 
 
 PathLike = Union[str, bytes, os.PathLike]
 
-#: File extensions :func:`find_audio_files`-style helpers treat as audio.
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 
 _RESAMPLE_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 # libsndfile's log says "data : 882000 (should be 440978)" when a WAV/AIFF data chunk is cut short.
@@ -487,29 +487,3 @@ def _blocks(source, name, sample_rate, offset, duration, resample_quality, block
                                       if start == 0 else f"no samples after offset={offset} s")
         if check_truncation and limit is None and start == 0:
             _check_not_truncated(path, f, n_in, None if name is None else source)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects affinity masks and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def iter_audio_files(roots: Iterable[PathLike], extensions: Sequence[str] = AUDIO_EXTENSIONS):
-    """Expand files, folders (recursively, sorted) and glob patterns into audio file paths."""
-    import glob
-
-    for root in roots:
-        root = _fspath(root)
-        if os.path.isdir(root):
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    if name.lower().endswith(tuple(extensions)):
-                        yield os.path.join(dirpath, name)
-        elif any(ch in root for ch in "*?["):
-            yield from sorted(glob.glob(root, recursive=True))
-        else:
-            yield root

@@ -3,8 +3,8 @@
 libmpg123 (libsndfile's MP3 decoder) prints notes on damaged MP3 data straight to the process's
 standard error (``Note: Illegal Audio-MPEG-Header 0x… at offset 21896.``, ``Note: Trying to
 resync...``), where no Python code can catch them. :func:`quiet` sends file descriptor 2 to a
-temporary file while the decoder runs, one decoding step at a time (a lock keeps two threads from
-redirecting at once), and sorts what arrived: the decoder's lines go to the current thread's
+temporary file while the decoder runs, one decoding step at a time (a lock,
+:data:`tfmusictag.errors.FD2_LOCK`, keeps two threads from redirecting at once), and sorts what arrived: the decoder's lines go to the current thread's
 :func:`decoder_notes` collector (or nowhere), any other line back to standard error.
 """
 
@@ -16,12 +16,13 @@ import sys
 import tempfile
 import threading
 
+from tfmusictag.errors import FD2_LOCK
+
 __all__ = ["quiet", "decoder_notes", "DECODER_PREFIXES"]
 
 #: Lines that come from a decoder library, not from the program.
 DECODER_PREFIXES = ("Note:", "Warning:", "[src/libmpg123", "[libmpg123", "Error:")
 
-_LOCK = threading.Lock()
 _local = threading.local()
 
 
@@ -48,7 +49,7 @@ def decoder_notes():
 @contextlib.contextmanager
 def quiet():
     """Run the block with file descriptor 2 captured (see the module docstring)."""
-    with _LOCK:
+    with FD2_LOCK:
         try:
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
@@ -79,3 +80,4 @@ def quiet():
                 other.append(line)
         if other:
             print("\n".join(other), file=sys.stderr)
+
