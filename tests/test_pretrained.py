@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from tfmusictag import audio, pretrained
 from tfmusictag.errors import ParameterError
-from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG, _conv_bn_max
+from tfmusictag.reduction.musicnn import MusicnnCNN, MusicnnVGG
+from tfmusictag.reduction.musicnn_inference import conv_bn_max, front_bounds, front_infer, front_plan
 from tfmusictag.pretrained import musicnn as mn
 
 from support import ENV
@@ -76,7 +77,7 @@ def test_fast_inference_block_equals_the_direct_form():
     x = tf.constant(rng.normal(0, 1, (2, 193, 96, 1)), tf.float32)
     for conv, norm in layer.timbral + layer.temporal:
         direct = tf.reduce_max(norm(conv(x), training=False), axis=2)
-        np.testing.assert_allclose(_conv_bn_max(conv, norm, x), direct, atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(conv_bn_max(conv, norm, x), direct, atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.onednn
@@ -97,15 +98,15 @@ def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
     x = tf.constant(rng.normal(0, 1, (3, 187, 96, 1)), tf.float32)
     padded = tf.pad(layer.input_norm(x, training=False), [[0, 0], [3, 3], [0, 0], [0, 0]])
     unpadded = layer.input_norm(x, training=False)
-    direct = ([_conv_bn_max(c, n, padded) for c, n in layer.timbral]
-              + [_conv_bn_max(c, n, unpadded) for c, n in layer.temporal])
-    plain = layer._front_infer(x, layer._front_plan(187))
+    direct = ([conv_bn_max(c, n, padded) for c, n in layer.timbral]
+              + [conv_bn_max(c, n, unpadded) for c, n in layer.temporal])
+    plain = front_infer(layer, x, front_plan(layer, 187))
     report = layer.fold()
     assert {k: v for k, v in report.items() if k != "midend_1"} == {
         c.name: (c.filters - len(dead[c.name]), c.filters) for c, _ in layer.timbral + layer.temporal}
     assert all(sorted(set(range(c.filters)) - set(layer.live[c.name])) == dead[c.name]
                for c, _ in layer.timbral + layer.temporal)
-    folded = layer._front_infer(x, layer._front_plan(187))
+    folded = front_infer(layer, x, front_plan(layer, 187))
     for d, p, f in zip(direct, plain, folded):
         np.testing.assert_allclose(p, d, atol=1e-4, rtol=1e-5)
         np.testing.assert_allclose(f, d, atol=1e-4, rtol=1e-5)
@@ -131,7 +132,7 @@ def test_mid_end_dead_filters_are_found_by_their_bounds_and_folded_exactly_borde
     conv = layer.midend[0][0]
     kernel, bias = conv.get_weights()
     assert not layer.fold()["midend_1"][0] < conv.filters  # random weights: none dead
-    lo, hi = (np.minimum(v, 0) if i == 0 else np.maximum(v, 0) for i, v in enumerate(layer._front_bounds()))
+    lo, hi = (np.minimum(v, 0) if i == 0 else np.maximum(v, 0) for i, v in enumerate(front_bounds(layer)))
     top = np.maximum(kernel * lo[None, :, None], kernel * hi[None, :, None]).sum((0, 1))
     dead = sorted(rng.choice(conv.filters, 40, replace=False).tolist())
     bias[dead] = -top[dead] - 0.5  # at most -0.5 before ReLU for every input the front end gives
@@ -184,7 +185,7 @@ def test_training_front_end_equals_autodiff_of_the_direct_form():
     """The training front end's rewrite (the input norm moved past the convolutions, so no gradient
     flows into the spectrogram) gives the direct form's values and, through autodiff, its gradients
     for every trainable weight (the input norm's γ and β included)."""
-    from tfmusictag.reduction.musicnn import _TIME_PAD
+    from tfmusictag.reduction.musicnn_inference import TIME_PAD as _TIME_PAD
 
     tf.keras.utils.set_random_seed(4)  # the layer's initial weights too: the same case whatever ran before
     rng = np.random.RandomState(3)
@@ -587,7 +588,7 @@ def test_a_blackbox_lstm_needs_a_source_with_an_lstm(demo_tiny, tmp_path):
 def test_training_front_end_equals_the_direct_form_with_its_gradients():
     """conv(a·x + b) = a·conv(x) + b·conv(1): same outputs, input-norm gradients and moving
     averages as normalising the input first, without a gradient through the spectrogram."""
-    from tfmusictag.reduction.musicnn import _TIME_PAD
+    from tfmusictag.reduction.musicnn_inference import TIME_PAD as _TIME_PAD
 
     tf.keras.utils.set_random_seed(3)  # the layer's initial weights too: the same case whatever ran before
     rng = np.random.RandomState(3)

@@ -23,7 +23,7 @@ import io
 import math
 import os
 import re
-from typing import Iterable, Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import soundfile as sf
