@@ -1,5 +1,6 @@
 """Shared fixtures: real audio files of every common format, written with libsndfile."""
 
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -66,6 +67,40 @@ def demo_tiny(tmp_path_factory):
     builder = tfds.builder("demo_catalog/tiny", data_dir=data_dir)
     builder.download_and_prepare()
     return data_dir, builder
+
+
+#: The settings of the shared trained model (:func:`trained`): a small BoF model trained in seconds.
+TINY = {"model.temporal.bof.num_clusters": 16, "model.temporal.bof.epochs": 1, "model.classifier.hidden": 16}
+
+
+def train_args(data_dir, model_dir, steps, extra=()):
+    sets = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
+    return ["--dataset=demo_catalog/tiny", f"--data_dir={data_dir}", "--variant=mfcc_bof", f"--steps={steps}",
+            "--batch_size=2", "--checkpoint_every=5", "--noprogress", f"--model_dir={model_dir}", *sets, *extra]
+
+
+@pytest.fixture(scope="session")
+def trained(demo_tiny, tmp_path_factory):
+    """A model trained by `python -m tfmusictag.train` once per session: (run directory, its summary)."""
+    from support import run_module
+
+    data_dir, _ = demo_tiny
+    model_dir = str(tmp_path_factory.mktemp("run") / "bof")
+    out = run_module("tfmusictag.train", *train_args(data_dir, model_dir, 20))
+    return model_dir, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def exported(trained, tmp_path_factory):
+    """`trained`, exported by `python -m tfmusictag.export` once per session: its SavedModel version folder."""
+    from support import run_module
+
+    model_dir, _ = trained
+    base = str(tmp_path_factory.mktemp("saved_models"))
+    out = run_module("tfmusictag.export", f"--model_dir={model_dir}", "--name=tiny", f"--base_dir={base}", "--top_k=3")
+    path = out.stdout.strip().splitlines()[-1]
+    assert path == os.path.join(base, "tiny", "1")
+    return path
 
 
 def require_musicnn_weights(name="MTT_vgg"):

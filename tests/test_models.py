@@ -339,61 +339,6 @@ def test_readout_needs_a_cnn():
         variant_config("cnn_mean", TAGS, {"reduction.readout": "every"})
 
 
-def test_standardisation_is_fitted_on_the_training_embeddings():
-    rng = np.random.default_rng(1)
-    f = (rng.normal(size=(50, 6)) * [1, 10, 100, 0.1, 1, 1] + [5, -3, 0, 1, 2, 0]).astype("float32")
-    f[:, 5] = 7.0  # constant: left unscaled
-    head = TwoLayerPerceptron(2, 0, standardize=True)
-    head.build((None, 6))
-    assert head.needs_fitting()
-    head.adapt([f[:20], f[20:]])
-    assert not head.needs_fitting()
-    z = ((f - head.mean.numpy()) * head.scale.numpy())
-    np.testing.assert_allclose(z[:, :5].mean(0), 0, atol=1e-4)
-    np.testing.assert_allclose(z[:, :5].std(0), 1, atol=1e-4)
-    np.testing.assert_allclose(z[:, 5], 0, atol=1e-5)
-
-
-def test_balanced_tag_weights_are_scikit_learns():
-    from sklearn.utils.class_weight import compute_class_weight
-
-    from tfmusictag.training.steps import balanced_tag_weights
-
-    y = (np.random.default_rng(2).random((40, 3)) < [0.1, 0.5, 0.8]).astype("float32")
-    positive, negative = balanced_tag_weights(y)
-    for j in range(3):
-        neg, pos = compute_class_weight("balanced", classes=np.array([0.0, 1.0]), y=y[:, j])
-        np.testing.assert_allclose([positive[j], negative[j]], [pos, neg], rtol=1e-6)
-
-
-def test_the_l2_penalty_and_class_weights_enter_the_loss():
-    """The loss is the mean over the classifier's heads of each head's (class-weighted) binary
-    cross-entropy, plus l2·Σw² over every head's kernel."""
-    from tfmusictag.training import LearningRates, Trainer
-
-    model = build_variant("transfer_stats", TAGS, {**small("transfer_stats"), "classifier.l2": 0.5})
-    assert len(model.classifier.head_ranges) == 2
-    log_mel = tf.random.stateless_normal([2, 1500, 96], [7, 8])
-    labels = tf.constant([[1.0, 0, 0], [0, 1, 0]])
-    inputs = {"log_mel": log_mel, "num_frames": tf.constant([1500, 1500])}
-    heads = model.head_probabilities(inputs)
-    assert heads.shape == (2, 2, 3)
-    np.testing.assert_allclose(model(inputs), tf.reduce_mean(heads, 1), atol=1e-6)
-    bce = np.mean([float(keras.losses.BinaryCrossentropy()(labels, heads[:, k])) for k in range(2)])
-    kernels = [model.classifier.output_layer.kernel] + [h.kernel for h in model.classifier.head_layers]
-    penalty = 0.5 * sum(float(tf.reduce_sum(tf.square(k))) for k in kernels)
-    assert penalty > 0
-    lr = LearningRates()
-    plain = Trainer(model, lr)
-    loss = plain.train_step(inputs, labels)
-    np.testing.assert_allclose(loss, bce + penalty, rtol=1e-4)
-    weighted = Trainer(build_variant("transfer_stats", TAGS, {**small("transfer_stats"), "classifier.l2": 0.0}), lr,
-                       tag_weights=(np.array([2.0, 2.0, 2.0]), np.array([0.0, 0.0, 0.0])))
-    heads = weighted.model.head_probabilities(inputs)
-    positives_only = -float(tf.reduce_mean(tf.reduce_sum(labels[:, None] * tf.math.log(heads), [1, 2]) * 2.0 / 6))
-    np.testing.assert_allclose(weighted.train_step(inputs, labels), positives_only, rtol=1e-4)
-
-
 def test_last_and_all_layers_readout_is_both_readouts():
     """``'last_and_all_layers'``: the 'last' vector then the 'all_layers' one, from the same weights,
     for both block CNNs; its two feature groups say where each starts."""
@@ -411,47 +356,6 @@ def test_last_and_all_layers_readout_is_both_readouts():
         assert (a, b) == (last.output_dim(96, frames), every.output_dim(96, frames)) and y.shape[-1] == a + b
         np.testing.assert_allclose(y[..., :a], last(segments, mask)[0], atol=1e-5)
         np.testing.assert_allclose(y[..., a:], every(segments, mask)[0], atol=1e-5)
-
-
-def test_per_readout_heads_train_as_the_two_probes_alone():
-    """Late fusion, not one model: after some Adam steps each head equals a linear model trained on
-    its readout alone (the heads' loss is their mean loss, so each gets half its own gradient, and
-    Adam does not see a gradient's scale; the lone models take twice the l2 for the same reason)."""
-    from tfmusictag.training import LearningRates, Trainer
-
-    over = {**small("transfer_stats"), "classifier.standardize": False, "classifier.l2": 0.01}
-    fused = build_variant("transfer_stats", TAGS, over)
-    alone = [build_variant("transfer_stats", TAGS, {**over, "reduction.readout": r, "classifier.heads": "one",
-                                                    "classifier.l2": 0.02}) for r in ("last", "all_layers")]
-    start = []
-    for model, head in zip(alone, [fused.classifier.output_layer] + fused.classifier.head_layers):
-        model.reduction.set_weights(fused.reduction.get_weights())
-        model.classifier.output_layer.set_weights(head.get_weights())
-        start.append(head.kernel.numpy())
-    inputs = {"log_mel": tf.random.stateless_normal([4, 1500, 96], [5, 6]), "num_frames": tf.constant([1500] * 4)}
-    labels = tf.constant([[1.0, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
-    lr = LearningRates()
-    trainers = [Trainer(m, lr) for m in [fused] + alone]
-    for _ in range(5):
-        for t in trainers:
-            t.train_step(inputs, labels)
-    for model, head, w0 in zip(alone, [fused.classifier.output_layer] + fused.classifier.head_layers, start):
-        moved, moved_alone = head.kernel.numpy() - w0, model.classifier.output_layer.kernel.numpy() - w0
-        # equal up to Adam's epsilon (1e-7 beside gradients of ~1e-4 here)
-        assert np.linalg.norm(moved - moved_alone) < 0.05 * np.linalg.norm(moved_alone)
-
-
-def test_per_readout_heads_need_readouts_pooled_feature_by_feature():
-    # one readout: one head
-    one = build_variant("cnn_mean", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout"})
-    assert one.classifier.head_ranges is None
-    with pytest.raises(errors.ParameterError, match="temporal mean, max, mean_std or mean_std_max"):
-        build_variant("blackbox_cnn_bof", TAGS, {**SMALL, "classifier.hidden": 0, "classifier.heads": "per_readout",
-                                                 "reduction.readout": "last_and_all_layers"})
-    with pytest.raises(errors.ParameterError, match="hidden=0"):
-        build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 8})
-    with pytest.raises(errors.ParameterError, match="classifier.heads='two'"):
-        variant_config("transfer_stats", TAGS, {"classifier.heads": "two"})
 
 
 def test_lstm_variants_fit_their_input_standardisation_before_training():
@@ -580,40 +484,6 @@ def test_embedding_views_are_the_statistics_of_random_halves_of_a_track():
     # a model that caches segment vectors (BoF) ignores views: it has no embedding to draw them from
     other = build_variant("blackbox_cnn_bof", TAGS, small("blackbox_cnn_bof"))
     assert len(list(segment_features(other, tracks, views=3).as_numpy_iterator())) == 2
-
-
-def test_a_checkpoint_holds_every_weight_of_the_model(tmp_path):
-    """Layers held in lists (a CNN's blocks, an ensemble's members) are in the model's checkpoint:
-    a model built from the same config and restored has every weight of the saved one (a resumed
-    run keeps its frozen source CNNs)."""
-    config = _tiny_ensemble_config()
-    saved, fresh = TrackTagger(config), TrackTagger(config)
-    for v in saved.weights:
-        if "float" in str(v.dtype):
-            v.assign(tf.random.stateless_normal(v.shape, [7, len(v.path)]))
-    path = saved.checkpoint().save(str(tmp_path / "c"))
-    fresh.checkpoint().restore(path).assert_existing_objects_matched()
-    assert len(saved.weights) > 40
-    for a, b in zip(saved.weights, fresh.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-
-
-def test_a_checkpoint_without_every_weight_is_refused_with_one_line(tmp_path):
-    """A checkpoint written before every weight was tracked (here: the model alone, as Keras 3 shows
-    it to TensorFlow, without the list-held CNN blocks) is refused when a run directory is loaded
-    from it — not restored with random frozen CNN weights."""
-    from tfmusictag.rundir import RunDir
-
-    config = _tiny_ensemble_config()
-    run = RunDir(str(tmp_path / "run"))
-    run.write_configs(None, config)
-    os.makedirs(run.checkpoints, exist_ok=True)
-    tf.train.Checkpoint(model=TrackTagger(config)).save(os.path.join(run.checkpoints, "ckpt"))
-    with pytest.raises(errors.ParameterError, match=r"ckpt-1 does not hold every weight of the model .*train again"):
-        run.load_model()
-    TrackTagger(config).checkpoint().save(os.path.join(run.checkpoints, "full"))  # every weight
-    assert run.latest_checkpoint().endswith("full-1")
-    assert len(run.load_model().weights) == len(TrackTagger(config).weights)
 
 
 def test_a_timeline_of_overlapping_segments_has_the_same_times_in_keras_and_the_savedmodel(tmp_path):

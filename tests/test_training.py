@@ -407,3 +407,15 @@ def test_a_run_s_seeds_and_determinism_end_with_it():
         assert (random.random(), float(np.random.random())) == first  # the run's draws: its seed alone
     assert (random.random(), float(np.random.random())) == expected  # the caller's stream, untouched
     assert op_determinism() == was
+
+
+def test_balanced_tag_weights_are_scikit_learns():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from tfmusictag.training.steps import balanced_tag_weights
+
+    y = (np.random.default_rng(2).random((40, 3)) < [0.1, 0.5, 0.8]).astype("float32")
+    positive, negative = balanced_tag_weights(y)
+    for j in range(3):
+        neg, pos = compute_class_weight("balanced", classes=np.array([0.0, 1.0]), y=y[:, j])
+        np.testing.assert_allclose([positive[j], negative[j]], [pos, neg], rtol=1e-6)

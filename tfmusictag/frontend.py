@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, Optional
+from typing import Optional
 
 import keras
 import numpy as np
@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfmusictag import constants
 from tfmusictag.errors import ParameterError
+from tfmusictag.registry import Registry
 from tfmusictag.shapes import merge_dims
 
 __all__ = [
@@ -248,13 +249,12 @@ class FrontEndConfig:
 #: Named front ends. ``thesis``: Table 4.1 with the HTK scale of Eq. 2.8, natural log (Alg. 22).
 #: ``choi2016``: the input of the MSD-trained CNN/CRNN (librosa 0.4 defaults: Hann, Slaney mel,
 #: reflect padding, dB of the squared mel power, 80 dB range). ``musicnn``: Pons et al. 2019.
-FRONT_ENDS: Dict[str, FrontEndConfig] = {
-    "thesis": FrontEndConfig(),
-    "choi2016": FrontEndConfig(window="hann", pad_mode="reflect", mel_scale="slaney", mel_norm="slaney",
-                               mel_power=2.0, compression="db", top_db=80.0),
-    "musicnn": FrontEndConfig(sample_rate=16000, window="hann", pad_mode="constant", mel_scale="slaney",
-                              mel_norm="slaney", compression="log10p", log_gain=10000.0),
-}
+FRONT_ENDS = Registry("front_end")
+FRONT_ENDS.add("thesis", FrontEndConfig())
+FRONT_ENDS.add("choi2016", FrontEndConfig(window="hann", pad_mode="reflect", mel_scale="slaney", mel_norm="slaney",
+                                          mel_power=2.0, compression="db", top_db=80.0))
+FRONT_ENDS.add("musicnn", FrontEndConfig(sample_rate=16000, window="hann", pad_mode="constant", mel_scale="slaney",
+                                         mel_norm="slaney", compression="log10p", log_gain=10000.0))
 
 
 def get_front_end(name_or_config) -> FrontEndConfig:
@@ -267,9 +267,7 @@ def get_front_end(name_or_config) -> FrontEndConfig:
         if unknown:
             raise ParameterError(f"unknown front-end fields {unknown}; allowed: {sorted(fields)}")
         return FrontEndConfig(**name_or_config).validate()
-    if name_or_config not in FRONT_ENDS:
-        raise ParameterError(f"front_end={name_or_config!r} is not registered; choose one of {sorted(FRONT_ENDS)}")
-    return FRONT_ENDS[name_or_config].validate()
+    return FRONT_ENDS.get(name_or_config).validate()
 
 
 # --------------------------------------------------------------------------------------------

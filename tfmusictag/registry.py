@@ -12,7 +12,11 @@ T = TypeVar("T")
 
 
 class Registry:
-    """Maps names to callables (usually layer builders) for one kind of component.
+    """Maps names to what they choose for one kind of component: builders (registered with
+    :meth:`register`) or values (configs, modules: :meth:`add`). It reads as a mapping (``name in``,
+    ``[name]``, iteration over the names in the order they were registered, :meth:`items`), and a
+    name that is not there is one :class:`~tfmusictag.errors.ParameterError` line that lists the
+    ones that are.
 
     >>> REDUCTIONS = Registry("reduction")
     >>> @REDUCTIONS.register("mfcc")
@@ -23,16 +27,21 @@ class Registry:
 
     def __init__(self, kind: str):
         self.kind = kind
-        self._entries: Dict[str, Callable] = {}
+        self._entries: Dict[str, Any] = {}
 
     def register(self, name: str):
+        """A decorator that registers what it decorates under ``name``."""
         def decorator(fn):
-            if name in self._entries:
-                raise ParameterError(f"{self.kind} {name!r} is already registered")
-            self._entries[name] = fn
+            self.add(name, fn)
             return fn
 
         return decorator
+
+    def add(self, name: str, value: Any) -> None:
+        """Register ``value`` under ``name`` (a name is registered once)."""
+        if name in self._entries:
+            raise ParameterError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = value
 
     def get(self, name: str) -> Callable:
         try:
@@ -42,6 +51,25 @@ class Registry:
 
     def names(self):
         return sorted(self._entries)
+
+    def items(self):
+        """``(name, entry)`` pairs, in the order they were registered."""
+        return list(self._entries.items())
+
+    def values(self):
+        return list(self._entries.values())
+
+    def __getitem__(self, name: str):
+        return self.get(name)
+
+    def __contains__(self, name) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def config_from_dict(cls: Type[T], data: Dict[str, Any], where: str = "") -> T:

@@ -116,10 +116,10 @@ class RunDir:
 
     def read_train_config(self) -> Dict[str, Any]:
         """The saved training config as a dict (``TrainConfig.from_dict`` turns it into the config)."""
-        return self._read_json(TRAIN_CONFIG, "a training run (train_config.json)")
+        return self._read_json(TRAIN_CONFIG, "training run (train_config.json)")
 
     def read_model_config(self) -> TaggerConfig:
-        return TaggerConfig.from_dict(self._read_json(MODEL_CONFIG, "a model (model_config.json)"))
+        return TaggerConfig.from_dict(self._read_json(MODEL_CONFIG, "model (model_config.json)"))
 
     def _read_json(self, name: str, what: str) -> Dict[str, Any]:
         path = self.file(name)

@@ -36,6 +36,7 @@ import keras_tuner as kt
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import get_front_end
+from tfmusictag.registry import Registry
 from tfmusictag.rundir import RunDir
 from tfmusictag.tagger import TrackTagger
 from tfmusictag.training import GroupSchedule, LearningRates, TrainConfig, train_model, transfer_config
@@ -46,15 +47,13 @@ from tfmusictag.training.transfer import load_source
 from tfmusictag.variants import variant_config
 
 #: The thesis's grids: name → (variant, {hyper-parameter: choices}).
-SEARCHES = {
-    "classifier": ("mfcc_bof", {"Z": [512, 1024, 2048], "H": [512, 1024, 2048]}),
-    "lstm": ("mfcc_finetuned_lstm", {"T": [512, 1024, 2048], "p": [0.0, 0.3, 0.5]}),
-    "learning_rate": ("finetuned_cnn_finetuned_lstm", {"cnn_low_lr": [0.0, 1e-5, 1e-4, 1e-3],
-                                                       "cnn_low_step": [10000, 20000, 50000, 70000],
-                                                       "cnn_high_lr": [1e-3, 1e-4],
-                                                       "cnn_high_step": [5000, 10000, 20000, 30000, 50000, 70000]}),
-    "small_catalog": ("transfer_stats", {"l2": [1e-4, 1e-3, 1e-2]}),
-}
+SEARCHES = Registry("search")
+SEARCHES.add("classifier", ("mfcc_bof", {"Z": [512, 1024, 2048], "H": [512, 1024, 2048]}))
+SEARCHES.add("lstm", ("mfcc_finetuned_lstm", {"T": [512, 1024, 2048], "p": [0.0, 0.3, 0.5]}))
+SEARCHES.add("learning_rate", ("finetuned_cnn_finetuned_lstm", {
+    "cnn_low_lr": [0.0, 1e-5, 1e-4, 1e-3], "cnn_low_step": [10000, 20000, 50000, 70000],
+    "cnn_high_lr": [1e-3, 1e-4], "cnn_high_step": [5000, 10000, 20000, 30000, 50000, 70000]}))
+SEARCHES.add("small_catalog", ("transfer_stats", {"l2": [1e-4, 1e-3, 1e-2]}))
 _PATHS = {"Z": "temporal.bof.num_clusters", "H": "classifier.hidden", "T": "temporal.lstm.units",
           "p": "temporal.lstm.dropout", "l2": "classifier.l2"}
 OBJECTIVE = kt.Objective("val_weighted_auc", direction="max")
@@ -97,10 +96,8 @@ class ThesisHyperModel(kt.HyperModel):
                  variant: str = None, steps: int = 1000, learning_rates: LearningRates = LearningRates(),
                  init_from: str = None, class_weight: str = None, rows: Sequence[Dict] = None,
                  save_dir: str = None, config: Optional[TrainConfig] = None):
-        if search not in SEARCHES:
-            raise ParameterError(f"search={search!r} must be one of {sorted(SEARCHES)}")
+        default_variant, choices = SEARCHES.get(search)
         super().__init__(name=f"thesis_{search}")
-        default_variant, choices = SEARCHES[search]
         unknown = sorted(set(grid or {}).union(*[set(r) for r in rows or ()]) - set(choices))
         if grid and rows:
             raise ParameterError("give grid or rows, not both")

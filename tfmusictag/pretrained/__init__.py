@@ -41,11 +41,14 @@ import os
 
 from tfmusictag.errors import ParameterError
 from tfmusictag.pretrained import choi2016, musicnn, store
+from tfmusictag.registry import Registry
 
 __all__ = ["SOURCES", "CONVERSION", "names", "is_pretrained", "download", "convert", "model_path", "load_model"]
 
 #: download source → module with ``download(from_path)``, ``MODELS``, ``convert(name)``, ``source_info(name)``
-SOURCES = {"musicnn": musicnn, "choi2016": choi2016}
+SOURCES = Registry("source")
+SOURCES.add("musicnn", musicnn)
+SOURCES.add("choi2016", choi2016)
 #: Version of the conversion: a converted model made by another version is converted again.
 CONVERSION = 5
 
@@ -68,9 +71,7 @@ def is_pretrained(name) -> bool:
 
 def download(source: str, from_path: str = None, quiet: bool = False) -> str:
     """Fetch the weights of ``source`` (``'musicnn'`` or ``'choi2016'``); returns their folder."""
-    if source not in SOURCES:
-        raise ParameterError(f"source={source!r} must be one of {sorted(SOURCES)}")
-    return SOURCES[source].download(from_path, quiet=quiet)
+    return SOURCES.get(source).download(from_path, quiet=quiet)
 
 
 def _converted_version(target: str):
