@@ -3,8 +3,11 @@
 :func:`train` is a whole run (thesis Sec. 4.3): seed → data → model (variant + overrides, tags
 from the dataset) → ``init_from`` (transfer, :mod:`~tfmusictag.training.transfer`) → the
 unsupervised stages fitted on the training split (:meth:`TrackTagger.fit_unsupervised`: PCA,
-then the BoF codebook) → supervised steps → final model and metrics, everything kept in one
-:class:`~tfmusictag.rundir.RunDir`. Checkpoints (model, optimizers, step) every
+then the BoF codebook) → supervised steps → decision rule → final model and metrics, everything
+kept in one :class:`~tfmusictag.rundir.RunDir`. Each step is one function, in that order:
+``_open_run``, ``_build_model``, ``_training_data``, ``_initialise`` (transfer and the
+unsupervised stages, or the checkpoint a continued run starts from), ``_supervised_steps``,
+``_fit_decision_rule``. Checkpoints (model, optimizers, step) every
 ``checkpoint_every`` steps; the data order is a pure function of (seed, step), so a run killed at
 any point continues exactly with ``resume=True``, losing at most one interval.
 """
@@ -166,8 +169,70 @@ def train_model(config: TrainConfig, model_dir: str, resume: bool = False, progr
         return _train(config, model_dir, resume, progress, strategy, log, scope, splits)
 
 
+@dataclasses.dataclass
+class _Run:
+    """One training run as its steps hand it on (:func:`_train`)."""
+
+    config: TrainConfig
+    run: RunDir
+    splits: data.Splits
+    strategy: Any
+    chief: bool
+    resuming: bool
+    log: Callable[[str], None]
+    model: Optional[TrackTagger] = None
+    source: Any = None
+    trainer: Optional[Trainer] = None
+    manager: Any = None
+    features: Any = None  # the training split: tracks (log-mel) or, for a frozen CNN, cached segment vectors
+    batch: Any = None  # features → batches of the trainer's inputs
+    take: tuple = ()  # the input fields the trainer's step reads
+    cached_segments: bool = False
+    resumed_at: Optional[int] = None
+    eval_ds: Any = None  # the evaluation split's batches, built at the first evaluation
+
+
 def _train(config, model_dir, resume, progress, strategy, log, scope, splits):
-    """:func:`train_model`'s body; ``scope`` holds what must be undone when it ends (the run's seeds)."""
+    """:func:`train_model`'s body, the thesis's training procedure step by step (Sec. 4.3): the run
+    and its seed, the model, the training data, the unsupervised stages (or the checkpoint to
+    continue from), the supervised steps, the decision rule, the saved model. ``scope`` holds what
+    must be undone when it ends (the run's seeds)."""
+    r = _open_run(config, model_dir, resume, strategy, log, splits)
+    scope.enter_context(seeded(r.config.seed, r.config.deterministic))  # for this run only
+    _build_model(r)
+    _training_data(r)
+    start = _initialise(r)
+    report, evaluated, stopped_early, best, step_seconds = _supervised_steps(r, start, progress)
+    if not r.chief:
+        log(f"{' '.join(map(str, distribute.worker(r.strategy)))} done at step {int(r.trainer.step.numpy())}; "
+            f"the chief writes {model_dir}")
+        return r.model, {}
+    selected = None
+    if r.config.keep_best and best is not None and best.step is not None:
+        report, selected = best.restore(), best.step
+        evaluated = None
+        log(f"kept the weights of step {selected} (best {r.config.eval_split} weighted ROC-AUC "
+            f"{report['weighted_roc_auc']:.4f})")
+    r.model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
+    if evaluated is None or evaluated[0] != int(r.trainer.step.numpy()):  # the final weights, not evaluated yet
+        r.eval_ds = r.eval_ds or _eval_dataset(r.config, r.model, r.splits)
+        report, eval_y, eval_p, _ = evaluate_model(r.model, r.eval_ds, r.model.tags)
+    else:
+        _, eval_y, eval_p = evaluated
+    _fit_decision_rule(r, eval_y, eval_p)
+    r.run.save_model(r.model)
+    # throughput after the first step (which traces the step function), in training tracks per second
+    speed = (round(r.config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
+             if len(step_seconds) > 1 else None)
+    extra = {"selected_step": selected, "stopped_early_at_step": stopped_early} if best is not None else {}
+    r.run.write_metrics({"split": r.config.eval_split, "step": int(r.trainer.step.numpy()),
+                         "resumed_at_step": r.resumed_at, "train_tracks_per_second": speed, **extra, **report})
+    return r.model, report
+
+
+def _open_run(config, model_dir, resume, strategy, log, splits) -> _Run:
+    """The run: its config resolved (the recipe sized to the catalog) and checked against the run
+    directory (a new run, or the run being continued), and the dataset's splits."""
     config = resolve_recipe(config.validate(), log=log)
     if splits is None:
         splits = data.Splits(config.dataset, config.data_dir, config.manual_dir)
@@ -192,100 +257,142 @@ def _train(config, model_dir, resume, progress, strategy, log, scope, splits):
         config = _check_same_run(config, TrainConfig.from_dict(run.read_train_config()))
         if chief:
             run.remove_partial_writes()
+    return _Run(config, run, splits, strategy, chief, resuming, log)
 
-    scope.enter_context(seeded(config.seed, config.deterministic))  # for this run only
 
-    if not resuming and not config.init_from:  # the variant and model.* overrides, typed, before any data is read
+def _build_model(r: _Run) -> None:
+    """The model: the variant with its overrides and the dataset's tags (Table 4.4), the source's
+    architecture where it transfers (``init_from``), or the run's own model when it continues;
+    its config is written before anything else can be killed."""
+    config, run = r.config, r.run
+    if not r.resuming and not config.init_from:  # the variant and model.* overrides, typed, before any data is read
         variant_config(config.variant, ("tag",), {"temporal.bof.seed": config.seed, **config.model_overrides})
-    train_ds, dataset_tags = splits.split(config.train_split)
+    train_ds, dataset_tags = r.splits.split(config.train_split)
     # The source is loaded whenever its weights are needed (no checkpoint yet), and always before the
     # target model is built: building draws from the seeded global RNG, so the order must not vary.
-    source = load_source(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
-    if resuming:
+    r.source = load_source(config.init_from) if config.init_from and run.latest_checkpoint() is None else None
+    if r.resuming:
         model_config = run.read_model_config()  # the run's model, whatever the variant's defaults are now
     else:
         # the run's seed also seeds the BoF codebook (k-means++), unless the model config sets its own
         model_config = variant_config(config.variant, dataset_tags,
                                       {"temporal.bof.seed": config.seed, **config.model_overrides})
-        if source is not None:
-            model_config = transfer_config(model_config, source)
-    tag_weights = None
-    with strategy.scope():
-        model = TrackTagger(model_config, name=config.variant)
-    cached_segments = frozen_segment_reduction(model)
-    if config.thresholds == "out_of_fold" and not (cached_segments and frozen_embedding(model)):
+        if r.source is not None:
+            model_config = transfer_config(model_config, r.source)
+    with r.strategy.scope():
+        r.model = TrackTagger(model_config, name=config.variant)
+    r.cached_segments = frozen_segment_reduction(r.model)
+    if config.thresholds == "out_of_fold" and not (r.cached_segments and frozen_embedding(r.model)):
         raise ParameterError(f"thresholds='out_of_fold' refits the heads on cached track embeddings, which "
                              f"{config.variant} does not have (it needs frozen networks under feature pooling); "
                              "use thresholds='validation'")
-    if chief:
+    if r.chief:
         run.write_configs(config.to_dict(), model_config)  # before anything can be killed: the run exists
+    tag_weights = None
     if config.class_weight == "balanced":
-        tag_weights = balanced_tag_weights(data.split_labels(train_ds, dataset_tags, model.tags))
-    trainer = Trainer(model, config.learning_rates, config.min_learning_rate, strategy, tag_weights)
+        tag_weights = balanced_tag_weights(data.split_labels(train_ds, dataset_tags, r.model.tags))
+    r.trainer = Trainer(r.model, config.learning_rates, config.min_learning_rate, r.strategy, tag_weights)
+
+
+def _training_data(r: _Run) -> None:
+    """The training split as the trainer reads it: tracks' log-mel spectrograms, or, for a frozen
+    (black-box) CNN, its segment vectors (or the track embedding) computed once per track and
+    cached in place of the log-mel (filled on first use, after the weights are transferred or
+    restored)."""
+    config, model = r.config, r.model
     fe = model.front_end_config
     pipe = data.PipelineConfig(batch_size=config.batch_size, shuffle_buffer=config.shuffle_buffer,
                                cache=config.cache, max_seconds=config.max_seconds, seed=config.seed)
     if config.embedding_views and not frozen_embedding(model):
-        log(f"note: embedding_views={config.embedding_views} unused: {config.variant} does not cache a track embedding "
-            f"(it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")
-    if cached_segments:  # black-box CNN: its output (or the track embedding) is cached once per track (filled
-        # on first use, after the weights are transferred or restored below) in place of the log-mel, not kept
-        features = segment_features(model, splits.features(config.train_split, model.tags, fe,
-                                                           dataclasses.replace(pipe, cache=None)),
-                                    config.embedding_views, config.seed)
-        batch = lambda ds: batch_segments(ds, config.batch_size)  # noqa: E731
-        take = tuple(features.element_spec[0])
+        r.log(f"note: embedding_views={config.embedding_views} unused: {config.variant} does not cache a track "
+              f"embedding (it needs frozen networks under feature pooling: mean, max, mean_std, mean_std_max)")
+    if r.cached_segments:
+        r.features = segment_features(model, r.splits.features(config.train_split, model.tags, fe,
+                                                               dataclasses.replace(pipe, cache=None)),
+                                      config.embedding_views, config.seed)
+        r.batch = lambda ds: batch_segments(ds, config.batch_size)
+        r.take = tuple(r.features.element_spec[0])
     else:
-        features = splits.features(config.train_split, model.tags, fe, pipe)
-        batch = lambda ds: data.batch_tracks(ds, fe, pipe)  # noqa: E731
-        take = ("log_mel", "num_frames")
+        r.features = r.splits.features(config.train_split, model.tags, fe, pipe)
+        r.batch = lambda ds: data.batch_tracks(ds, fe, pipe)
+        r.take = ("log_mel", "num_frames")
 
+
+def _initialise(r: _Run) -> int:
+    """Where the supervised steps start: the latest checkpoint of a run that continues; otherwise
+    the source's weights transferred (``init_from``) and the unsupervised stages fitted on the
+    training split (PCA, then the BoF codebook: :meth:`TrackTagger.fit_unsupervised`), kept as
+    checkpoint 0. Returns the step to start from."""
+    config, run, model, trainer = r.config, r.run, r.model, r.trainer
     # every process saves (saving may need the collectives); the chief's are the run's, the others'
     # go to a temporary folder. Every process restores the chief's.
-    checkpoints = distribute.write_dir(strategy, run.checkpoints)
-    manager = tf.train.CheckpointManager(trainer.checkpoint(), checkpoints, max_to_keep=2)
-    resumed_at, latest = None, run.latest_checkpoint()
+    r.manager = tf.train.CheckpointManager(trainer.checkpoint(), distribute.write_dir(r.strategy, run.checkpoints),
+                                           max_to_keep=2)
+    latest = run.latest_checkpoint()
     if latest:
         restore_checkpoint(trainer.checkpoint(), latest)
-        resumed_at = int(trainer.step.numpy())
-        log(f"resumed {model_dir} at step {resumed_at}")
-    elif source is not None:
-        log(f"initialised from {config.init_from}: {transfer_weights(source, model)}")
+        r.resumed_at = int(trainer.step.numpy())
+        r.log(f"resumed {run.path} at step {r.resumed_at}")
+    elif r.source is not None:
+        r.log(f"initialised from {config.init_from}: {transfer_weights(r.source, model)}")
     if not model.reduction.trainable_weights:  # a frozen network: its dead filters stay dead
         model.fold()
     if not latest:
-        fitted = model.fit_unsupervised(batch(features))
-        log(f"fitted unsupervised stages: {fitted or 'none'}")
-        manager.save(checkpoint_number=0)
+        fitted = model.fit_unsupervised(r.batch(r.features))
+        r.log(f"fitted unsupervised stages: {fitted or 'none'}")
+        r.manager.save(checkpoint_number=0)
     start = int(trainer.step.numpy())
     if start > config.steps:
         raise ParameterError(f"steps={config.steps} is below the step the run has reached ({start}); give --steps "
                              f">= {start}")
+    return start
 
-    # Epoch e is shuffled with seed + e: the data order depends on (seed, step) alone.
-    n_batches = int(batch(features).reduce(0, lambda n, _: n + 1).numpy())
-    if n_batches == 0:
-        raise ParameterError(f"the {config.train_split!r} split of {config.dataset} has no readable track")
 
-    def batches():
+def _epochs(r: _Run, start: int):
+    """The training batches from step ``start`` on, epoch after epoch, distributed: epoch ``e`` is
+    shuffled with seed + e, so the data order is a function of (seed, step) alone and a run that
+    continues at step ``start`` reads what it would have read. Only a run that continues counts
+    the batches of an epoch (one pass) to find where it is."""
+    config = r.config
+
+    def epoch(e):
+        ds = (r.features.shuffle(config.shuffle_buffer, seed=config.seed + e, reshuffle_each_iteration=False)
+              if config.shuffle_buffer else r.features)
+        return r.batch(ds)
+
+    e, skip = 0, 0
+    if start:
+        n_batches = int(r.batch(r.features).reduce(0, lambda n, _: n + 1).numpy())
+        if n_batches == 0:
+            raise ParameterError(f"the {config.train_split!r} split of {config.dataset} has no readable track")
         e, skip = divmod(start, n_batches)
-        while True:
-            ds = (features.shuffle(config.shuffle_buffer, seed=config.seed + e, reshuffle_each_iteration=False)
-                  if config.shuffle_buffer else features)
-            ds = batch(ds).skip(skip).map(lambda x, y: ({k: x[k] for k in take}, y)).prefetch(2)
-            yield from trainer.distribute(ds)
-            e, skip = e + 1, 0
+    while True:
+        ds = epoch(e).skip(skip).map(lambda x, y: ({k: x[k] for k in r.take}, y)).prefetch(2)
+        read = 0
+        for item in r.trainer.distribute(ds):
+            read += 1
+            yield item
+        if read == 0 and skip == 0:
+            raise ParameterError(f"the {config.train_split!r} split of {config.dataset} has no readable track")
+        e, skip = e + 1, 0
 
-    writer = tf.summary.create_file_writer(run.logs) if chief else tf.summary.create_noop_writer()
-    bar = Progress(config.steps) if progress and chief else None
-    eval_ds, report, evaluated_at = None, {}, None
-    best = _Best(run, model, config.eval_every) if config.keep_best or config.patience else None
+
+def _supervised_steps(r: _Run, start: int, progress: bool):
+    """The supervised steps (Adam, the step-decayed rates of Tables 4.5–4.8) up to ``config.steps``:
+    checkpoints every ``checkpoint_every``, evaluations every ``eval_every`` (and at the end) with
+    ``keep_best``/``patience``. Returns ``(report, evaluated, stopped_early, best, step_seconds)``:
+    ``evaluated`` is ``(step, labels, scores)`` of the last evaluation (``None``: none)."""
+    config, run, trainer = r.config, r.run, r.trainer
+    writer = tf.summary.create_file_writer(run.logs) if r.chief else tf.summary.create_noop_writer()
+    bar = Progress(config.steps) if progress and r.chief else None
+    report, evaluated = {}, None
+    best = _Best(run, r.model, config.eval_every) if config.keep_best or config.patience else None
     stopped_early = None
     step_seconds = []  # supervised steps alone (input waits included; evaluation and checkpoints not)
     with writer.as_default():
         tick = time.perf_counter()
         s = start  # counted here: reading the step variable would wait for the device every step
-        for inputs, labels in (batches() if start < config.steps else ()):
+        for inputs, labels in (_epochs(r, start) if start < config.steps else ()):
             loss = trainer.train_step(inputs, labels)
             step_seconds.append(time.perf_counter() - tick)
             s += 1
@@ -295,68 +402,54 @@ def _train(config, model_dir, resume, progress, strategy, log, scope, splits):
             if bar:
                 bar.update(s, loss)
             if s % config.checkpoint_every == 0 or s == config.steps:
-                manager.save(checkpoint_number=s)
-            if chief and ((config.eval_every and s % config.eval_every == 0) or s == config.steps):
-                eval_ds = eval_ds or _eval_dataset(config, model, splits)
-                report, eval_y, eval_p, _ = evaluate_model(model, eval_ds, model.tags)
-                evaluated_at = s
+                r.manager.save(checkpoint_number=s)
+            if r.chief and ((config.eval_every and s % config.eval_every == 0) or s == config.steps):
+                r.eval_ds = r.eval_ds or _eval_dataset(config, r.model, r.splits)
+                report, eval_y, eval_p, _ = evaluate_model(r.model, r.eval_ds, r.model.tags)
+                evaluated = (s, eval_y, eval_p)
                 tf.summary.scalar("eval/weighted_roc_auc", report["weighted_roc_auc"], step=s)
-                log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
+                r.log(f"step {s}: weighted ROC-AUC {report['weighted_roc_auc']:.4f}")
                 if best is not None and best.update(s, report) >= config.patience > 0 and s < config.steps:
-                    manager.save(checkpoint_number=s)
+                    r.manager.save(checkpoint_number=s)
                     stopped_early = s
-                    log(f"step {s}: no better {config.eval_split} score in {config.patience} evaluations since step "
-                        f"{best.step}; stopping early")
+                    r.log(f"step {s}: no better {config.eval_split} score in {config.patience} evaluations since "
+                          f"step {best.step}; stopping early")
                     break
             if s >= config.steps:
                 break
             tick = time.perf_counter()
     writer.flush()
-    distribute.remove_write_dir(strategy, checkpoints)
-    if not chief:
-        log(f"{' '.join(map(str, distribute.worker(strategy)))} done at step {int(trainer.step.numpy())}; "
-            f"the chief writes {model_dir}")
-        return model, {}
-    selected = None
-    if config.keep_best and best is not None and best.step is not None:
-        report, selected = best.restore(), best.step
-        log(f"kept the weights of step {selected} (best {config.eval_split} weighted ROC-AUC "
-            f"{report['weighted_roc_auc']:.4f})")
-    model.fold()  # the trained weights' dead filters, for the evaluation below (loading folds too)
-    if selected is not None or evaluated_at != int(trainer.step.numpy()):  # the final weights, not evaluated yet
-        report, eval_y, eval_p, _ = evaluate_model(model, eval_ds or _eval_dataset(config, model, splits), model.tags)
-    # decision thresholds: out of fold over the training tracks, or on the evaluation split (never test)
+    distribute.remove_write_dir(r.strategy, r.manager.directory)
+    return report, evaluated, stopped_early, best, step_seconds
+
+
+def _fit_decision_rule(r: _Run, eval_y, eval_p) -> None:
+    """The calibration and one decision threshold per tag (:func:`tfmusictag.decisions.fit_decisions`),
+    fitted out of fold over the training tracks where the heads can be refitted on cached
+    embeddings, else on the evaluation split (never the test split); kept in the model's config and
+    the run (``thresholds.json``, ``decision_data.npz``)."""
+    config, model = r.config, r.model
     out_of_fold = config.thresholds == "out_of_fold" or (
-        config.thresholds == "auto" and cached_segments and frozen_embedding(model)
-        and not distribute.is_cluster(strategy))
+        config.thresholds == "auto" and r.cached_segments and frozen_embedding(model)
+        and not distribute.is_cluster(r.strategy))
     if out_of_fold:
         views = config.embedding_views if frozen_embedding(model) else 0
-        fit_y, fit_p = out_of_fold_scores(model, features, config, views)
+        fit_y, fit_p = out_of_fold_scores(model, r.features, config, views)
         where = {"split": config.train_split, "method": f"out of fold ({min(OOF_FOLDS, len(fit_y))} folds)"}
     else:
         fit_y, fit_p = eval_y, eval_p
         where = {"split": config.eval_split, "method": "held-out split"}
-    run.write_decision_data(fit_y, fit_p)
+    r.run.write_decision_data(fit_y, fit_p)
     fitted = fit_decisions(fit_y, fit_p, model.tags)
     model.tagger_config = dataclasses.replace(
         model.tagger_config, decision="thresholds", thresholds=tuple(fitted["thresholds"][t] for t in model.tags),
         calibration=tuple(tuple(fitted["calibration"]["maps"][t]) for t in model.tags)).validate()
-    run.write_thresholds({**fitted, "dataset": config.dataset, **where})
-    log(f"calibration ({fitted['calibration']['method']}) and decision thresholds fitted on {where['split']}, "
-        f"{where['method']} ({fitted['tracks']} tracks, rule {fitted['rule']} chosen on its folds; "
-        f"{len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take their prior); "
-        f"calibration error {fitted['reliability_before']['ece']:.3f} → "
-        f"{fitted['reliability_after']['ece']:.3f} on that data")
-    run.save_model(model)
-    # throughput after the first step (which traces the step function), in training tracks per second
-    speed = (round(config.batch_size * (len(step_seconds) - 1) / sum(step_seconds[1:]), 3)
-             if len(step_seconds) > 1 else None)
-    extra = {}
-    if best is not None:
-        extra = {"selected_step": selected, "stopped_early_at_step": stopped_early}
-    run.write_metrics({"split": config.eval_split, "step": int(trainer.step.numpy()), "resumed_at_step": resumed_at,
-                       "train_tracks_per_second": speed, **extra, **report})
-    return model, report
+    r.run.write_thresholds({**fitted, "dataset": config.dataset, **where})
+    r.log(f"calibration ({fitted['calibration']['method']}) and decision thresholds fitted on {where['split']}, "
+          f"{where['method']} ({fitted['tracks']} tracks, rule {fitted['rule']} chosen on its folds; "
+          f"{len(fitted['fallback'])} tags with fewer than {fitted['min_positives']} positives take their prior); "
+          f"calibration error {fitted['reliability_before']['ece']:.3f} → "
+          f"{fitted['reliability_after']['ece']:.3f} on that data")
 
 
 class _Best:
