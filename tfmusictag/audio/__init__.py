@@ -30,7 +30,6 @@ import soundfile as sf
 import soxr
 
 from tfmusictag import constants
-from tfmusictag.kernels import usable_cores
 from tfmusictag.audio.files import AUDIO_EXTENSIONS, iter_audio_files
 from tfmusictag.audio.quiet import decoder_notes, quiet
 from tfmusictag.errors import (
@@ -42,6 +41,7 @@ from tfmusictag.errors import (
     TruncatedAudioFileError,
     UnsupportedAudioFormatError,
 )
+from tfmusictag.kernels import usable_cores
 
 __all__ = ["load", "decode", "stream", "AudioInfo", "info", "iter_audio_files", "usable_cores", "AUDIO_EXTENSIONS",
            "decoder_notes"]
