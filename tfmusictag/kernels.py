@@ -25,8 +25,8 @@ from typing import FrozenSet, Iterable, Optional
 
 from tfmusictag.errors import ParameterError
 
-__all__ = ["usable_cores", "cpu_flags", "choose_kernels", "apply", "check_precision", "enable_precision", "KERNELS", "PRECISIONS",
-           "NEURAL_NETWORK_FEATURES", "BFLOAT16_FEATURES"]
+__all__ = ["usable_cores", "cpu_flags", "choose_kernels", "apply", "check_precision", "enable_precision", "KERNELS",
+           "PRECISIONS", "NEURAL_NETWORK_FEATURES", "BFLOAT16_FEATURES"]
 
 #: ``--kernels`` values: ``auto`` (by the CPU), ``onednn``, ``tensorflow``.
 KERNELS = ("auto", "onednn", "tensorflow")

@@ -4,8 +4,9 @@ libmpg123 (libsndfile's MP3 decoder) prints notes on damaged MP3 data straight t
 standard error (``Note: Illegal Audio-MPEG-Header 0x… at offset 21896.``, ``Note: Trying to
 resync...``), where no Python code can catch them. :func:`quiet` sends file descriptor 2 to a
 temporary file while the decoder runs, one decoding step at a time (a lock,
-:data:`tfmusictag.errors.FD2_LOCK`, keeps two threads from redirecting at once), and sorts what arrived: the decoder's lines go to the current thread's
-:func:`decoder_notes` collector (or nowhere), any other line back to standard error.
+:data:`tfmusictag.errors.FD2_LOCK`, keeps two threads from redirecting at once), and sorts what
+arrived: the decoder's lines go to the current thread's :func:`decoder_notes` collector (or
+nowhere), any other line back to standard error.
 """
 
 from __future__ import annotations
@@ -80,4 +81,3 @@ def quiet():
                 other.append(line)
         if other:
             print("\n".join(other), file=sys.stderr)
-
