@@ -193,6 +193,46 @@ def test_a_store_of_another_schema_or_not_a_store_is_one_clear_error(tmp_path):
         Store(str(junk))
 
 
+def test_a_store_locked_by_another_process_is_waited_for_and_then_one_clear_error(tmp_path):
+    """Another connection holding the store's write lock: opening waits for it (up to ``timeout``),
+    then says the store is held — never that it is not a store. Opening many times at once from
+    new, a store is created once and whole."""
+    import threading
+
+    from tfmusictag.errors import ParameterError
+    from tfmusictag.library import Store
+
+    path = str(tmp_path / "lib.db")
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(ParameterError, match=r"lib\.db is held by another process for more than 0\.3 s"):
+        Store(path, timeout=0.3)
+    threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
+    Store(path, timeout=30).close()  # waits for the commit
+    holder.close()
+
+    for round_ in range(10):  # the race of creating one store from several processes at once
+        fresh, errors = str(tmp_path / f"new{round_}.db"), []
+
+        def open_it():
+            try:
+                Store(fresh, timeout=30).close()
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        db = sqlite3.connect(fresh)
+        assert db.execute("SELECT COUNT(*) FROM meta WHERE key = 'schema'").fetchone()[0] == 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.close()
+
+
 def _run(args, tmp_path, **kwargs):
     env = dict(ENV, TFMUSICTAG_LIBRARY=str(tmp_path / "lib.db"))
     return subprocess.Popen([sys.executable, "-m", "tfmusictag.library", *args], env=env, cwd=ROOT,

@@ -141,6 +141,12 @@ def model_digest(folder: str) -> str:
     return h.hexdigest()
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "database is locked"/"busy" (another connection holds the lock)."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class Store:
     """An open library store (a SQLite file); creates it when missing.
 
@@ -149,39 +155,63 @@ class Store:
         timeout: seconds a write waits for another process holding the lock.
 
     Raises:
-        ParameterError: the file is not a tfmusictag store, or one of another schema version.
+        ParameterError: the file is not a tfmusictag store, or one of another schema version, or
+            another process holds it locked for longer than ``timeout``.
     """
 
     def __init__(self, path: Optional[str] = None, timeout: float = 60.0):
         self.path = os.path.expanduser(path or default_path())
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            with self.transaction():
-                for statement in _TABLES.strip().split(";"):
-                    if statement.strip():
+        # SQLite answers "database is locked" at once, without its busy timeout, in a few cases of
+        # opening (another process creating the file or turning on its write-ahead log at the same
+        # moment): the opening is retried until ``timeout``, as a write would wait.
+        deadline, self.db = time.monotonic() + timeout, None
+        while True:
+            try:
+                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                self.close()
+                if not _locked(exc):
+                    raise ParameterError(f"{self.path} is not a tfmusictag library store ({exc})") from None
+                if time.monotonic() >= deadline:
+                    raise ParameterError(f"{self.path} is held by another process for more than {timeout:g} s "
+                                         f"({exc}); try again when it is done") from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                self.close()
+                raise ParameterError(f"{self.path} is not a tfmusictag library store ({exc})") from None
+            except BaseException:
+                self.close()
+                raise
+
+    def _open(self) -> None:
+        """Set the connection up and create, migrate or check the schema (one transaction)."""
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction():
+            for statement in _TABLES.strip().split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            elif int(row[0]) in _MIGRATIONS:
+                for version in range(int(row[0]), SCHEMA):
+                    for statement in _MIGRATIONS[version]:
                         self.db.execute(statement)
-                row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if row is None:
-                    self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                elif int(row[0]) in _MIGRATIONS:
-                    for version in range(int(row[0]), SCHEMA):
-                        for statement in _MIGRATIONS[version]:
-                            self.db.execute(statement)
-                    self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA),))
-                elif int(row[0]) != SCHEMA:
-                    raise ParameterError(f"{self.path} is a library store of schema {row[0]}; this tfmusictag "
-                                         f"reads schema {SCHEMA} (use the tfmusictag version that wrote it, or "
-                                         "start a new store with --library)")
-        except sqlite3.DatabaseError as exc:
-            raise ParameterError(f"{self.path} is not a tfmusictag library store ({exc})") from None
+                self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA),))
+            elif int(row[0]) != SCHEMA:
+                raise ParameterError(f"{self.path} is a library store of schema {row[0]}; this tfmusictag "
+                                     f"reads schema {SCHEMA} (use the tfmusictag version that wrote it, or "
+                                     "start a new store with --library)")
 
     def close(self):
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def __enter__(self):
         return self
