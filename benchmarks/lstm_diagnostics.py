@@ -12,7 +12,7 @@ records at a few steps:
 * the fraction of the frame LSTM's gate pre-activations beyond ±3 (saturated sigmoid / tanh).
 
 Writes ``benchmarks/results/lstm_diagnostics.json``. Tests check the standardisation itself
-(``tests/test_models.py``); this only measures what it changes.
+(``tests/test_variants.py``); this only measures what it changes.
 
     python benchmarks/lstm_diagnostics.py --steps=200
 """

@@ -103,6 +103,21 @@ def exported(trained, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def models():
+    """Every variant, tiny (:mod:`tiny_models`), its unsupervised parts fitted: shared by the model
+    tests (``test_variants``, ``test_tagger``, ``test_stages``), built once."""
+    from tiny_models import ALL, TAGS, fit_unsupervised, signal, small
+    from tfmusictag.variants import build_variant
+
+    out = {}
+    for name in ALL:
+        m = build_variant(name, TAGS, small(name))
+        fit_unsupervised(m, np.stack([signal(40, 1), signal(40, 2)]))
+        out[name] = m
+    return out
+
+
 def require_musicnn_weights(name="MTT_vgg"):
     """Skip the calling test when musicnn's checkpoints are not downloaded (``make test`` downloads them)."""
     from tfmusictag.pretrained import musicnn

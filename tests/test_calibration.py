@@ -1,4 +1,5 @@
-"""tfmusictag.calibration (Platt maps with shrinkage, reliability) and tfmusictag.decisions:
+"""tfmusictag.calibration (Platt maps with shrinkage, reliability) and the decision rules of
+tfmusictag.thresholds they feed (calibration then thresholds together: ``test_decisions.py``):
 recovery of a known map, against scikit-learn's logistic regression, monotonicity, the graph form,
 ECE and Brier by hand, the expected-F1 rule against brute force."""
 
@@ -9,9 +10,8 @@ import pytest
 
 from tfmusictag.calibration import (MIN_SLOPE, calibrate, calibrate_tensor, candidates, fit_calibration,
                                     reliability)
-from tfmusictag.decisions import fit_decisions
 from tfmusictag.errors import ParameterError
-from tfmusictag.thresholds import BOUNDS, decide_expected_f1, decide_expected_f1_tensor, decide_tags
+from tfmusictag.thresholds import decide_expected_f1, decide_expected_f1_tensor, decide_tags
 
 
 def _overconfident(n, k, seed=0, scale=4.0, shift=-1.0):
@@ -131,18 +131,3 @@ def test_the_expected_f1_rule_is_the_best_of_the_ranked_sets_and_the_graph_agree
     assert decide_expected_f1([[0.9, 0.8, 0.05]]).tolist() == [[True, True, False]]
     assert decide_tags(p, "thresholds", None) is None
     assert decide_tags(p, "thresholds", None, threshold=0.3).tolist() == (p >= 0.3).tolist()
-
-
-def test_fit_decisions_calibrates_then_thresholds_within_bounds():
-    y, p, _ = _overconfident(200, 6, seed=7)
-    fitted = fit_decisions(y, p, list("abcdef"))
-    maps = [fitted["calibration"]["maps"][t] for t in "abcdef"]
-    q = calibrate(p, maps)
-    assert fitted["reliability_after"]["ece"] < fitted["reliability_before"]["ece"]
-    assert all(BOUNDS[0] <= t <= BOUNDS[1] for t in fitted["thresholds"].values())
-    # the prior is the network's own 0.5, mapped by each tag's calibration
-    assert list(fitted["prior"].values()) == pytest.approx(calibrate(np.full((1, 6), 0.5), maps)[0], abs=1e-6)
-    report = fitted["decisions_on_that_split"]
-    d = q >= np.array([fitted["thresholds"][t] for t in "abcdef"])
-    tp, fp, fn = (d & (y > 0)).sum(), (d & (y == 0)).sum(), (~d & (y > 0)).sum()
-    assert report["micro"]["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-4)

@@ -42,7 +42,7 @@ NOT_RUN = {
     "--devices=gpu": "two GPUs",
     "--preset=thesis": "the thesis's full experiments on MagnaTagATune's audio (hours)",
     "--table=all": "every table of the thesis, each variant trained (half an hour on two cores); one table: "
-                   "the --table=4.9 line here, and test_experiments.py",
+                   "the --table=4.9 line here, and test_reproduction.py",
 }
 
 #: Sizes mapped to tiny data (what the command means is unchanged).

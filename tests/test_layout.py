@@ -169,3 +169,32 @@ def test_every_package_and_its_files_are_installed_by_setup_cfg():
     assert found - listed == set(), f"packages missing from setup.cfg: {sorted(found - listed)}"
     data = dict(cfg["options.package_data"])
     assert "catalog.html" in data.get("tfmusictag.library", "")  # the catalog page's template
+
+
+#: Library modules tested in another test module: that module, and why.
+TESTED_ELSEWHERE = {
+    "constants": "test_frontend.py: the front end's defaults are the thesis's (Table 4.1)",
+}
+
+
+def test_every_library_module_has_its_test_module():
+    """``tests/`` mirrors the package: each library module (or package) ``tfmusictag/<name>`` has
+    ``tests/test_<name>.py``; a program (``tfmusictag/<name>.py`` running ``tfmusictag/cli/<name>.py``)
+    is tested by ``test_cli.py`` and ``test_documented_commands.py``; ``constants``' values by
+    ``test_frontend.py``."""
+    tests = os.path.join(ROOT, "tests")
+    package = os.path.join(ROOT, "tfmusictag")
+    missing = []
+    for entry in sorted(os.listdir(package)):
+        name = entry.removesuffix(".py")
+        if name.startswith("__") or not (entry.endswith(".py") or os.path.isfile(os.path.join(package, entry, "__init__.py"))):
+            continue
+        if os.path.exists(os.path.join(package, "cli", f"{name}.py")):
+            continue  # a program
+        if name in TESTED_ELSEWHERE:
+            assert os.path.exists(os.path.join(tests, TESTED_ELSEWHERE[name].split(":")[0])), name
+        elif not os.path.exists(os.path.join(tests, f"test_{name}.py")):
+            missing.append(name)
+    assert not missing, f"library modules without tests/test_<name>.py: {missing}"
+    for program in ("test_cli.py", "test_documented_commands.py"):
+        assert os.path.exists(os.path.join(tests, program))

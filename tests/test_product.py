@@ -35,31 +35,6 @@ def test_training_writes_everything_next_to_the_model(trained):
 
 
 @pytest.mark.slow
-def test_evaluate_writes_reports_and_plots(trained):
-    model_dir, _ = trained
-    out = run_module("tfmusictag.evaluate", f"--model_dir={model_dir}", "--split=validation")
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
-    d = os.path.join(model_dir, "eval_validation")
-    report = json.load(open(os.path.join(d, "report.json")))
-    assert report["weighted_roc_auc"] == pytest.approx(summary["weighted_roc_auc"])
-    # the report's figures are the metrics of the predictions it saved
-    saved = np.load(os.path.join(d, "predictions.npz"))
-    from sklearn.metrics import roc_auc_score
-
-    y, p = saved["labels"], saved["scores"]
-    evaluable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
-    assert [saved["tags"][j] for j in evaluable] == list(report["per_tag"])  # the others are listed as excluded
-    assert sorted(report["per_tag"]) + sorted(report["excluded"]) == sorted(report["per_tag"]) + sorted(
-        set(saved["tags"]) - set(report["per_tag"]))
-    assert report["weighted_roc_auc"] == pytest.approx(
-        roc_auc_score(y[:, evaluable], p[:, evaluable], average="weighted"), abs=1e-6)
-    assert report["tracks"] == len(saved["track_ids"]) == saved["scores"].shape[0]
-    assert "weighted ROC-AUC" in open(os.path.join(d, "report.md")).read()
-    for png in ("roc_curves.png", "per_tag_auc.png"):
-        assert open(os.path.join(d, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.mark.slow
 def test_decision_thresholds_come_from_the_validation_split_and_travel_with_the_model(trained, exported, demo_tiny):
     """Training fits a calibration and one threshold per tag on the validation split's predictions
     (never the test split's); ``model.keras`` carries them, the SavedModel's answering signatures

@@ -1,4 +1,5 @@
-"""``python -m tfmusictag.experiments``: the thesis's tables, their presets, layout and resumption."""
+"""tfmusictag.reproduction and its program ``python -m tfmusictag.experiments``: the thesis's tables, their presets,
+layout and resumption."""
 
 import json
 import os
