@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tfmusictag import errors
-from tfmusictag.classifier import TwoLayerPerceptron, head_ranges
+from tfmusictag.classifier import TagClassifier, head_ranges
 from tfmusictag.variants import VARIANTS, build_variant, variant_config
 
 TAGS = ("piano", "drums", "strings")
@@ -32,7 +32,7 @@ def test_the_perceptron_is_eq_2_14_and_hidden_0_is_logistic_regression():
     Dropout is off at inference."""
     rng = np.random.default_rng(3)
     f = rng.normal(size=(5, 7)).astype("float32")
-    mlp = TwoLayerPerceptron(3, 4, dropout=0.5)
+    mlp = TagClassifier(3, 4, dropout=0.5)
     mlp.build((None, 7))
     (w1, b1), (w2, b2) = mlp.hidden_layer.get_weights(), mlp.output_layer.get_weights()
     b1, b2 = rng.normal(size=b1.shape).astype("float32"), rng.normal(size=b2.shape).astype("float32")
@@ -42,7 +42,7 @@ def test_the_perceptron_is_eq_2_14_and_hidden_0_is_logistic_regression():
     np.testing.assert_allclose(mlp(f, training=False), expected, rtol=1e-5, atol=1e-6)
     assert mlp.compute_output_shape((None, 7)) == (None, 3)
 
-    linear = TwoLayerPerceptron(3, 0, standardize=True)
+    linear = TagClassifier(3, 0, standardize=True)
     linear.build((None, 7))
     assert linear.hidden_layer is None
     linear.adapt([f])
@@ -60,7 +60,7 @@ def test_the_perceptron_is_eq_2_14_and_hidden_0_is_logistic_regression():
     ({"num_tags": 3, "hidden": 8, "head_ranges": [[[0, 2]], [[2, 2]]]}, "per-readout heads are linear")])
 def test_bad_classifier_settings_are_one_line_each(kwargs, match):
     with pytest.raises(errors.ParameterError, match=match):
-        TwoLayerPerceptron(**kwargs)
+        TagClassifier(**kwargs)
 
 
 def test_head_ranges_read_each_group_of_every_statistic():
@@ -69,7 +69,7 @@ def test_head_ranges_read_each_group_of_every_statistic():
     repeat gives no heads."""
     assert head_ranges((3, 2), 10) == [[[0, 3], [5, 3]], [[3, 2], [8, 2]]]
     assert head_ranges((5,), 10) is None and head_ranges((3, 2), 11) is None
-    layer = TwoLayerPerceptron(2, 0, head_ranges=head_ranges((3, 2), 10))
+    layer = TagClassifier(2, 0, head_ranges=head_ranges((3, 2), 10))
     layer.build((None, 10))
     f = tf.random.stateless_normal([4, 10], [1, 2])
     heads = layer.head_probabilities(f).numpy()
@@ -81,14 +81,14 @@ def test_head_ranges_read_each_group_of_every_statistic():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer(f), heads.mean(1), atol=1e-6)  # late fusion: the mean of the heads
     with pytest.raises(errors.ParameterError, match="head_ranges reach feature 10 of an embedding of 8"):
-        TwoLayerPerceptron(2, 0, head_ranges=head_ranges((3, 2), 10)).build((None, 8))
+        TagClassifier(2, 0, head_ranges=head_ranges((3, 2), 10)).build((None, 8))
 
 
 def test_standardisation_is_fitted_on_the_training_embeddings():
     rng = np.random.default_rng(1)
     f = (rng.normal(size=(50, 6)) * [1, 10, 100, 0.1, 1, 1] + [5, -3, 0, 1, 2, 0]).astype("float32")
     f[:, 5] = 7.0  # constant: left unscaled
-    head = TwoLayerPerceptron(2, 0, standardize=True)
+    head = TagClassifier(2, 0, standardize=True)
     head.build((None, 6))
     assert head.needs_fitting()
     head.adapt([f[:20], f[20:]])
@@ -166,3 +166,18 @@ def test_per_readout_heads_need_readouts_pooled_feature_by_feature():
         build_variant("transfer_stats", TAGS, {**SMALL, "classifier.hidden": 8})
     with pytest.raises(errors.ParameterError, match="classifier.heads='two'"):
         variant_config("transfer_stats", TAGS, {"classifier.heads": "two"})
+
+
+def test_a_layer_saved_under_its_former_registered_name_still_loads():
+    """Models saved when the classifier was registered as ``TwoLayerPerceptron`` load as
+    :class:`TagClassifier` with the same config."""
+    import keras
+
+    from tfmusictag.classifier import LEGACY_REGISTERED_NAME
+
+    layer = TagClassifier(3, 4, dropout=0.5)
+    saved = keras.saving.serialize_keras_object(layer)
+    assert saved["registered_name"] == "tfmusictag>TagClassifier"
+    old = {**saved, "class_name": "TwoLayerPerceptron", "registered_name": LEGACY_REGISTERED_NAME}
+    revived = keras.saving.deserialize_keras_object(old)
+    assert type(revived) is TagClassifier and revived.get_config() == layer.get_config()

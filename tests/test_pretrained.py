@@ -238,21 +238,21 @@ def test_tag_mean_tags_are_the_mean_of_the_timeline_and_ignore_padding():
 
 
 def test_classifier_options_validate_and_round_trip():
-    from tfmusictag.classifier import TwoLayerPerceptron
+    from tfmusictag.classifier import TagClassifier
 
     with pytest.raises(ParameterError, match="hidden_norm=True needs a hidden layer"):
-        TwoLayerPerceptron(5, hidden=0, hidden_norm=True)
+        TagClassifier(5, hidden=0, hidden_norm=True)
     with pytest.raises(ParameterError, match="input_dropout=1.5"):
-        TwoLayerPerceptron(5, input_dropout=1.5)
-    layer = TwoLayerPerceptron(5, hidden=7, input_norm=True, hidden_norm=True, input_dropout=0.5, dropout=0.5)
+        TagClassifier(5, input_dropout=1.5)
+    layer = TagClassifier(5, hidden=7, input_norm=True, hidden_norm=True, input_dropout=0.5, dropout=0.5)
     layer.build((None, 3))
     assert len(layer.weights) == 4 + 2 + 4 + 2
-    clone = TwoLayerPerceptron.from_config(layer.get_config())
+    clone = TagClassifier.from_config(layer.get_config())
     clone.build((None, 3))
     clone.set_weights(layer.get_weights())
     f = np.random.RandomState(0).normal(size=(4, 3)).astype("float32")
     np.testing.assert_allclose(clone(f), layer(f), atol=1e-6)
-    single = TwoLayerPerceptron(5, hidden=0)
+    single = TagClassifier(5, hidden=0)
     single.build((None, 3))
     assert [w.shape for w in single.weights] == [(3, 5), (5,)]
 

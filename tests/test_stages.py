@@ -9,7 +9,7 @@ import pytest
 import numpy as np
 import tensorflow as tf
 
-from tfmusictag.classifier import TwoLayerPerceptron
+from tfmusictag.classifier import TagClassifier
 from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames
 from tfmusictag.reduction import (MFCC, REDUCTIONS, ChoiCNN, EnsembleReduction, FrameReduction, MusicnnCNN,
                                   MusicnnVGG, PCAWhitening)
@@ -35,8 +35,8 @@ LAYERS = [
     lambda: Pooling("max"),
     lambda: LSTMStack(5, 0.2, 3),
     lambda: HierarchicalLSTM(7, 0.1),
-    lambda: TwoLayerPerceptron(4, 9, 0.5),
-    lambda: TwoLayerPerceptron(4, 0, standardize=True, l2=0.01),
+    lambda: TagClassifier(4, 9, 0.5),
+    lambda: TagClassifier(4, 0, standardize=True, l2=0.01),
     lambda: ChoiCNN(filters=(4, 4, 4, 4, 4), readout="all_layers"),
     lambda: MusicnnVGG(8, readout="all_layers"),
     lambda: StatsPooling(),

@@ -19,7 +19,7 @@ read out at ``'last_and_all_layers'``: its last block, and the statistics of all
 ``'ensemble'`` of CNNs: every member's groups), each on its own group's part of the embedding,
 and the track's tag probability is the mean of the heads' probabilities. The heads are trained
 as separate models — the loss is the mean of their own losses
-(:meth:`TwoLayerPerceptron.head_probabilities`), not the loss of the mean — so each is the
+(:meth:`TagClassifier.head_probabilities`), not the loss of the mean — so each is the
 logistic regression a user would fit on that group alone, and averaging them is late fusion of
 probes. Which group is best depends on the catalog; the small-catalog recipe's three heads
 (:mod:`tfmusictag.training.recipe`) are compared with the last-layer probe per fold on two
@@ -37,7 +37,10 @@ import tensorflow as tf
 from tfmusictag.errors import ParameterError
 from tfmusictag.standardize import add_standardization_weights, fit_standardization
 
-__all__ = ["ClassifierConfig", "TwoLayerPerceptron", "HEADS", "head_ranges"]
+__all__ = ["ClassifierConfig", "TagClassifier", "HEADS", "head_ranges"]
+
+#: The name models saved before the class was named for its stage gave it: they still load.
+LEGACY_REGISTERED_NAME = "tfmusictag>TwoLayerPerceptron"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +65,9 @@ HEADS = ("one", "per_readout")
 
 
 @keras.saving.register_keras_serializable(package="tfmusictag")
-class TwoLayerPerceptron(keras.layers.Layer):
-    """Two-layer perceptron with ReLU hidden units and sigmoid outputs (Eq. 2.14).
+class TagClassifier(keras.layers.Layer):
+    """The classifier stage: a two-layer perceptron with ReLU hidden units and sigmoid outputs
+    (Eq. 2.14), or with ``hidden=0`` one sigmoid layer (logistic regression per tag).
 
     Args:
         num_tags: int > 0, ``L``.
@@ -205,3 +209,6 @@ def head_ranges(groups, embedding_dim: int):
         return None
     starts = np.cumsum((0,) + tuple(groups[:-1]))
     return [[[int(k * d + a), int(n)] for k in range(embedding_dim // d)] for a, n in zip(starts, groups)]
+
+
+keras.saving.get_custom_objects()[LEGACY_REGISTERED_NAME] = TagClassifier

@@ -1,6 +1,6 @@
 """Standardisation fitted on training data: each feature centred and scaled by its mean and
 standard deviation over the training set — the classifier's input in the small-catalog recipe
-(:class:`~tfmusictag.classifier.TwoLayerPerceptron`) and the LSTMs' input
+(:class:`~tfmusictag.classifier.TagClassifier`) and the LSTMs' input
 (:mod:`tfmusictag.temporal`; for MFCCs this is cepstral mean and variance normalisation).
 
 Fitted like the thesis's unsupervised stages (PCA, the BoF codebook), before the supervised steps,

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from tfmusictag import constants
-from tfmusictag.classifier import HEADS, ClassifierConfig, TwoLayerPerceptron, head_ranges
+from tfmusictag.classifier import HEADS, ClassifierConfig, TagClassifier, head_ranges
 from tfmusictag.errors import ParameterError
 from tfmusictag.frontend import LogMelSpectrogram, SegmentFrames, get_front_end
 from tfmusictag.reduction import ReductionConfig, build_reduction
@@ -199,7 +199,7 @@ class TrackTagger(keras.Model):
                 f"temporal={cfg.temporal.type!r} needs {' or '.join(self.temporal.accepts)}-level features but "
                 f"reduction={cfg.reduction.type!r} gives one vector per {self.reduction.level}")
         c = cfg.classifier
-        self.classifier = TwoLayerPerceptron(len(cfg.tags), c.hidden, c.dropout, c.input_norm, c.hidden_norm,
+        self.classifier = TagClassifier(len(cfg.tags), c.hidden, c.dropout, c.input_norm, c.hidden_norm,
                                              c.input_dropout, c.standardize, c.l2, self._head_ranges(c.heads),
                                              name="classifier")
         for group in cfg.freeze:

@@ -18,7 +18,7 @@ fine-tuned, and train with the thesis's per-group learning rates (Tables 4.5–4
   blocks → 256 values per 187-frame patch.
 
 The back end of both (``batch norm → dense 200 → batch norm → dense 50`` for musicnn, ``dense
-50`` for VGG) is the classifier stage (:class:`~tfmusictag.classifier.TwoLayerPerceptron` with
+50`` for VGG) is the classifier stage (:class:`~tfmusictag.classifier.TagClassifier` with
 ``input_norm``/``hidden_norm``, or ``hidden=0``), and musicnn's whole-track tags are the mean of
 its per-patch tags (temporal ``'tag_mean'``).
 """
