@@ -34,7 +34,8 @@ def test_presets_scale_sizes_and_step_downs():
     thesis = PRESETS.get("thesis")()
     assert thesis.size(1024) == 1024 and thesis.decay(50000, "source") == 50000 and thesis.seeds == 3
     assert quick.with_overrides({"steps": 20, "rows": {"4.7": [0, 5]}}).rows == {"4.7": [0, 5]}
-    for bad, match in (({"stpes": 3}, "unknown preset field"), ({"steps": 0}, "positive integer"),
+    for bad, match in (({"stpes": 3}, "preset: unknown config field 'stpes'"), ({"steps": 0}, "positive integer"),
+                       ({"seeds": "5"}, "preset: seeds='5' must be an integer"),
                        ({"rows": {"4.7": [6]}}, "rows 0 to 5"), ({"rows": {"4.3": [0]}}, "no learning-rate rows"),
                        ({"grid": {"5.1": {}}}, "tables are")):
         with pytest.raises(ParameterError, match=match):

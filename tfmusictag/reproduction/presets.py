@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 from tfmusictag.errors import ParameterError
-from tfmusictag.registry import Registry
+from tfmusictag.registry import Registry, override
 from tfmusictag.reproduction.tables import NA, TABLES
 
 __all__ = ["Preset", "PRESETS"]
@@ -53,12 +53,17 @@ class Preset:
     cnn: str = "choi2016_cnn"
 
     def with_overrides(self, pairs: Dict[str, Any]) -> "Preset":
-        """``{'steps': 500, 'seeds': 5, 'rows': {'4.7': [0, 4]}}`` → a changed preset (``--set``)."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        unknown = sorted(set(pairs) - set(fields))
-        if unknown:
-            raise ParameterError(f"unknown preset field(s) {unknown}; allowed: {sorted(fields)}")
-        preset = dataclasses.replace(self, **pairs)
+        """``{'steps': 500, 'seeds': 5, 'rows': {'4.7': [0, 4]}}`` → a changed preset (``--set``).
+
+        Each field goes through the package's one config walker (:func:`tfmusictag.registry.override`:
+        an unknown field or a value of the wrong kind is the same one-line error as in ``train``'s
+        ``--set``); then the preset's own rules (positive sizes, rows and grids of real tables)."""
+        preset = self
+        for path, value in pairs.items():
+            try:
+                preset = override(preset, path, value)
+            except ParameterError as exc:
+                raise ParameterError(f"preset: {exc}") from None
         for name in ("search_steps", "steps", "source_steps", "target_cnn_steps", "thesis_source_steps",
                      "thesis_target_steps", "batch_size", "seeds", "bof_epochs"):
             value = getattr(preset, name)
