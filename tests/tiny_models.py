@@ -6,12 +6,8 @@ import tensorflow as tf
 
 from tfmusictag.variants import VARIANTS
 
-
 SR = 12000
-
-
 TAGS = ("piano", "drums", "strings")
-
 # Small sizes so that every variant trains in seconds on 2 cores.
 SMALL = {"temporal.bof.num_clusters": 4, "temporal.bof.epochs": 2, "temporal.lstm.units": 6,
          "classifier.hidden": 8, "reduction.mfcc.n_mfcc": 13, "reduction.pca.n_components": 6,
