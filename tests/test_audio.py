@@ -193,6 +193,27 @@ def test_non_finite_float_samples(tmp_path, bad):
     assert_names(e, p, "non-finite", "sample 30000", "1.361 s")
 
 
+@pytest.mark.parametrize("channels", [2, 3])
+def test_finite_float_samples_whose_sum_overflows_average_without_a_warning(tmp_path, channels):
+    """A float file can hold samples near ±3.4e38 (a damaged one any bit pattern): the channels'
+    mean is taken without float32 overflow — finite, as NumPy's float64 mean — and nothing is
+    printed; non-finite samples are still the one error above."""
+    import warnings
+
+    x = tone(440.0, 1.0, 8000, channels)
+    x[100:200] = 3.0e38
+    x[300:400] = -3.0e38
+    p = write_audio(tmp_path / "huge.wav", x, 8000, "WAV", "FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = audio.load(p, sample_rate=None)
+    np.testing.assert_allclose(y, x.astype(np.float64).mean(axis=1), rtol=1e-6)
+    assert np.isfinite(y).all() and y[150] == pytest.approx(3.0e38, rel=1e-6)
+    x[500, 0] = np.nan
+    with pytest.raises(errors.NonFiniteAudioError):
+        audio.load(write_audio(tmp_path / "huge_nan.wav", x, 8000, "WAV", "FLOAT"), sample_rate=None)
+
+
 @pytest.mark.parametrize("kwargs,echo", [({"sample_rate": 0}, "sample_rate=0"),
                                          ({"sample_rate": 12000.5}, "sample_rate=12000.5"),
                                          ({"resample_quality": "best"}, "resample_quality='best'"),

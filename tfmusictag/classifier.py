@@ -39,7 +39,8 @@ from tfmusictag.standardize import add_standardization_weights, fit_standardizat
 
 __all__ = ["ClassifierConfig", "TagClassifier", "HEADS", "head_ranges"]
 
-#: The name models saved before the class was named for its stage gave it: they still load.
+#: A second registered name of :class:`TagClassifier` (Eq. 2.14's "two-layer perceptron"): a layer
+#: serialized under it deserializes as a TagClassifier.
 LEGACY_REGISTERED_NAME = "tfmusictag>TwoLayerPerceptron"
 
 

@@ -392,14 +392,21 @@ def _salvaged_blocks(source, position, step: int = 4 * MP3_FRAME_SAMPLES):
 def _mono(block: np.ndarray) -> np.ndarray:
     """The mean of a ``(frames, channels)`` float32 block's channels. Stereo is ``(l + r)·0.5``:
     bit for bit ``block.mean(axis=1)``, which reduces along the short, strided axis many times
-    slower."""
+    slower. Float samples so large that their float32 sum overflows (a damaged float file can hold
+    any bit pattern) are averaged in float64 instead: finite samples give a finite mean, and NaN
+    or ±Inf samples are left for the caller to report."""
     if block.ndim == 1:  # already mono (a read without always_2d)
         return block
     if block.shape[1] == 1:
         return block[:, 0]
-    if block.shape[1] == 2:
-        return (block[:, 0] + block[:, 1]) * np.float32(0.5)
-    return block.mean(axis=1, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if block.shape[1] == 2:
+            mono = (block[:, 0] + block[:, 1]) * np.float32(0.5)
+        else:
+            mono = block.mean(axis=1, dtype=np.float32)
+    if np.isinf(mono).any() and np.isfinite(block).all():
+        mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+    return mono
 
 
 def _blocks(source, name, sample_rate, offset, duration, resample_quality, block_frames, check_truncation):
