@@ -210,7 +210,7 @@ def test_finite_float_samples_whose_sum_overflows_average_without_a_warning(tmp_
     np.testing.assert_allclose(y, x.astype(np.float64).mean(axis=1), rtol=1e-6)
     assert np.isfinite(y).all() and y[150] == pytest.approx(3.0e38, rel=1e-6)
     x[500, 0] = np.nan
-    with pytest.raises(errors.NonFiniteAudioError):
+    with pytest.raises(errors.NonFiniteAudioError, match="first at sample 500 "):  # not where the sums overflowed
         audio.load(write_audio(tmp_path / "huge_nan.wav", x, 8000, "WAV", "FLOAT"), sample_rate=None)
 
 
