@@ -404,8 +404,8 @@ def _mono(block: np.ndarray) -> np.ndarray:
             mono = (block[:, 0] + block[:, 1]) * np.float32(0.5)
         else:
             mono = block.mean(axis=1, dtype=np.float32)
-    if np.isinf(mono).any():  # in float64 a NaN or ±Inf sample stays one, a finite pair stays finite
-        mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+        if np.isinf(mono).any():  # in float64 a NaN or ±Inf sample stays one, a finite pair stays finite
+            mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
     return mono
 
 
