@@ -49,15 +49,20 @@ browser:
 	      || echo "could not install chromium with apt-get: the catalog page's browser tests will be skipped"; \
 	  else echo "no apt-get here: the catalog page's browser tests will be skipped"; fi; fi
 
+# Test modules share out over one worker process per core (at most 4; each loads TensorFlow),
+# a module's tests in order on one worker (pytest-xdist, --dist loadfile)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
 # the whole suite with TensorFlow's default for this CPU (oneDNN on for some CPUs, off for others),
 # then the numerics- and distribution-sensitive tests again with the other setting
 test: pretrained browser
 	TFMUSICTAG_BROWSER=$$(command -v chromedriver >/dev/null && echo required) \
-	  $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
-	TF_ENABLE_ONEDNN_OPTS=$$($(PY) tests/onednn_other.py) $(PY) -m pytest -q -p no:cacheprovider -m onednn tests
+	  $(PYTEST) --durations=15 tests
+	TF_ENABLE_ONEDNN_OPTS=$$($(PY) tests/onednn_other.py) $(PYTEST) -m onednn tests
 
 test-fast: pretrained
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 # strict: a broken link or anchor, a missing API page or a docstring that does not parse fails
 docs: $(STAMP)

@@ -132,3 +132,15 @@ def pytest_report_header(config):
     """Which kernels this run tests: TensorFlow turns oneDNN on by default on some CPUs only."""
     setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default for this CPU")
     return f"TF_ENABLE_ONEDNN_OPTS: {setting}"
+
+
+#: The test modules that take longest (minutes on two cores), longest first: collected first, so
+#: that `make test`'s worker processes (one per core, a module at a time) take them up first and
+#: finish together rather than one of them starting the longest module last.
+LONGEST_FIRST = ("test_documented_commands", "test_distributed", "test_product", "test_reproduction",
+                 "test_training", "test_variants", "test_tuning", "test_pretrained", "test_cli")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(item.nodeid.split("::")[0]).removesuffix(".py"), len(rank)))

@@ -657,3 +657,26 @@ def test_predict_with_an_unknown_model_says_so_in_one_line(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "'no_such_model' is not a trained model" in out.stderr and "MTT_musicnn" in out.stderr
+
+
+def test_two_programs_converting_a_model_at_once_both_get_it(tmp_path):
+    """The first use of a pretrained name converts it: two programs started at once (two ``predict``
+    runs, two test workers) convert it once, one after the other, and both load the same model."""
+    from conftest import require_musicnn_weights
+    from tfmusictag.pretrained import store
+
+    require_musicnn_weights("MTT_musicnn")
+    home = tmp_path / "home"
+    home.mkdir()
+    for folder in ("downloads", "musicnn-0.1.0"):  # the weights, without their conversions
+        os.symlink(os.path.join(store.home(), folder), home / folder)
+    code = ("from tfmusictag import pretrained, rundir; p = pretrained.convert('MTT_musicnn'); "
+            "print(p, len(rundir.load_model(p).tags))")
+    env = dict(ENV, TFMUSICTAG_HOME=str(home))
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    outs = [run.communicate(timeout=600) + (run.returncode,) for run in runs]
+    for out, err, code in outs:
+        assert code == 0, err[-2000:]
+        assert out.split() == [str(home / "pretrained" / "MTT_musicnn"), "50"]
+    assert sorted(os.listdir(home / "pretrained")) == [".MTT_musicnn.lock", "MTT_musicnn"]  # nothing half-written

@@ -36,6 +36,7 @@ none for one it is not. Every record says so (``decided_by``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -87,21 +88,47 @@ def _converted_version(target: str):
 def convert(name: str, force: bool = False) -> str:
     """Convert ``name`` into a model directory (once per :data:`CONVERSION`; ``force`` redoes it);
     returns its path."""
+    target = store.model_dir(name)
+    if not force and _converted_version(target) == CONVERSION:
+        return target
+    with _converting(target):  # two programs started at once on first use: one converts, the other waits
+        if force or _converted_version(target) != CONVERSION:
+            _convert_into(name, target)
+    return target
+
+
+@contextlib.contextmanager
+def _converting(target: str):
+    """Hold the conversion lock of ``target`` (a lock file beside it; none where ``fcntl`` is missing)."""
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(os.path.join(parent, f".{os.path.basename(target)}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _convert_into(name: str, target: str) -> None:
+    """Convert ``name``'s published weights and write them as the model directory ``target``."""
     from tfmusictag import rundir
 
-    target = store.model_dir(name)
-    if force or _converted_version(target) != CONVERSION:
-        module = _source(name)
-        model = module.convert(name)
-        # No labels of the source datasets are reachable to fit thresholds on, so a pretrained model
-        # decides by a rule that needs none: per track, the tags with the highest expected F1 if its
-        # probabilities (trained with plain cross-entropy) are taken at their word.
-        model.tagger_config = dataclasses.replace(model.tagger_config, decision="expected_f1").validate()
-        # what inference skips (musicnn's dead filters), recorded with the source; loading folds again
-        folded = {layer: f"{live} of {total} filters live" for layer, (live, total) in model.fold().items()}
-        rundir.write_model_dir(model, target, {**module.source_info(name), "conversion": CONVERSION,
-                                               **({"folded": folded} if folded else {})})
-    return target
+    module = _source(name)
+    model = module.convert(name)
+    # No labels of the source datasets are reachable to fit thresholds on, so a pretrained model
+    # decides by a rule that needs none: per track, the tags with the highest expected F1 if its
+    # probabilities (trained with plain cross-entropy) are taken at their word.
+    model.tagger_config = dataclasses.replace(model.tagger_config, decision="expected_f1").validate()
+    # what inference skips (musicnn's dead filters), recorded with the source; loading folds again
+    folded = {layer: f"{live} of {total} filters live" for layer, (live, total) in model.fold().items()}
+    rundir.write_model_dir(model, target, {**module.source_info(name), "conversion": CONVERSION,
+                                           **({"folded": folded} if folded else {})})
 
 
 def model_path(name_or_path: str) -> str:
