@@ -1,4 +1,4 @@
-"""``python tests/helpers/replica_steps.py``: every stage trained on two CPU replicas
+"""``python tests/helpers/replica_steps.py [CASE ...]``: every stage (or the named cases) trained on two CPU replicas
 (``MirroredStrategy``) against one device, with global batches of 1 (one replica's share is empty:
 1 + 0, a global batch smaller than the number of replicas), 3 (2 + 1) and 1 again. Prints one JSON
 line ``{case: {"first": max |Δ| over the weights after the first step, "all": after all three}}``:
@@ -79,10 +79,14 @@ def max_diff(a, b):
     return max(float(np.max(np.abs(a[k] - b[k]))) if a[k].size else 0.0 for k in a)
 
 
-def main():
+def main(cases):
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; choose from {sorted(CASES)}")
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     result = {}
-    for case, (variant, overrides, form) in CASES.items():
+    for case in cases:
+        variant, overrides, form = CASES[case]
         one = build_variant(variant, TAGS, overrides)
         rng = np.random.default_rng(1)
         fit(one, {"log_mel": tf.constant(rng.normal(size=(2, 3000, 96)).astype(np.float32)),
@@ -100,4 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:] or list(CASES)))
