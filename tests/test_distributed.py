@@ -185,10 +185,16 @@ def test_every_stage_trains_on_an_empty_replica_share_as_on_one_device():
     runs = [subprocess.Popen([sys.executable, REPLICA_STEPS, *half], env=ENV, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for half in halves]
     diffs = {}
-    for run in runs:
-        stdout, stderr = run.communicate(timeout=600)
-        assert run.returncode == 0, stderr
-        diffs.update(json.loads(stdout.splitlines()[-1]))
+    try:
+        for run in runs:
+            stdout, stderr = run.communicate(timeout=600)
+            assert run.returncode == 0, stderr
+            diffs.update(json.loads(stdout.splitlines()[-1]))
+    finally:  # one failed: the other is not left running
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     assert set(diffs) == {"bof", "hierarchical_lstm", "cnn_lstm", "mean", "max", "cached_segments_lstm",
                           "cached_embedding", "musicnn", "vgg"}
     for case, d in diffs.items():
