@@ -6,9 +6,9 @@ folder laid out as the docs assume: a home folder with ``~/Music/album`` and ``~
 ``tagged_catalog`` dummy catalog with a ``test.txt``), ``song.flac``, ``song.mp3``, ``album/`` and
 ``more/*.mp3`` beside it, ``saved_models/demo_tagger/1`` an exported model. Only sizes are mapped
 (:data:`TINY`: the tiny demo catalog for the small one and for the experiments' source catalog, a
-few steps for hundreds) and ``...`` ("your other flags") becomes the tiny catalog. What cannot run on one machine without network is listed
-in :data:`NOT_RUN` with the reason and where its part is tested; a new documented command is
-either run or listed there, or this test fails.
+few steps for hundreds) and ``...`` ("your other flags") becomes the tiny catalog. What cannot run
+on one machine without network is listed in :data:`NOT_RUN` with the reason and where its part is
+tested; a new documented command is either run or listed there, or this test fails.
 """
 
 import glob
@@ -96,7 +96,7 @@ def _tiny(command, number=0):
     if program in ("train", "tune", "experiments") and "--dataset" not in command and "--resume" not in command:
         extra.append("--dataset=demo_catalog/tiny")
     if program == "experiments" and "--source_dataset" not in command:
-        extra.append("--source_dataset=demo_catalog/tiny")  # the source catalog too (not built: 60 s)
+        extra.append("--source_dataset=demo_catalog/tiny")  # not demo_catalog/source, rendered first
     if program == "train" and "--model_dir" not in command:
         extra.append(f"--model_dir=runs/doc{number}")
     if program == "train" and "bof" in command:

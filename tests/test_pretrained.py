@@ -676,7 +676,7 @@ def test_two_programs_converting_a_model_at_once_both_get_it(tmp_path):
     runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(2)]
     outs = [run.communicate(timeout=600) + (run.returncode,) for run in runs]
-    for out, err, code in outs:
-        assert code == 0, err[-2000:]
+    for out, err, returncode in outs:
+        assert returncode == 0, err[-2000:]
         assert out.split() == [str(home / "pretrained" / "MTT_musicnn"), "50"]
     assert sorted(os.listdir(home / "pretrained")) == [".MTT_musicnn.lock", "MTT_musicnn"]  # nothing half-written
