@@ -83,12 +83,15 @@ def test_fast_inference_block_equals_the_direct_form():
 @pytest.mark.onednn
 def test_inference_front_end_equals_the_direct_form_with_dead_filters_folded():
     """The inference front end (temporal filters as a Toeplitz product or a 1-D convolution, dead
-    filters as constants) equals the direct form filter by filter, and folding finds exactly the
+    filters as constants, every filter's extreme by one max pooling of the sign-flipped
+    convolution) equals the direct form filter by filter, and folding finds exactly the
     filters whose kernels were zeroed."""
     rng = np.random.RandomState(2)
     layer = MusicnnCNN()
     layer.build((None, None, 187, 96))
     _random_bn(layer, rng)
+    signs = [np.sign(front_plan(layer, 187)[i]["sign"].numpy()) for i in range(5)]
+    assert all({-1.0, 1.0} == set(s) for s in signs)  # both a maximum and a minimum in every convolution
     dead = {}
     for conv, _ in layer.timbral + layer.temporal:
         kernel, bias = conv.get_weights()

@@ -8,8 +8,9 @@ configuration; this module computes their inference from those weights:
   and mid-end filters whose ReLU is 0 for every input the front end can give, proved by interval
   arithmetic over the input's range (:func:`front_bounds`, exact). Their convolutions are skipped
   and their constants put back in place, borders included (:func:`mid_plan`, :func:`vgg_first_blocks`).
-* **The front end's pooling through the convolution's extremes** (:func:`conv_bn_max`), and the
-  long temporal convolutions as Toeplitz matrix products (:func:`toeplitz`, :func:`front_plan`).
+* **The front end's pooling through the convolution's extremes** (:func:`conv_bn_max`), taken by
+  max pooling of a sign-flipped convolution (:func:`front_plan`), and the long temporal
+  convolutions as Toeplitz matrix products (:func:`toeplitz`, :func:`front_plan`).
 * **Bounded memory**: patches in chunks of :data:`PATCH_CHUNK` (:func:`chunked`).
 
 Every function here is checked against the direct form by ``tests/test_pretrained.py``.
@@ -149,6 +150,15 @@ def front_plan(layer, frames):
     the loop over patch chunks): the live filters' kernel, bias and batch-norm affine map,
     the dead filters' constants and where they go, and how the convolution runs.
 
+    :func:`conv_bn_max` needs, per filter, the maximum over frequency of the convolution where
+    its batch-norm scale ``s`` is ≥ 0 and the minimum where ``s < 0``. The plan convolves with
+    ``sign(s)·W`` instead (``sign``: +1 or −1 per filter), so that one max pooling gives every
+    filter's extreme: ``min z = −max(−z)``, and the convolution of ``−W`` is exactly ``−z``
+    (negation is exact in floating point). One pooling instead of a maximum, a minimum and a
+    selection: oneDNN runs the pooling in the convolution's own layout and precision (with
+    bfloat16, a reduction over a bfloat16 tensor is TensorFlow's slow elementwise path;
+    whole-process figures: ``benchmarks/bench_musicnn.py``).
+
     The temporal convolutions (k×1 over time, one input channel) run as matrix products: as a
     Toeplitz matrix when the kernel spans at least half the patch (``2k ≥ frames``: 128 of 187),
     otherwise as a 1-D convolution with the mel bands in the batch. TensorFlow's 2-D
@@ -167,6 +177,8 @@ def front_plan(layer, frames):
             step["const"] = tf.nn.relu(tf.gather(conv.bias, dead)) * tf.gather(scale, dead) + tf.gather(shift, dead)
             position = {f: j for j, f in enumerate(list(keep) + dead)}
             step["order"] = [position[f] for f in range(conv.filters)]
+        step["sign"] = tf.where(step["scale"] >= 0, 1.0, -1.0)
+        step["kernel"] = step["kernel"] * step["sign"]  # max pooling of its output: max z (s ≥ 0), −min z (s < 0)
         if kind == "temporal":
             k = conv.kernel.shape[0]
             if frames is not None and 2 * k >= frames:
@@ -179,7 +191,8 @@ def front_plan(layer, frames):
 
 def front_infer(layer, x, plan):
     """The front end at inference: ``max over frequency of BN(ReLU(conv(x)))`` per filter,
-    through the max/min of the convolution (:func:`conv_bn_max`), for the live filters only."""
+    through the max/min of the convolution (:func:`conv_bn_max`; one max pooling of the
+    sign-flipped convolution, :func:`front_plan`), for the live filters only."""
     x = layer.input_norm(x, training=False)  # (N, frames, mels, 1)
     padded = tf.pad(x, TIME_PAD)  # 'same' in time, 'valid' in frequency
     n, frames, mels = tf.shape(x)[0], tf.shape(x)[1], x.shape[2]
@@ -187,14 +200,16 @@ def front_infer(layer, x, plan):
     out = []
     for step in plan:
         if step["kind"] == "timbral":
-            z, axis = tf.nn.conv2d(padded, step["kernel"], 1, "VALID"), 2  # (N, frames, bands', F)
-        elif "toeplitz" in step:
-            z = tf.matmul(tf.reshape(bands, [-1, frames]), step["toeplitz"])
-            z, axis = tf.reshape(z, [n, mels, frames, -1]), 1
+            z = tf.nn.conv2d(padded, step["kernel"], 1, "VALID")  # (N, frames, bands', F)
+            extreme = tf.nn.max_pool2d(z, [1, z.shape[2]], [1, z.shape[2]], "VALID")[:, :, 0]
         else:
-            z = tf.nn.conv1d(tf.reshape(bands, [-1, frames, 1]), step["conv1d"], 1, "SAME")
-            z, axis = tf.reshape(z, [n, mels, frames, -1]), 1
-        v = tf.where(step["scale"] >= 0, tf.reduce_max(z, axis), tf.reduce_min(z, axis)) + step["bias"]
+            if "toeplitz" in step:
+                z = tf.matmul(tf.reshape(bands, [-1, frames]), step["toeplitz"])
+            else:
+                z = tf.nn.conv1d(tf.reshape(bands, [-1, frames, 1]), step["conv1d"], 1, "SAME")
+            z = tf.reshape(z, [n, mels, frames, -1])  # (N, mels, frames, F)
+            extreme = tf.nn.max_pool2d(z, [mels, 1], [mels, 1], "VALID")[:, 0]
+        v = extreme * step["sign"] + step["bias"]  # max z where s ≥ 0, min z where s < 0
         y = tf.nn.relu(v) * step["scale"] + step["shift"]  # (N, frames, live filters)
         if "const" in step:  # the dead filters' constants, put back in place
             const = tf.broadcast_to(step["const"], tf.concat([tf.shape(y)[:2], tf.shape(step["const"])], 0))
