@@ -282,6 +282,8 @@ def statistics_median(values):
 #: results file → (title, script, renderer); files not listed here render with :func:`_generic`.
 PAGES = {
     "musicnn": ("Tagging against musicnn and Essentia", "bench_musicnn.py", _musicnn),
+    "musicnn_amd_avx512": ("Tagging against musicnn and Essentia, on an AMD CPU with AVX-512 (VNNI, BF16; no AMX)",
+                           "bench_musicnn.py", lambda r: _musicnn(r, "musicnn_amd_avx512")),
     "musicnn_amd_avx2": ("Tagging against musicnn and Essentia, on a CPU with AVX2 only", "bench_musicnn.py",
                          lambda r: _musicnn(r, "musicnn_amd_avx2")),
     "decisions": ("Decided tags and calibrated probabilities: thresholds, 0.5 and top-k", "bench_decisions.py", _decisions),
@@ -319,16 +321,46 @@ def benchmarks():
     return "\n".join(parts)
 
 
+def _vs_essentia(e):
+    """How many times Essentia's wall time ``predict``'s is, in one model's entry of ``musicnn*.json``."""
+    return e["essentia"]["seconds"] / e["predict"]["seconds"]
+
+
+def _cpu_kind(r, name):
+    """``'(Intel Xeon, AMX)'``: the CPU of a ``musicnn*.json`` result and its widest matrix
+    instructions (recorded flags, else the file's name)."""
+    m = r.get("measured", {})
+    cpu = m.get("cpu") or r.get("machine", "").split(",")[0] or "CPU not recorded"
+    cpu = cpu.replace("(R)", "").replace(" Processor", "").split(" (")[0]
+    flags = m.get("cpu_flags") or []
+    if any(f.startswith("amx") for f in flags):
+        kind = "AMX"
+    elif any(f.startswith("avx512") for f in flags) or name.endswith("avx512"):
+        kind = "AVX-512"
+    elif "avx2" in flags or name.endswith("avx2"):
+        kind = "AVX2 only"
+    else:
+        kind = None
+    return f"({cpu}, {kind})" if kind else f"({cpu})"
+
+
 def headline():
     """The README's short table: a few figures, each from a results file."""
     rows = []
     m = _load("musicnn")
     if m:
         e = m["models"]["MTT_musicnn"]
+        others = [(n, _load(n)["models"].get("MTT_musicnn")) for n in sorted(PAGES) if n.startswith("musicnn_")]
+        others = "; ".join(f"{o['predict']['speed_vs_musicnn']:.2f}× and {_vs_essentia(o):.2f}× {_cpu_kind(_load(n), n)}"
+                           for n, o in others if o and o.get("essentia"))
+        low = e.get("predict --precision=bfloat16")
         rows.append(["tagging with MagnaTagATune's musicnn (`predict --model=MTT_musicnn`)",
                      f"{e['predict']['speed_vs_musicnn']:.2f}× the speed of musicnn 0.1.0, "
-                     f"{e['predict']['seconds'] and e['essentia']['seconds'] / e['predict']['seconds']:.2f}× Essentia's, "
-                     f"the same tags (largest difference {e['max_track_tag_difference']:.2e} per track)", "`musicnn.json`"])
+                     f"{_vs_essentia(e):.2f}× Essentia's {_cpu_kind(m, 'musicnn')}, "
+                     f"the same tags (largest difference {e['max_track_tag_difference']:.2e} per track)"
+                     + (f"; with `--precision=bfloat16` {low['speed_vs_musicnn']:.2f}× musicnn" if low else "")
+                     + (f". Other CPUs: {others}" if others else ""),
+                     "`musicnn*.json`" if others else "`musicnn.json`"])
     d = _load("decisions")
     if d:
         c, g, k = (d["rules"][x] for x in ("decided", "flat_0.5", "top_k"))
