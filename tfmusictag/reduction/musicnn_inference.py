@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from tfmusictag.reduction.choi import block_stats
 
-__all__ = ["PATCH_CHUNK", "FOLD_TOLERANCE", "INPUT_MAX", "chunked", "affine", "input_bound", "conv_bn_max",
-           "toeplitz", "front_bounds", "fold_cnn", "front_plan", "front_infer", "mid_plan", "mid_infer", "fold_vgg",
-           "vgg_first_blocks"]
+__all__ = ["PATCH_CHUNK", "CHUNKS_AT_ONCE", "FOLD_TOLERANCE", "INPUT_MAX", "chunked", "affine", "input_bound",
+           "conv_bn_max", "toeplitz", "front_bounds", "fold_cnn", "front_plan", "front_infer", "mid_plan", "mid_infer",
+           "fold_vgg", "vgg_first_blocks"]
 
 #: Patches computed at once: bounds memory for tracks of any length (a 3 s patch's timbral
 #: feature maps take 13 MB, so an hour at once would need 16 GB), and small chunks stay in the
@@ -33,12 +33,20 @@ __all__ = ["PATCH_CHUNK", "FOLD_TOLERANCE", "INPUT_MAX", "chunked", "affine", "i
 PATCH_CHUNK = 2
 
 
+#: Chunks computed at the same time. The operations of one chunk are too small for TensorFlow to
+#: split over cores, so one chunk at a time keeps one core busy; two keep two busy when a single
+#: track is tagged (and cost two chunks' memory, a few MB). Whole-process figures:
+#: ``benchmarks/bench_musicnn.py``.
+CHUNKS_AT_ONCE = 2
+
+
 def chunked(fn, x, chunk=PATCH_CHUNK):
-    """``fn`` over the first axis of ``x`` in chunks of ``chunk`` (one graph, no Python loop)."""
+    """``fn`` over the first axis of ``x`` in chunks of ``chunk`` (one graph, no Python loop;
+    :data:`CHUNKS_AT_ONCE` chunks at a time, the output in order)."""
     n = tf.shape(x)[0]
     padded = tf.pad(x, tf.concat([[[0, (chunk - n % chunk) % chunk]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], 0))
     parts = tf.reshape(padded, tf.concat([[-1, chunk], tf.shape(x)[1:]], 0))
-    out = tf.map_fn(fn, parts, fn_output_signature=x.dtype, parallel_iterations=1)
+    out = tf.map_fn(fn, parts, fn_output_signature=x.dtype, parallel_iterations=CHUNKS_AT_ONCE)
     return tf.reshape(out, tf.concat([[-1], tf.shape(out)[2:]], 0))[:n]
 
 
