@@ -350,9 +350,13 @@ def headline():
     m = _load("musicnn")
     if m:
         e = m["models"]["MTT_musicnn"]
-        others = [(n, _load(n)["models"].get("MTT_musicnn")) for n in sorted(PAGES) if n.startswith("musicnn_")]
-        others = "; ".join(f"{o['predict']['speed_vs_musicnn']:.2f}× and {_vs_essentia(o):.2f}× {_cpu_kind(_load(n), n)}"
-                           for n, o in others if o and o.get("essentia"))
+        others = []  # the same model on the other CPUs measured (musicnn_<cpu>.json)
+        for n in sorted(PAGES):
+            r = _load(n) if n.startswith("musicnn_") else None
+            o = r and r["models"].get("MTT_musicnn")
+            if o and o.get("essentia"):
+                others.append(f"{o['predict']['speed_vs_musicnn']:.2f}× and {_vs_essentia(o):.2f}× {_cpu_kind(r, n)}")
+        others = "; ".join(others)
         low = e.get("predict --precision=bfloat16")
         rows.append(["tagging with MagnaTagATune's musicnn (`predict --model=MTT_musicnn`)",
                      f"{e['predict']['speed_vs_musicnn']:.2f}× the speed of musicnn 0.1.0, "
